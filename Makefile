@@ -1,0 +1,33 @@
+# The two commands a newcomer needs:
+#   make demo   create .venv if needed, install srloss, run the demo study (results/demo/)
+#   make test   the whole test suite, in the same environment
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= all
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test install constraints clean-demo
+
+install: $(VENV)/.installed
+
+# Reinstall when the dependencies change. torch/torchvision are pinned in constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES)
+
+test: install
+	$(BIN)/python -m pytest
+
+# Refresh the exact pins after changing dependencies in pyproject.toml.
+constraints: install
+	{ echo '# Exact versions installed by `make` (pip install -c constraints.txt). Regenerate with `make constraints`.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^srloss'; } > constraints.txt
+
+clean-demo:
+	rm -rf results/demo

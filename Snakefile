@@ -1,0 +1,25 @@
+# srloss: which loss function should I train my super-resolution model with?
+# Usage: snakemake --cores all                       (the demo study in config.yaml)
+#        snakemake --cores all --configfile my.yaml  (another study)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+if not workflow.overwrite_configfiles:
+    configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        rules.aggregate.output,
+    default_target: True

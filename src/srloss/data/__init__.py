@@ -1,0 +1,1 @@
+"""Where HR images come from, how they are degraded, and how they are stored."""

@@ -1,0 +1,39 @@
+"""Loss registry: a loss term's config ``name`` maps to an ``nn.Module`` class.
+
+A term is called as ``term(sr, hr, context)`` and returns a scalar tensor; ``context`` carries
+extra inputs some terms need (e.g. the LR image). Its keyword options come from the config.
+A configured loss is a weighted sum of terms (``CompositeLoss``).
+
+Adding a loss: write the class and add one entry to ``LOSS_TERMS``.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from srloss.losses.composite import CompositeLoss
+from srloss.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
+
+LOSS_TERMS: dict[str, type[nn.Module]] = {
+    "mse": MSELoss,
+    "l1": L1Loss,
+    "charbonnier": CharbonnierLoss,
+}
+
+
+def build_loss(terms: list[dict]) -> CompositeLoss:
+    """Build a ``CompositeLoss`` from the config's term list.
+
+    Each term is ``{"name": ..., "weight": ..., "label": optional, **options}``; the label
+    defaults to the name, suffixed with its position when a name repeats.
+    """
+    names = [t["name"] for t in terms]
+    built = []
+    for i, term in enumerate(terms):
+        name = term["name"]
+        if name not in LOSS_TERMS:
+            raise KeyError(f"unknown loss term {name!r}; valid choices: {', '.join(sorted(LOSS_TERMS))}")
+        options = {k: v for k, v in term.items() if k not in ("name", "weight", "label")}
+        label = term.get("label") or (name if names.count(name) == 1 else f"{name}_{i}")
+        built.append((label, term.get("weight", 1.0), LOSS_TERMS[name](**options)))
+    return CompositeLoss(built)

@@ -1,0 +1,34 @@
+"""A configured loss: a weighted sum of named terms, each term's value reported separately."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CompositeLoss(nn.Module):
+    """total = sum_i weight_i * term_i(sr, hr, context).
+
+    ``terms`` is a list of (label, weight, module). Calling it returns the total and a dict
+    label -> unweighted term value (detached), for logging.
+    """
+
+    def __init__(self, terms: list[tuple[str, float, nn.Module]]):
+        super().__init__()
+        if not terms:
+            raise ValueError("a loss needs at least one term")
+        labels = [label for label, _, _ in terms]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"loss term labels must be unique, got {labels}")
+        self.labels = labels
+        self.weights = [float(w) for _, w, _ in terms]
+        self.terms = nn.ModuleList([m for _, _, m in terms])
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        total = sr.new_zeros(())
+        values = {}
+        for label, weight, term in zip(self.labels, self.weights, self.terms):
+            value = term(sr, hr, context or {})
+            total = total + weight * value
+            values[label] = float(value.detach())
+        return total, values

@@ -1,0 +1,97 @@
+"""Config checks: schema (through the real snakemake CLI) and semantic checks (srloss.config)."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srloss.config import ConfigError, Run, Study, load_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def demo_config() -> dict:
+    """The demo config with the schema's defaults filled, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    config = load_yaml(REPO / "config.yaml")
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def test_demo_config_grid():
+    study = Study(demo_config())
+    runs = study.runs()
+    trained = [r for r in runs if r.trained]
+    assert len(trained) == 2 * 4 * 2  # models x losses x scales, one seed
+    assert Run("demo", "bicubic", "none", 4, 0) in runs  # the baseline is added
+    assert study.run_spec(trained[0])["training"]["steps"] == 300
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["models"]["srcnn"].update(arch="srcnnn"), "models.srcnn.arch: unknown architecture 'srcnnn'; valid choices: bicubic, espcn, srcnn"),
+        (lambda c: c["models"]["espcn"]["options"].update(depth=3), "models.espcn.options.depth: unknown option for ESPCN; valid options: channels, hidden, residual"),
+        (lambda c: c.update(scales=[2, 5]), "scale(s) [5]"),
+        (lambda c: c["losses"]["mse"]["terms"][0].update(name="msee"), "losses.mse.terms[0].name: unknown loss term 'msee'; valid choices: charbonnier, l1, mse"),
+        (lambda c: c["losses"]["charbonnier"]["terms"][0].update(epsilon=1), "losses.charbonnier.terms[0].epsilon: unknown option for CharbonnierLoss; valid options: eps"),
+        (lambda c: c["datasets"]["demo"]["splits"]["test"].append("lena"), "datasets.demo.splits.test: unknown skimage image 'lena'"),
+        (lambda c: c["datasets"]["demo"]["splits"]["test"].append("coffee"), "image 'coffee' is in both 'val' and 'test'"),
+        (lambda c: c["datasets"]["demo"].update(patch_size=50), "datasets.demo.patch_size: 50 is not a multiple of scale(s) [4]"),
+        (lambda c: c["losses"].update(none={"terms": [{"name": "mse"}]}), "losses.none: the loss name 'none' is reserved"),
+    ],
+)
+def test_semantic_errors_name_the_key(edit, message):
+    config = copy.deepcopy(demo_config())
+    edit(config)
+    with pytest.raises(ConfigError) as err:
+        Study(config)
+    assert message in str(err.value)
+
+
+def _dry_run(tmp_path: Path, config: dict, extra_files: dict | None = None) -> subprocess.CompletedProcess:
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    for name, text in (extra_files or {}).items():
+        (tmp_path / name).write_text(text)
+    return subprocess.run(
+        [SNAKEMAKE, "-n", "--cores", "1", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", "study.yaml"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+
+
+@pytest.mark.integration
+def test_schema_errors_through_snakemake(tmp_path):
+    config = load_yaml(REPO / "config.yaml")
+    config["training"]["stepz"] = 5
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "stepz" in result.stderr + result.stdout and "Additional properties are not allowed" in result.stderr + result.stdout
+
+    config = load_yaml(REPO / "config.yaml")
+    config["scales"] = ["two"]
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "'two' is not of type 'integer'" in result.stderr + result.stdout
+
+    config = load_yaml(REPO / "config.yaml")
+    config["models"]["srcnn"]["arch"] = "vdsr"
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "models.srcnn.arch: unknown architecture 'vdsr'; valid choices: bicubic, espcn, srcnn" in result.stderr + result.stdout
+
+
+@pytest.mark.integration
+def test_configfile_replaces_the_demo_config(tmp_path):
+    """`snakemake --configfile other.yaml` runs that study alone, not merged with config.yaml."""
+    config = load_yaml(REPO / "config.yaml")
+    config["study"] = "other"
+    config["losses"] = {"only": {"terms": [{"name": "l1"}]}}
+    result = _dry_run(tmp_path, config, {"config.yaml": (REPO / "config.yaml").read_text()})
+    assert result.returncode == 0, result.stderr
+    assert "results/other/runs/demo/srcnn/only/x2/seed0/model.pt" in result.stdout
+    assert "/mse/" not in result.stdout and "results/demo/" not in result.stdout
