@@ -69,3 +69,113 @@ def test_imresize_is_differentiable():
     x = torch.rand(1, 3, 8, 8, requires_grad=True)
     imresize(x, 0.5).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ----- fast integer-factor path, blur, noise, JPEG, bursts --------------------------------
+
+from srloss.data.degrade import (  # noqa: E402
+    add_noise,
+    degrade,
+    degradation_options,
+    gaussian_blur,
+    gaussian_kernel1d,
+    jpeg_compress,
+    warp,
+)
+
+
+def _reference_resize(x: np.ndarray, scale: float) -> np.ndarray:
+    """Float64 reference: the dense matrices applied with numpy, axis by axis."""
+    h, w = x.shape[-2:]
+    mh = resize_matrix(h, math.ceil(h * scale), scale)
+    mw = resize_matrix(w, math.ceil(w * scale), scale)
+    return mh @ x @ mw.T
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
+@pytest.mark.parametrize("shape", [(3, 61, 77), (2, 1, 9, 20), (1, 130, 67)])
+def test_strided_path_equals_float64_reference(factor, shape):
+    x = np.random.default_rng(factor).random(shape)
+    out = imresize(torch.from_numpy(x).float(), 1 / factor)
+    ref = _reference_resize(x, 1 / factor)
+    assert out.shape == ref.shape
+    assert np.abs(out.double().numpy() - ref).max() < 1e-5
+
+
+def test_x4_downscale_hand_computed_kernel():
+    # x0.25: output 1 (1-based) sits at input position 2.5; taps at distances d = 2.5 - j for
+    # j = -7..10 (18 taps) with weights k(d/4)/4, normalised; on an impulse at input position
+    # 1 (index 0) the first output receives the mirrored taps j = 0 and j = 1 (both map to 1).
+    w = {j: cubic(np.array([(2.5 - j) / 4]))[0] / 4 for j in range(-7, 11)}
+    total = sum(w.values())
+    signal = np.zeros(16)
+    signal[0] = 1.0
+    out = imresize(torch.tensor(signal, dtype=torch.float32)[None], 0.25)[0]
+    assert math.isclose(float(out[0]), (w[0] + w[1]) / total, abs_tol=1e-6)
+    # hand values: k(0.625)/4 and k(0.375)/4 with Keys a=-0.5
+    k = lambda t: 1.5 * t**3 - 2.5 * t**2 + 1  # noqa: E731
+    assert math.isclose(w[0], k(0.625) / 4, abs_tol=1e-12) and math.isclose(w[1], k(0.375) / 4, abs_tol=1e-12)
+
+
+def test_strided_path_is_differentiable_and_matches_no_grad():
+    x = torch.rand(2, 3, 32, 24, requires_grad=True)
+    y = imresize(x, 0.25)
+    y.square().sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(y.detach(), imresize(x.detach(), 0.25))
+    # gradient of sum(y^2) equals M_h^T (2y) M_w
+    mh = torch.from_numpy(resize_matrix(32, 8, 0.25)).float()
+    mw = torch.from_numpy(resize_matrix(24, 6, 0.25)).float()
+    torch.testing.assert_close(x.grad, mh.T @ (2 * y.detach()) @ mw, atol=1e-5, rtol=1e-4)
+
+
+def test_gaussian_blur_matches_scipy_reflect():
+    from scipy.ndimage import gaussian_filter
+
+    x = np.random.default_rng(0).random((20, 23))
+    ours = gaussian_blur(torch.from_numpy(x).float()[None], 1.0)[0].double().numpy()
+    ref = gaussian_filter(x, 1.0, mode="reflect", truncate=3.0)  # reflect = MATLAB 'symmetric'
+    assert np.abs(ours - ref).max() < 1e-5
+    assert math.isclose(float(gaussian_kernel1d(2.0).sum()), 1.0, abs_tol=1e-6)
+    assert gaussian_blur(x_t := torch.rand(3, 5, 5), 0) is x_t
+
+
+def test_noise_has_requested_std_and_is_seeded():
+    img = torch.full((3, 200, 200), 0.5)
+    a = add_noise(img, 5.0, torch.Generator().manual_seed(1))
+    b = add_noise(img, 5.0, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    assert abs(float((a - img).std()) * 255 - 5.0) < 0.1
+
+
+def test_jpeg_changes_image_and_quality_matters(astronaut):
+    q10 = jpeg_compress(astronaut, 10)
+    q95 = jpeg_compress(astronaut, 95)
+    err = lambda y: np.abs(y.astype(float) - astronaut).mean()  # noqa: E731
+    assert q10.shape == astronaut.shape and q10.dtype == np.uint8
+    assert err(q10) > 2 * err(q95) > 0
+    assert jpeg_compress(astronaut, 0) is astronaut
+
+
+def test_warp_integer_shift_is_a_translation():
+    img = torch.rand(3, 32, 40, dtype=torch.float64)
+    torch.testing.assert_close(warp(img, 0, 0, 0), img, atol=1e-6, rtol=0)
+    moved = warp(img, 3, -2, 0)  # content moves 3 px right and 2 px up
+    torch.testing.assert_close(moved[:, 4:-4, 6:-6], img[:, 6:-2, 3:-9], atol=1e-6, rtol=0)
+
+
+def test_degrade_options_and_bursts(astronaut):
+    hr = modcrop(astronaut, 4)
+    assert np.array_equal(degrade(hr, 4), bicubic_downscale(hr, 4))
+    opts = {"frames": 5, "blur_sigma": 0.8, "max_shift": 1.5, "max_rotation": 2.0, "seed": 3}
+    burst = degrade(hr, 4, opts, "astronaut")
+    assert burst.shape == (5, 128, 128, 3) and burst.dtype == np.uint8
+    assert np.array_equal(burst, degrade(hr, 4, opts, "astronaut"))  # deterministic
+    assert not np.array_equal(burst, degrade(hr, 4, {**opts, "seed": 4}, "astronaut"))
+    single = degrade(hr, 4, {"blur_sigma": 0.8, "noise_sigma": 0.0, "seed": 3}, "astronaut")
+    assert np.array_equal(burst[2], single)  # the reference frame T//2 is not warped
+    for i in (0, 1, 3, 4):  # the others are shifted: close to, but not equal to, the reference
+        diff = np.abs(burst[i].astype(float) - burst[2]).mean()
+        assert 0.5 < diff < 30
+    with pytest.raises(ValueError, match="unknown degradation option"):
+        degradation_options({"sigma": 1})

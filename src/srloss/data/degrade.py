@@ -16,15 +16,24 @@ LR images differ from the benchmarks' by up to a few grey levels.
 Each axis is resized by one matrix product with a precomputed (out, in) weight matrix, so the
 operation is vectorised, runs on any device and is differentiable (the downsampled-space loss
 back-propagates through it). Computation is in float; uint8 input is rounded back to uint8.
+
+Beyond bicubic (``degrade``, configured per dataset under ``degradation``): optional isotropic
+Gaussian blur before downscaling, Gaussian noise and JPEG compression after it, and
+multi-frame bursts (T frames, each a randomly shifted and rotated copy of the HR image, the
+reference frame T//2 unshifted), all deterministic given the seed and the image name.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import math
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
@@ -36,9 +45,8 @@ def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     return np.where(ax <= 1, near, np.where(ax <= 2, far, 0.0))
 
 
-@functools.lru_cache(maxsize=256)
-def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
-    """Float64 (out_len, in_len) matrix M such that ``M @ signal`` is MATLAB's bicubic resize."""
+def _taps(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per output sample: 0-based input indices before mirroring (out, taps) and float64 weights."""
     shrink = scale < 1 and antialias
     width = 4.0 / scale if shrink else 4.0
     x = np.arange(1, out_len + 1, dtype=np.float64)  # 1-based output coordinates, as in MATLAB
@@ -49,19 +57,89 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     dist = u[:, None] - idx
     weights = scale * cubic(scale * dist) if shrink else cubic(dist)
     weights /= weights.sum(axis=1, keepdims=True)
-    # Symmetric padding: index sequence 1..n, n..1, repeating.
+    return (idx - 1).astype(np.int64), weights
+
+
+def _mirror(idx: np.ndarray, in_len: int) -> np.ndarray:
+    """Symmetric padding: index sequence 0..n-1, n-1..0, repeating (MATLAB's 'symmetric')."""
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
-    cols = mirror[((idx - 1) % (2 * in_len)).astype(np.int64)]
+    return mirror[idx % (2 * in_len)]
+
+
+@functools.lru_cache(maxsize=256)
+def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
+    """Float64 (out_len, in_len) matrix M such that ``M @ signal`` is MATLAB's bicubic resize."""
+    idx, weights = _taps(in_len, out_len, scale, antialias)
+    cols = _mirror(idx, in_len)
     matrix = np.zeros((out_len, in_len), dtype=np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_len), taps), cols.ravel()), weights.ravel())
+    np.add.at(matrix, (np.repeat(np.arange(out_len), idx.shape[1]), cols.ravel()), weights.ravel())
     return matrix
+
+
+@functools.lru_cache(maxsize=64)
+def _strided_plan(in_len: int, factor: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """For an integer downscale factor every output uses the same kernel at a stride of ``factor``.
+
+    Returns (mirrored input indices covering all taps, the kernel) so the resize is one padded,
+    strided convolution; None if the weights are not shift-invariant (never for integer factors).
+    """
+    out_len = math.ceil(in_len / factor)
+    idx, weights = _taps(in_len, out_len, 1.0 / factor, True)
+    if not np.allclose(weights, weights[:1], rtol=0, atol=1e-12) or not (np.diff(idx[:, 0]) == factor).all():
+        return None
+    start = idx[0, 0]
+    span = np.arange(start, start + factor * (out_len - 1) + idx.shape[1])
+    return _mirror(span, in_len), weights[0]
+
+
+def _downscale_rows(x: torch.Tensor, factor: int) -> torch.Tensor | None:
+    """Downscale axis -2 of (..., H, W) by an integer factor: a padded, strided FIR filter.
+
+    Each output row is a weighted sum of ``taps`` input rows (18 at x4 instead of the dense
+    matrix's full column). Without autograd the sum is accumulated in place over blocks of
+    output rows of about 64k values, so the accumulator stays in cache (memory traffic, not arithmetic,
+    bounds this); with autograd it is a plain differentiable sum of strided slices.
+    """
+    plan = _strided_plan(x.shape[-2], factor)
+    if plan is None:
+        return None
+    rows, kernel = plan
+    xp = x.index_select(-2, torch.as_tensor(rows, device=x.device))
+    n_out = math.ceil(x.shape[-2] / factor)
+    weights = kernel.tolist()
+    if x.requires_grad:
+        return sum(xp[..., k : k + factor * (n_out - 1) + 1 : factor, :] * wk for k, wk in enumerate(weights))
+    out = torch.empty(*x.shape[:-2], n_out, x.shape[-1], dtype=x.dtype, device=x.device)
+    block = max(4, 2**16 // max(1, out[..., 0, :].numel()))
+    for r0 in range(0, n_out, block):
+        r1 = min(r0 + block, n_out)
+        acc = out[..., r0:r1, :]
+        for k, wk in enumerate(weights):
+            tap = xp[..., factor * r0 + k : factor * (r1 - 1) + k + 1 : factor, :]
+            if k == 0:
+                torch.mul(tap, wk, out=acc)
+            else:
+                acc.add_(tap, alpha=wk)
+    return out
+
+
+def _downscale_integer(x: torch.Tensor, factor: int) -> torch.Tensor | None:
+    """Both axes of (..., H, W) by an integer factor; the W pass runs on the transposed image."""
+    y = _downscale_rows(x, factor)
+    if y is None:
+        return None
+    z = _downscale_rows(y.transpose(-1, -2).contiguous(), factor)
+    return None if z is None else z.transpose(-1, -2).contiguous()
 
 
 def imresize(img: torch.Tensor, scale: float, antialias: bool = True) -> torch.Tensor:
     """Resize the last two axes of ``img`` (..., H, W) by ``scale`` like MATLAB's bicubic imresize.
 
     Float input stays float (values may overshoot [0, 1] as in MATLAB); uint8 input is computed
-    in float32 and rounded and clipped back to uint8.
+    in float32 and rounded and clipped back to uint8. Integer downscale factors (1/2, 1/3, ...)
+    with antialiasing run as a padded strided convolution per axis (the kernel is the same for
+    every output sample); other scales use one matrix product per axis. Both give the same
+    numbers as ``resize_matrix`` (tested against a float64 reference).
     """
     if scale <= 0:
         raise ValueError(f"imresize: scale must be positive, got {scale}")
@@ -71,9 +149,14 @@ def imresize(img: torch.Tensor, scale: float, antialias: bool = True) -> torch.T
     x = img.float() if is_uint8 or not img.is_floating_point() else img
     h, w = x.shape[-2:]
     out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
-    mh = torch.from_numpy(resize_matrix(h, out_h, float(scale), antialias)).to(x.device, x.dtype)
-    mw = torch.from_numpy(resize_matrix(w, out_w, float(scale), antialias)).to(x.device, x.dtype)
-    out = mh @ x @ mw.T
+    factor = round(1 / scale)
+    out = None
+    if antialias and scale < 1 and factor > 1 and abs(1 / scale - factor) < 1e-9:
+        out = _downscale_integer(x, factor)
+    if out is None:
+        mh = torch.from_numpy(resize_matrix(h, out_h, float(scale), antialias)).to(x.device, x.dtype)
+        mw = torch.from_numpy(resize_matrix(w, out_w, float(scale), antialias)).to(x.device, x.dtype)
+        out = mh @ x @ mw.T
     if is_uint8:
         out = out.round().clamp(0, 255).to(torch.uint8)
     return out
@@ -91,3 +174,120 @@ def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
         raise ValueError(f"bicubic_downscale: image size {hr.shape[:2]} is not a multiple of scale {scale}; modcrop it first")
     chw = torch.from_numpy(np.ascontiguousarray(hr.transpose(2, 0, 1)))
     return imresize(chw, 1.0 / scale).numpy().transpose(1, 2, 0).copy()
+
+
+# ----- further degradations ------------------------------------------------------------------
+
+DEGRADATION_DEFAULTS: dict[str, Any] = {
+    "blur_sigma": 0.0,  # isotropic Gaussian blur on HR before downscaling, in HR pixels (0 = off)
+    "noise_sigma": 0.0,  # additive Gaussian noise on LR, in grey levels of 0..255 (0 = off)
+    "jpeg_quality": 0,  # JPEG quality 1..100 applied to the LR image (0 = off)
+    "frames": 1,  # frames per sample; > 1 makes multi-frame bursts
+    "max_shift": 2.0,  # bursts: uniform random shift of each frame in [-s, s] HR pixels
+    "max_rotation": 1.0,  # bursts: uniform random rotation in [-r, r] degrees
+    "seed": 0,  # with the image name, seeds every random draw
+}
+
+
+def degradation_options(opts: dict | None) -> dict[str, Any]:
+    """``opts`` with every missing option set to its default (what shards record)."""
+    opts = dict(opts or {})
+    unknown = sorted(set(opts) - set(DEGRADATION_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown degradation option(s) {unknown}; valid options: {', '.join(DEGRADATION_DEFAULTS)}")
+    return {**DEGRADATION_DEFAULTS, **opts}
+
+
+def gaussian_kernel1d(sigma: float) -> torch.Tensor:
+    """Normalised 1-D Gaussian sampled at integer offsets, radius ceil(3 sigma)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return (k / k.sum()).float()
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable isotropic Gaussian blur of (..., H, W) float images, symmetric border padding."""
+    if sigma <= 0:
+        return img
+    k = gaussian_kernel1d(sigma).to(img.device, img.dtype)
+    r = len(k) // 2
+    h, w = img.shape[-2:]
+    x = img.reshape(-1, 1, h, w)
+    rows = torch.as_tensor(_mirror(np.arange(-r, h + r), h), device=img.device)
+    cols = torch.as_tensor(_mirror(np.arange(-r, w + r), w), device=img.device)
+    x = x.index_select(-2, rows).index_select(-1, cols)
+    x = F.conv2d(F.conv2d(x, k.view(1, 1, -1, 1)), k.view(1, 1, 1, -1))
+    return x.reshape(img.shape)
+
+
+def add_noise(img: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """Add Gaussian noise with standard deviation ``sigma`` grey levels (of 255) to [0, 1] images."""
+    if sigma <= 0:
+        return img
+    noise = torch.randn(img.shape, generator=generator, dtype=img.dtype)
+    return img + noise.to(img.device) * (sigma / 255.0)
+
+
+def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode an HxWx3 uint8 image as JPEG at ``quality`` (PIL, 4:2:0) and decode it again."""
+    if not quality:
+        return img
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).copy()
+
+
+def warp(img: torch.Tensor, dx: float, dy: float, angle_deg: float) -> torch.Tensor:
+    """Rotate (C, H, W) by ``angle_deg`` about the centre, then shift by (dx, dy) pixels; bicubic.
+
+    Sub-pixel shifts make the burst's frames sample the scene at different phases, which is
+    what multi-frame SR exploits. Borders are reflected.
+    """
+    _, h, w = img.shape
+    a = math.radians(angle_deg)
+    # grid_sample works in normalised coordinates [-1, 1] (align_corners=False): 1 px = 2/size.
+    theta = torch.tensor(
+        [[math.cos(a), -math.sin(a) * h / w, -2 * dx / w], [math.sin(a) * w / h, math.cos(a), -2 * dy / h]],
+        dtype=img.dtype,
+        device=img.device,
+    )
+    grid = F.affine_grid(theta[None], [1, *img.shape], align_corners=False)
+    return F.grid_sample(img[None], grid, mode="bicubic", padding_mode="reflection", align_corners=False)[0]
+
+
+def image_seed(seed: int, name: str) -> int:
+    """A 63-bit seed from the dataset's seed and an image name (stable across runs and machines)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little") >> 1
+
+
+def degrade(hr: np.ndarray, scale: int, opts: dict | None = None, name: str = "") -> np.ndarray:
+    """HR HxWx3 uint8 (mod-cropped) -> LR uint8: (h, w, 3), or (T, h, w, 3) when ``frames`` > 1.
+
+    Per frame: warp (bursts only; frame T//2 is not warped) -> Gaussian blur -> MATLAB bicubic
+    downscale -> Gaussian noise -> round to uint8 -> JPEG. Random draws come from a generator
+    seeded with ``image_seed(opts.seed, name)``, so the result is deterministic.
+    """
+    o = degradation_options(opts)
+    if hr.shape[0] % scale or hr.shape[1] % scale:
+        raise ValueError(f"degrade: image size {hr.shape[:2]} is not a multiple of scale {scale}; modcrop it first")
+    plain = o["blur_sigma"] <= 0 and o["noise_sigma"] <= 0 and not o["jpeg_quality"] and o["frames"] == 1
+    if plain:
+        return bicubic_downscale(hr, scale)
+    gen = torch.Generator().manual_seed(image_seed(o["seed"], name))
+    x = torch.from_numpy(np.ascontiguousarray(hr.transpose(2, 0, 1))).float().div_(255)
+    t = o["frames"]
+    frames = []
+    for i in range(t):
+        f = x
+        if i != t // 2:
+            u = torch.rand(3, generator=gen, dtype=torch.float64) * 2 - 1
+            f = warp(x, float(u[0]) * o["max_shift"], float(u[1]) * o["max_shift"], float(u[2]) * o["max_rotation"])
+        f = gaussian_blur(f, o["blur_sigma"])
+        f = imresize(f, 1.0 / scale)
+        f = add_noise(f, o["noise_sigma"], gen)
+        lr = f.mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy().transpose(1, 2, 0)
+        frames.append(jpeg_compress(np.ascontiguousarray(lr), o["jpeg_quality"]))
+    return np.stack(frames) if t > 1 else frames[0]
