@@ -1,0 +1,266 @@
+"""Download and unpack dataset archives: resumable, verified, safe, atomic.
+
+* ``download`` fetches a URL to a file over HTTP(S). Bytes arrive in ``<file>.part``; an
+  interrupted transfer (dropped connection, killed job) is resumed with a ``Range`` request,
+  transient failures (connection errors, 5xx, 408, 429, short reads) are retried with
+  exponential backoff, and the file is renamed to its final name only after its size and md5
+  match. A checksum mismatch discards the partial file and retries from scratch; a client
+  error such as 404 fails at once. An existing file with the right checksum is not downloaded
+  again.
+* ``extract`` unpacks a zip or tar archive into a folder that appears only when complete (it
+  is built under a temporary name and renamed). Every member is checked before anything is
+  written: absolute paths, ``..`` components, symbolic and hard links and device files are
+  refused (zip-slip, CVE-2007-4559 style attacks), so nothing can land outside the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from srloss.atomic import write_text
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class FetchError(RuntimeError):
+    """A download failed for good; the message names the URL and why."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the target folder (or is a link/device)."""
+
+
+class _Retry(Exception):
+    """A transient failure: try again (after a pause)."""
+
+
+def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex md5 of a file, read in chunks."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify(path: Path, size: int | None, md5: str | None) -> str | None:
+    """None if ``path`` has the expected size and md5, else what is wrong."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return f"size {actual} bytes, expected {size}"
+    if md5 is not None:
+        digest = md5sum(path)
+        if digest != md5.lower():
+            return f"md5 {digest}, expected {md5.lower()}"
+    return None
+
+
+def _transfer(url: str, part: Path, size: int | None, timeout: float, chunk: int) -> None:
+    """One HTTP request that appends to ``part`` (resuming from its current length)."""
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have >= size:
+        return  # complete (or too long: the checksum decides)
+    request = urllib.request.Request(url, headers={"User-Agent": "srloss-fetch"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416:  # range not satisfiable: our partial file is no good, start over
+            part.unlink(missing_ok=True)
+            raise _Retry(f"HTTP 416 for a resume from byte {have}") from e
+        if e.code in RETRYABLE_STATUS:
+            raise _Retry(f"HTTP {e.code} {e.reason}") from e
+        raise FetchError(f"{url}: HTTP {e.code} {e.reason} (not retried: the server says the request itself is wrong)") from e
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        raise _Retry(f"{type(e).__name__}: {e}") from e
+    with response:
+        mode = "ab"
+        if have and response.status != 206:
+            log.info("%s: server ignored the Range request; downloading from the start", url)
+            mode = "wb"
+        elif have:
+            start = response.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
+            if start != str(have):
+                raise _Retry(f"server resumed at {start!r}, expected byte {have}")
+        expected = response.headers.get("Content-Length")
+        received = 0
+        try:
+            with open(part, mode) as f:
+                while block := response.read(chunk):
+                    f.write(block)
+                    received += len(block)
+        except (OSError, http.client.HTTPException) as e:
+            raise _Retry(f"connection lost after {received} bytes: {e}") from e
+        if expected is not None and received < int(expected):
+            raise _Retry(f"connection closed after {received} of {expected} bytes")
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    size: int | None = None,
+    md5: str | None = None,
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    chunk: int = 1 << 20,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
+    """Download ``url`` to ``dest``, resuming, retrying and verifying; return ``dest``.
+
+    ``retries`` is the number of attempts; the pause before attempt k+1 is ``backoff * 2**(k-1)``
+    seconds. Raises ``FetchError`` naming the URL and the last failure.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        problem = _verify(dest, size, md5)
+        if problem is None:
+            log.info("%s: already present and verified, not downloading", dest)
+            return dest
+        raise FetchError(f"{dest} exists but does not match the expected archive ({problem}); delete it to download again")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last = "no attempt made"
+    for attempt in range(1, retries + 1):
+        try:
+            _transfer(url, part, size, timeout, chunk)
+            problem = _verify(part, size, md5)
+            if problem is not None:
+                part.unlink()
+                raise _Retry(f"downloaded file is corrupt: {problem}")
+            os.replace(part, dest)
+            log.info("%s: downloaded and verified -> %s", url, dest)
+            return dest
+        except _Retry as e:
+            last = str(e)
+            log.warning("%s: attempt %d/%d failed: %s", url, attempt, retries, last)
+            if attempt < retries:
+                sleep(backoff * 2 ** (attempt - 1))
+    raise FetchError(f"{url}: download failed after {retries} attempts; last error: {last}")
+
+
+# ----- safe extraction ---------------------------------------------------------------------
+
+
+def _check_member_name(archive: Path, name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or (path.parts and path.parts[0].endswith(":")):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
+    if ".." in path.parts:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..' and would land outside the target; refusing to extract")
+    return path
+
+
+def _zip_members(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    for info in zf.infolist():
+        _check_member_name(archive, info.filename)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract")
+    return zf.infolist()
+
+
+def _tar_members(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    members = tf.getmembers()
+    for m in members:
+        _check_member_name(archive, m.name)
+        if m.issym() or m.islnk():
+            raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a link (to {m.linkname!r}); refusing to extract")
+        if not (m.isfile() or m.isdir()):
+            raise UnsafeArchiveError(f"{archive}: member {m.name!r} is not a regular file or folder; refusing to extract")
+    return members
+
+
+def _single_top(names: list[str]) -> str | None:
+    tops = {PurePosixPath(n.replace("\\", "/")).parts[0] for n in names if n.strip("/")}
+    nested = any(len(PurePosixPath(n.replace("\\", "/")).parts) > 1 for n in names)
+    return next(iter(tops)) if len(tops) == 1 and nested else None
+
+
+def extract(archive: str | Path, target: str | Path, *, strip_top: bool = True) -> Path:
+    """Unpack a .zip or .tar(.gz/.bz2/.xz) ``archive`` into the folder ``target``, atomically.
+
+    With ``strip_top`` and a single top-level folder in the archive, its contents become
+    ``target``'s contents (``DIV2K_train_HR.zip`` -> ``target/0001.png``). An existing
+    ``target`` is replaced only after the new one is complete. Raises ``UnsafeArchiveError``
+    before writing anything if any member is unsafe.
+    """
+    archive, target = Path(archive), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                members = _zip_members(archive, zf)
+                for info in members:
+                    out = tmp / _check_member_name(archive, info.filename)
+                    if info.is_dir():
+                        out.mkdir(parents=True, exist_ok=True)
+                        continue
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                names = [i.filename for i in members]
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                members = _tar_members(archive, tf)
+                tf.extractall(tmp, members=members, filter="data")  # second line of defence
+                names = [m.name for m in members]
+        else:
+            raise ValueError(f"{archive}: not a zip or tar archive")
+        root = tmp
+        top = _single_top(names) if strip_top else None
+        if top is not None:
+            root = tmp / top
+        _assert_inside(tmp, root)
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(root, target)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _assert_inside(base: Path, path: Path) -> None:
+    for p in [path, *path.rglob("*")]:
+        if p.is_symlink() or not p.resolve().is_relative_to(base.resolve()):
+            raise UnsafeArchiveError(f"extracted path {p} escapes {base}")
+
+
+def fetch(url: str, archive: str | Path, target: str | Path, marker: str | Path, *, size: int | None, md5: str | None, **download_options) -> None:
+    """Download ``url`` to ``archive`` (verified), extract it to ``target``, then write ``marker``.
+
+    The marker (JSON: url, md5, target) is written last, so its presence means the dataset is
+    complete; with the marker in place nothing is downloaded or extracted again.
+    """
+    marker = Path(marker)
+    if marker.exists() and Path(target).is_dir():
+        log.info("%s: already fetched (%s)", target, marker)
+        return
+    download(url, archive, size=size, md5=md5, **download_options)
+    extract(archive, target)
+    write_text(marker, json.dumps({"url": url, "md5": md5, "size": size, "archive": str(archive), "target": str(target)}, indent=2))
