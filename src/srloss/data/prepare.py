@@ -1,15 +1,20 @@
-"""Prepare one dataset at one scale: load HR images, degrade them, write train/val/test shards."""
+"""Prepare one dataset at one scale: load HR images, degrade them, write train/val/test shards.
+
+Images are processed one at a time and their patches appended to the shard, so memory stays
+bounded by one image whatever the dataset's size (DIV2K train: 800 images of ~2.8 MP).
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from srloss.data.degrade import bicubic_downscale, modcrop
-from srloss.data.shards import write_images, write_patches
-from srloss.data.sources import load_image
+from srloss.data.degrade import degrade, modcrop
+from srloss.data.shards import PatchWriter, write_images
+from srloss.data.sources import MlfdbSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +22,10 @@ log = logging.getLogger(__name__)
 def crop_patches(hr: np.ndarray, lr: np.ndarray, scale: int, patch: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Aligned LR/HR patch pairs on a regular grid.
 
-    ``hr`` is HxWxC, ``lr`` its (H/scale)x(W/scale)xC downscaled version; ``patch`` and ``stride``
-    are in HR pixels and multiples of ``scale``. Returns (N, C, patch/scale, patch/scale) LR and
-    (N, C, patch, patch) HR uint8 arrays.
+    ``hr`` is HxWxC; ``lr`` its (H/scale)x(W/scale)xC downscaled version, or TxhxwxC for a
+    multi-frame burst; ``patch`` and ``stride`` are in HR pixels and multiples of ``scale``.
+    Returns LR (N, C, p, p) or (N, T, C, p, p) with p = patch/scale, and HR (N, C, patch, patch)
+    uint8 arrays.
     """
     if patch % scale or stride % scale:
         raise ValueError(f"patch size {patch} and stride {stride} must be multiples of scale {scale}")
@@ -30,36 +36,62 @@ def crop_patches(hr: np.ndarray, lr: np.ndarray, scale: int, patch: int, stride:
         for x in range(0, w - patch + 1, stride):
             hrs.append(hr[y : y + patch, x : x + patch])
             ly, lx = y // scale, x // scale
-            lrs.append(lr[ly : ly + p, lx : lx + p])
+            lrs.append(lr[..., ly : ly + p, lx : lx + p, :])
+    lead = lr.shape[:-3]
     if not hrs:
-        return np.zeros((0, hr.shape[2], p, p), np.uint8), np.zeros((0, hr.shape[2], patch, patch), np.uint8)
-    return np.stack(lrs).transpose(0, 3, 1, 2).copy(), np.stack(hrs).transpose(0, 3, 1, 2).copy()
+        return np.zeros((0, *lead, hr.shape[2], p, p), np.uint8), np.zeros((0, hr.shape[2], patch, patch), np.uint8)
+    return np.ascontiguousarray(np.moveaxis(np.stack(lrs), -1, -3)), np.ascontiguousarray(np.stack(hrs).transpose(0, 3, 1, 2))
 
 
-def degrade_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mod-crop an HR image and make its LR counterpart; both HxWxC uint8."""
+def degrade_pair(hr: np.ndarray, scale: int, degradation: dict | None = None, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Mod-crop an HR image and make its LR counterpart (HxWxC, or TxhxwxC for bursts), uint8."""
     hr = modcrop(hr, scale)
-    return hr, bicubic_downscale(hr, scale)
+    return hr, degrade(hr, scale, degradation, name)
+
+
+def split_names(spec: dict, split: str, source=None) -> list[str]:
+    """The image (or sequence) names of one split, with ranges and whole sets expanded."""
+    source = source or open_source(spec, verify=False)
+    if isinstance(source, MlfdbSource):
+        entries = spec.get("splits", {}).get(split)
+        return [n for e in entries for n in source.expand(split, e)] if entries else source.sequences(split)
+    return [n for entry in spec["splits"][split] for n in source.expand(entry)]
+
+
+def load_pairs(spec: dict, split: str, scale: int, source=None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, HR HxWxC, LR [T]xhxwxC) uint8 for every image of ``split``, one at a time."""
+    source = source or open_source(spec)
+    for name in split_names(spec, split, source):
+        if isinstance(source, MlfdbSource):
+            hr, lr = source.load_pair(split, name, scale)
+        else:
+            hr, lr = degrade_pair(source.load(name), scale, spec.get("degradation"), name)
+        yield name, hr, lr
+
+
+def _chw(lr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(lr, -1, -3))
 
 
 def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
     """Write one shard per split of the dataset ``spec`` at ``scale``.
 
-    ``spec`` is the dataset's definition from the config (source, splits, patch_size, stride);
-    ``out`` maps split name ("train", "val", "test") to the shard path to write.
+    ``spec`` is the dataset's definition from the config (source, splits, patch_size, stride,
+    degradation, ...); ``out`` maps split name ("train", "val", "test") to the shard path. The
+    dataset's files are checked first (count and names for existing copies).
     """
+    source = open_source(spec)
     for split, path in out.items():
-        names = spec["splits"][split]
-        pairs = [(name, *degrade_pair(load_image(spec["source"], name), scale)) for name in names]
         if split == "train":
-            crops = [crop_patches(hr, lr, scale, spec["patch_size"], spec["stride"]) for _, hr, lr in pairs]
-            lr_all = np.concatenate([c[0] for c in crops])
-            hr_all = np.concatenate([c[1] for c in crops])
-            if len(lr_all) == 0:
-                raise ValueError(f"dataset split {split!r}: no {spec['patch_size']} px patch fits in images {names}")
-            write_patches(path, lr_all, hr_all, scale, spec)
-            log.info("%s: %d patches of %d px from %d images -> %s", split, len(hr_all), spec["patch_size"], len(names), path)
+            n_images = 0
+            with PatchWriter(path, scale, spec) as writer:
+                for _, hr, lr in load_pairs(spec, split, scale, source):
+                    writer.append(*crop_patches(hr, lr, scale, spec["patch_size"], spec["stride"]))
+                    n_images += 1
+                if writer.count == 0:
+                    raise ValueError(f"dataset split {split!r}: no {spec['patch_size']} px patch fits in any of its {n_images} images")
+            log.info("%s: %d patches of %d px from %d images -> %s", split, writer.count, spec["patch_size"], n_images, path)
         else:
-            images = [(name, lr.transpose(2, 0, 1).copy(), hr.transpose(2, 0, 1).copy()) for name, hr, lr in pairs]
+            images = ((name, _chw(lr), hr.transpose(2, 0, 1).copy()) for name, hr, lr in load_pairs(spec, split, scale, source))
             write_images(path, images, scale, spec)
-            log.info("%s: %d whole images -> %s", split, len(images), path)
+            log.info("%s: whole images -> %s", split, path)
