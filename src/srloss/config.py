@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from srloss.data.sources import SKIMAGE_NAMES
+from srloss.data.sources import SKIMAGE_NAMES, BenchmarkSource, DatasetError, Div2kSource
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
 
@@ -63,26 +63,70 @@ def _check_options(key: str, options: dict, cls: type, skip: tuple[str, ...]) ->
             raise ConfigError(f"config key {key}.{opt}: unknown option for {cls.__name__}; valid options: {', '.join(valid) or '(none)'}")
 
 
+# Which optional dataset keys each source accepts (the schema lists them all).
+SOURCE_KEYS = {
+    "skimage": set(),
+    "div2k": {"root", "url"},
+    "benchmark": {"root", "url"},
+    "folder": {"root"},
+    "mlfdb": {"root", "archive"},
+}
+
+
+def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
+    """Semantic checks of one dataset definition that need no files on disk."""
+    source = ds["source"]
+    for opt in ("root", "archive", "url"):
+        if opt in ds and opt not in SOURCE_KEYS[source]:
+            valid = ", ".join(sorted(k for k, v in SOURCE_KEYS.items() if opt in v))
+            raise ConfigError(f"config key {key}.{opt}: not used by source {source!r}; it applies to sources: {valid}")
+    if source == "folder" and "root" not in ds:
+        raise ConfigError(f"config key {key}.root: source 'folder' needs the folder holding the images")
+    if source == "mlfdb":
+        if ("root" in ds) == ("archive" in ds):
+            raise ConfigError(
+                f"config key {key}: source 'mlfdb' needs exactly one of `root` (the extracted database) or `archive` "
+                "(a local .zip/.tar); MLFDB cannot be downloaded automatically, see doi:10.3390/app10207213"
+            )
+        deg = ds.get("degradation", {})
+        synthetic = [k for k in ("blur_sigma", "noise_sigma", "jpeg_quality") if deg.get(k)]
+        if synthetic:
+            raise ConfigError(f"config key {key}.degradation: {', '.join(synthetic)} do not apply to mlfdb, whose LR frames are real; only `frames` does")
+    elif "splits" not in ds:
+        raise ConfigError(f"config key {key}.splits: required for source {source!r} (train, val and test image lists)")
+    splits = ds.get("splits", {})
+    expanded: dict[str, list[str]] = {}
+    for split in SPLITS:
+        for i, entry in enumerate(splits.get(split, [])):
+            where = f"config key {key}.splits.{split}[{i}]"
+            try:
+                if source == "skimage" and entry not in SKIMAGE_NAMES:
+                    raise ConfigError(f"config key {key}.splits.{split}: unknown skimage image {entry!r}; valid choices: {', '.join(SKIMAGE_NAMES)}")
+                if source == "div2k":
+                    expanded.setdefault(split, []).extend(Div2kSource.expand(entry))
+                    continue
+                if source == "benchmark":
+                    BenchmarkSource.check_entry(entry)
+            except DatasetError as e:
+                raise ConfigError(f"{where}: {e}") from e
+            expanded.setdefault(split, []).append(entry)
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        for image in expanded.get(split, []):
+            if image in seen and seen[image] != split:
+                raise ConfigError(f"config key {key}.splits: image {image!r} is in both {seen[image]!r} and {split!r}")
+            seen[image] = split
+    for field in ("patch_size", "stride"):
+        bad = [s for s in scales if ds[field] % s]
+        if bad:
+            raise ConfigError(f"config key {key}.{field}: {ds[field]} is not a multiple of scale(s) {bad}; it must be divisible by every scale in `scales` {scales}")
+
+
 def check_config(config: dict) -> None:
     """Raise ``ConfigError`` naming the key of the first semantic error in ``config``."""
     scales = config["scales"]
     for name, ds in config["datasets"].items():
-        key = f"datasets.{name}"
-        if ds["source"] == "skimage":
-            for split in SPLITS:
-                for image in ds["splits"][split]:
-                    if image not in SKIMAGE_NAMES:
-                        raise ConfigError(f"config key {key}.splits.{split}: unknown skimage image {image!r}; valid choices: {', '.join(SKIMAGE_NAMES)}")
-        seen: dict[str, str] = {}
-        for split in SPLITS:
-            for image in ds["splits"][split]:
-                if image in seen and seen[image] != split:
-                    raise ConfigError(f"config key {key}.splits: image {image!r} is in both {seen[image]!r} and {split!r}")
-                seen[image] = split
-        for field in ("patch_size", "stride"):
-            bad = [s for s in scales if ds[field] % s]
-            if bad:
-                raise ConfigError(f"config key {key}.{field}: {ds[field]} is not a multiple of scale(s) {bad}; it must be divisible by every scale in `scales` {scales}")
+        _check_dataset(f"datasets.{name}", ds, scales)
     for name, model in config["models"].items():
         key = f"models.{name}"
         arch = model["arch"]

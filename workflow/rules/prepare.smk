@@ -1,5 +1,8 @@
 # Degrade HR images and write the train/val/test shards of one dataset at one scale.
+# Inputs: fetched archives (fetch.smk) unless the dataset is on disk already (`root`).
 rule prepare:
+    input:
+        dataset_inputs,
     output:
         train=RESULTS + "/data/{dataset}/x{scale}/train.h5",
         val=RESULTS + "/data/{dataset}/x{scale}/val.h5",

@@ -264,3 +264,34 @@ def fetch(url: str, archive: str | Path, target: str | Path, marker: str | Path,
     download(url, archive, size=size, md5=md5, **download_options)
     extract(archive, target)
     write_text(marker, json.dumps({"url": url, "md5": md5, "size": size, "archive": str(archive), "target": str(target)}, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m srloss.data.fetch``: what the workflow's fetch rules call."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m srloss.data.fetch", description="download (or take a local archive), verify and extract")
+    parser.add_argument("--url", help="archive URL (omit with --local)")
+    parser.add_argument("--archive", required=True, help="where the archive is stored (or the local archive with --local)")
+    parser.add_argument("--local", action="store_true", help="the archive is a local file supplied by the user: extract only")
+    parser.add_argument("--target", required=True, help="folder to extract into (replaced atomically)")
+    parser.add_argument("--marker", required=True, help="JSON file written last, when everything is in place")
+    parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--md5", default=None)
+    parser.add_argument("--retries", type=int, default=5)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.local:
+        if not Path(args.archive).is_file():
+            raise SystemExit(f"{args.archive}: archive not found")
+        extract(args.archive, args.target)
+        write_text(args.marker, json.dumps({"archive": str(Path(args.archive).resolve()), "target": args.target}, indent=2))
+    else:
+        if not args.url:
+            raise SystemExit("--url is required unless --local is given")
+        fetch(args.url, args.archive, args.target, args.marker, size=args.size, md5=args.md5, retries=args.retries)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
