@@ -56,3 +56,103 @@ def test_augment_is_a_dihedral_transform():
         # the LR/HR pair stays aligned: the HR corner moves where the LR corner moves
         assert (a[0] == 0).nonzero().tolist()[0] == [x // 2 for x in (b[0] == 0).nonzero().tolist()[0]]
     assert len(seen) == 8
+
+
+# ----- multi-frame bursts, attribute checks, reader modes, DataLoader workers ---------------
+
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler  # noqa: E402
+
+from srloss.data import shards as shards_mod  # noqa: E402
+from srloss.data.shards import PatchWriter  # noqa: E402
+
+BURST = {**SPEC, "degradation": {"frames": 3, "blur_sigma": 0.5, "noise_sigma": 1.0, "seed": 7}}
+
+
+@pytest.fixture(scope="module")
+def burst_shards(tmp_path_factory):
+    d = tmp_path_factory.mktemp("burst")
+    out = {s: d / f"{s}.h5" for s in ("train", "val", "test")}
+    prepare(BURST, 4, out)
+    return out
+
+
+def test_burst_shards_store_t_c_h_w_and_record_degradation(burst_shards):
+    attrs = read_attrs(burst_shards["train"])
+    assert attrs["frames"] == 3 and attrs["source"] == "skimage"
+    assert attrs["degradation"] == {"blur_sigma": 0.5, "noise_sigma": 1.0, "jpeg_quality": 0, "frames": 3, "max_shift": 2.0, "max_rotation": 1.0, "seed": 7}
+    ds = PatchDataset(burst_shards["train"], augment=False, expect=(4, BURST))
+    lr, hr = ds[0]
+    assert ds.frames == 3 and lr.shape == (3, 3, 12, 12) and hr.shape == (3, 48, 48)
+    # the reference frame (index T//2) is aligned with HR: closer to HR's downscale than the others
+    from srloss.data.degrade import imresize
+
+    ref = imresize(hr, 0.25)
+    errs = [float((lr[t] - ref).abs().mean()) for t in range(3)]
+    assert errs[1] < min(errs[0], errs[2])
+    (name, lr_img, hr_img), = read_images(burst_shards["test"], expect=(4, BURST))
+    assert name == "astronaut" and lr_img.shape == (3, 3, 128, 128) and hr_img.shape == (3, 512, 512)
+
+
+def test_shard_disagreeing_with_config_is_an_error(burst_shards):
+    other = {**BURST, "degradation": {**BURST["degradation"], "noise_sigma": 2.0}}
+    with pytest.raises(ValueError, match=r"does not match what it is asked to serve.*'degradation'.*'noise_sigma': 2.0"):
+        PatchDataset(burst_shards["train"], expect=(4, other))
+    with pytest.raises(ValueError, match=r"'scale': \{'expected': 2, 'found': 4\}"):
+        read_images(burst_shards["val"], expect=(2, BURST))
+    with pytest.raises(ValueError, match="expected a patches shard"):
+        PatchDataset(burst_shards["val"])
+
+
+def test_batch_equals_single_samples_with_augmentation(burst_shards):
+    ds = PatchDataset(burst_shards["train"], in_memory=False)
+    idx, codes = [5, 1, 5, 0, 7], [3, 0, 6, 7, 4]
+    lr, hr = ds.batch(idx, codes)
+    assert lr.shape == (5, 3, 3, 12, 12)
+    for k, (i, c) in enumerate(zip(idx, codes)):
+        plain = PatchDataset(burst_shards["train"], augment=False)[i]
+        a, b = augment(*plain, c)
+        torch.testing.assert_close(lr[k], a)
+        torch.testing.assert_close(hr[k], b)
+    torch.testing.assert_close(ds[list(zip(idx, codes))][0], lr)
+
+
+def test_in_memory_auto_follows_available_memory(burst_shards, monkeypatch):
+    assert PatchDataset(burst_shards["train"]).in_memory
+    monkeypatch.setattr(shards_mod, "_available_memory", lambda: 1000)
+    lazy = PatchDataset(burst_shards["train"])
+    assert not lazy.in_memory
+    torch.testing.assert_close(lazy[3], PatchDataset(burst_shards["train"], in_memory=True)[3])
+
+
+def test_dataloader_workers_read_correct_batches(burst_shards):
+    ds = PatchDataset(burst_shards["train"], augment=False, in_memory=False)
+    ds[0]  # open the file in the parent first: workers must not reuse this handle
+    sampler = BatchSampler(RandomSampler(ds, generator=torch.Generator().manual_seed(0)), batch_size=4, drop_last=False)
+    batches = list(sampler)
+    sampler = BatchSampler(RandomSampler(ds, generator=torch.Generator().manual_seed(0)), batch_size=4, drop_last=False)
+    loader = DataLoader(ds, sampler=sampler, batch_size=None, num_workers=2, multiprocessing_context="fork")
+    seen = 0
+    for indices, (lr, hr) in zip(batches, loader):
+        ref_lr, ref_hr = ds.batch(indices, [0] * len(indices))
+        torch.testing.assert_close(lr, ref_lr)
+        torch.testing.assert_close(hr, ref_hr)
+        seen += len(indices)
+    assert seen == len(ds)
+
+
+def test_patch_writer_appends_and_is_atomic(tmp_path):
+    path = tmp_path / "p.h5"
+    rng = np.random.default_rng(0)
+    with PatchWriter(path, 2, SPEC) as w:
+        for _ in range(3):
+            w.append(rng.integers(0, 255, (4, 3, 5, 5), dtype=np.uint8), rng.integers(0, 255, (4, 3, 10, 10), dtype=np.uint8))
+    assert len(PatchDataset(path)) == 12
+    bad = tmp_path / "bad.h5"
+    with pytest.raises(RuntimeError, match="boom"):
+        with PatchWriter(bad, 2, SPEC) as w:
+            w.append(np.zeros((1, 3, 5, 5), np.uint8), np.zeros((1, 3, 10, 10), np.uint8))
+            raise RuntimeError("boom")
+    with pytest.raises(ValueError, match="no patches"):
+        with PatchWriter(bad, 2, SPEC):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]

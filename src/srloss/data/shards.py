@@ -153,8 +153,8 @@ def check_shard(path: str | Path, kind: str, scale: int, spec: dict) -> None:
     want = shard_attrs(kind, scale, spec)
     keys = ("kind", "scale", "source", "frames", "degradation", "spec_hash")
     expected = {k: want[k] for k in keys}
+    expected["degradation"] = json.loads(expected["degradation"])
     found = {k: attrs.get(k) for k in keys}
-    found["degradation"] = json.dumps(found["degradation"], sort_keys=True) if found["degradation"] is not None else None
     if found != expected:
         diff = {k: {"expected": expected[k], "found": found[k]} for k in keys if expected[k] != found[k]}
         raise ValueError(f"shard {path} does not match what it is asked to serve: {diff}; delete it and rerun the workflow to rebuild it")
