@@ -25,11 +25,12 @@ reference frame T//2 unshifted), all deterministic given the seed and the image 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -95,36 +96,80 @@ def _strided_plan(in_len: int, factor: int) -> tuple[np.ndarray, np.ndarray] | N
 def _downscale_rows(x: torch.Tensor, factor: int) -> torch.Tensor | None:
     """Downscale axis -2 of (..., H, W) by an integer factor: a padded, strided FIR filter.
 
-    Each output row is a weighted sum of ``taps`` input rows (18 at x4 instead of the dense
-    matrix's full column). Without autograd the sum is accumulated in place over blocks of
-    output rows of about 64k values, so the accumulator stays in cache (memory traffic, not arithmetic,
-    bounds this); with autograd it is a plain differentiable sum of strided slices.
+    Each output row is a weighted sum of ``taps`` input rows (16 non-zero taps at x4 instead
+    of the dense matrix's full column). Without autograd the sum is accumulated in place over
+    blocks of output rows of about 128k values, so the accumulator stays in cache (memory
+    traffic, not arithmetic, bounds this), and only blocks that touch a border read a
+    symmetrically padded copy of their rows; with autograd it is a plain differentiable sum of
+    strided slices of the padded image.
     """
     plan = _strided_plan(x.shape[-2], factor)
     if plan is None:
         return None
     rows, kernel = plan
-    xp = x.index_select(-2, torch.as_tensor(rows, device=x.device))
     n_out = math.ceil(x.shape[-2] / factor)
-    weights = kernel.tolist()
+    taps = [(k, wk) for k, wk in enumerate(kernel.tolist()) if wk != 0.0]
     if x.requires_grad:
-        return sum(xp[..., k : k + factor * (n_out - 1) + 1 : factor, :] * wk for k, wk in enumerate(weights))
+        xp = x.index_select(-2, torch.as_tensor(rows, device=x.device))
+        return sum(xp[..., k : k + factor * (n_out - 1) + 1 : factor, :] * wk for k, wk in taps)
     out = torch.empty(*x.shape[:-2], n_out, x.shape[-1], dtype=x.dtype, device=x.device)
-    block = max(4, 2**16 // max(1, out[..., 0, :].numel()))
-    for r0 in range(0, n_out, block):
-        r1 = min(r0 + block, n_out)
-        acc = out[..., r0:r1, :]
-        for k, wk in enumerate(weights):
-            tap = xp[..., factor * r0 + k : factor * (r1 - 1) + k + 1 : factor, :]
-            if k == 0:
-                torch.mul(tap, wk, out=acc)
-            else:
-                acc.add_(tap, alpha=wk)
+    block = max(1, 2**17 // max(1, out[..., 0, :].numel()))
+    span = len(kernel)
+    start = _padded_start(x.shape[-2], factor)
+    with _one_thread():
+        _fir_blocks(x, out, rows, taps, factor, start, span, block)
     return out
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the enclosed torch CPU ops on one thread (restored afterwards).
+
+    The FIR issues many small ops; splitting each across threads cost more in hand-offs than
+    it gained (5-10x slower with 2 threads on 2 busy cores, measured with bench_resize.py).
+    """
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
+
+
+def _fir_blocks(x: torch.Tensor, out: torch.Tensor, rows: np.ndarray, taps: list, factor: int, start: int, span: int, block: int) -> None:
+    """Accumulate ``out`` block by block (see ``_downscale_rows``)."""
+    n_out = out.shape[-2]
+    for r0 in range(0, n_out, block):
+        r1 = min(r0 + block, n_out)
+        lo, hi = start + factor * r0, start + factor * (r1 - 1) + span  # padded coordinates
+        if lo >= 0 and hi <= x.shape[-2]:
+            src = x[..., lo:hi, :]
+        else:
+            src = x.index_select(-2, torch.as_tensor(rows[lo - start : hi - start], device=x.device))
+        acc = out[..., r0:r1, :]
+        for j, (k, wk) in enumerate(taps):
+            tap = src[..., k : k + factor * (r1 - r0 - 1) + 1 : factor, :]
+            if j == 0:
+                torch.mul(tap, wk, out=acc)
+            else:
+                acc.add_(tap, alpha=wk)
+
+
+@functools.lru_cache(maxsize=64)
+def _padded_start(in_len: int, factor: int) -> int:
+    """0-based input index (possibly negative) of the first tap of the first output."""
+    idx, _ = _taps(in_len, math.ceil(in_len / factor), 1.0 / factor, True)
+    return int(idx[0, 0])
+
+
 def _downscale_integer(x: torch.Tensor, factor: int) -> torch.Tensor | None:
-    """Both axes of (..., H, W) by an integer factor; the W pass runs on the transposed image."""
+    """Both axes of (..., H, W) by an integer factor; the W pass runs on the transposed image.
+
+    (torch's ``interpolate(mode="bicubic", antialias=True)`` matches MATLAB away from the
+    borders but truncates the kernel there, and measured slower than this on 2 CPU cores.)
+    """
     y = _downscale_rows(x, factor)
     if y is None:
         return None
