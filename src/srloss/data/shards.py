@@ -188,6 +188,25 @@ def augment(lr: torch.Tensor, hr: torch.Tensor, code: int) -> tuple[torch.Tensor
     return lr, hr
 
 
+def _augment_batch(batch: np.ndarray, codes: Sequence[int]) -> np.ndarray:
+    """``augment`` applied per sample to a uint8 batch (N, ..., h, w) with numpy views.
+
+    Flips and the transpose are views, so each sample is copied once into the output; this is
+    several times cheaper than transforming float tensors group by group. Patches are square.
+    """
+    out = np.empty_like(batch)
+    for k, code in enumerate(np.asarray(codes, dtype=np.int64).tolist()):
+        a = batch[k]
+        if code & 1:
+            a = a[..., ::-1]
+        if code & 2:
+            a = a[..., ::-1, :]
+        if code & 4:
+            a = np.swapaxes(a, -1, -2)
+        out[k] = a
+    return out
+
+
 def _available_memory() -> int:
     """Bytes of memory available for new allocations (Linux MemAvailable; 0 if unknown)."""
     try:
@@ -198,6 +217,25 @@ def _available_memory() -> int:
     except OSError:
         pass
     return 0
+
+
+def _read_samples(dset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
+    """``dset[indices]`` for arbitrary (unsorted, repeated) indices, fast.
+
+    h5py's fancy indexing is pathologically slow here (about 60 ms for 16 samples of 48 kB,
+    versus 0.2 ms this way): with one uncompressed sample per chunk, each sample is read as its
+    raw chunk; otherwise one plain read per sample.
+    """
+    out = np.empty((len(indices), *dset.shape[1:]), dtype=dset.dtype)
+    raw = dset.chunks == (1, *dset.shape[1:]) and not dset.compression and not dset.shuffle and not dset.fletcher32
+    zeros = (0,) * (dset.ndim - 1)
+    for k, i in enumerate(indices.tolist()):
+        if raw:
+            _, buf = dset.id.read_direct_chunk((i, *zeros))
+            out[k] = np.frombuffer(buf, dtype=dset.dtype).reshape(dset.shape[1:])
+        else:
+            out[k] = dset[i]
+    return out
 
 
 class PatchDataset(Dataset):
@@ -257,13 +295,8 @@ class PatchDataset(Dataset):
     def _read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._arrays is not None:
             return self._arrays[0][indices], self._arrays[1][indices]
-        order = np.argsort(indices, kind="stable")
-        uniq, inverse = np.unique(indices[order], return_inverse=True)  # h5py wants increasing, unique
         f = self._handle()
-        lr, hr = f["lr"][uniq], f["hr"][uniq]
-        back = np.empty_like(order)
-        back[order] = np.arange(len(order))
-        return lr[inverse][back], hr[inverse][back]
+        return _read_samples(f["lr"], indices), _read_samples(f["hr"], indices)
 
     def batch(self, indices: Sequence[int], codes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack the samples ``indices`` with their augmentation ``codes`` into (N, ...) tensors."""
@@ -271,16 +304,9 @@ class PatchDataset(Dataset):
         if len(idx) and (idx.min() < -self.length or idx.max() >= self.length):
             raise IndexError(f"{self.path}: index out of range for {self.length} patches")
         lr_u8, hr_u8 = self._read(idx % self.length if len(idx) else idx)
-        lr = torch.from_numpy(lr_u8).float().div_(255)
-        hr = torch.from_numpy(hr_u8).float().div_(255)
         if self.augment:
-            codes_arr = np.asarray(codes, dtype=np.int64)
-            for code in np.unique(codes_arr):
-                if code == 0:
-                    continue
-                sel = torch.from_numpy(np.nonzero(codes_arr == code)[0])
-                lr[sel], hr[sel] = augment(lr[sel], hr[sel], int(code))  # patches are square
-        return lr, hr
+            lr_u8, hr_u8 = _augment_batch(lr_u8, codes), _augment_batch(hr_u8, codes)
+        return torch.from_numpy(lr_u8).float().div_(255), torch.from_numpy(hr_u8).float().div_(255)
 
     def get(self, i: int, aug_code: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         lr, hr = self.batch([i], [aug_code])
