@@ -116,8 +116,7 @@ def _downscale_rows(x: torch.Tensor, factor: int) -> torch.Tensor | None:
     block = max(1, 2**17 // max(1, out[..., 0, :].numel()))
     span = len(kernel)
     start = _padded_start(x.shape[-2], factor)
-    with _one_thread():
-        _fir_blocks(x, out, rows, taps, factor, start, span, block)
+    _fir_blocks(x, out, rows, taps, factor, start, span, block)
     return out
 
 
@@ -182,23 +181,29 @@ def imresize(img: torch.Tensor, scale: float, antialias: bool = True) -> torch.T
 
     Float input stays float (values may overshoot [0, 1] as in MATLAB); uint8 input is computed
     in float32 and rounded and clipped back to uint8. Integer downscale factors (1/2, 1/3, ...)
-    with antialiasing run as a padded strided convolution per axis (the kernel is the same for
-    every output sample); other scales use one matrix product per axis. Both give the same
-    numbers as ``resize_matrix`` (tested against a float64 reference).
+    with antialiasing run as a blocked, padded strided FIR per axis (the kernel is the same
+    for every output sample; on CPU on one thread, see ``_one_thread``); other scales use one
+    matrix product per axis. Both give the same numbers as ``resize_matrix`` (tested against
+    a float64 reference).
     """
     if scale <= 0:
         raise ValueError(f"imresize: scale must be positive, got {scale}")
     if img.ndim < 2:
         raise ValueError(f"imresize: expected an image with at least 2 axes (..., H, W), got shape {tuple(img.shape)}")
+    factor = round(1 / scale)
+    if not (antialias and scale < 1 and factor > 1 and abs(1 / scale - factor) < 1e-9):
+        factor = 0  # not an integer downscale: matrix products
+    with _one_thread() if factor and img.device.type == "cpu" else contextlib.nullcontext():
+        return _imresize(img, scale, antialias, factor)
+
+
+def _imresize(img: torch.Tensor, scale: float, antialias: bool, factor: int) -> torch.Tensor:
     is_uint8 = img.dtype == torch.uint8
     x = img.float() if is_uint8 or not img.is_floating_point() else img
     h, w = x.shape[-2:]
-    out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
-    factor = round(1 / scale)
-    out = None
-    if antialias and scale < 1 and factor > 1 and abs(1 / scale - factor) < 1e-9:
-        out = _downscale_integer(x, factor)
+    out = _downscale_integer(x, factor) if factor else None
     if out is None:
+        out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
         mh = torch.from_numpy(resize_matrix(h, out_h, float(scale), antialias)).to(x.device, x.dtype)
         mw = torch.from_numpy(resize_matrix(w, out_w, float(scale), antialias)).to(x.device, x.dtype)
         out = mh @ x @ mw.T
