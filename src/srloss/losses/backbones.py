@@ -10,8 +10,8 @@ Weights: ``imagenet`` loads torchvision's checkpoint from the local cache (``srl
 ``random`` initialises the same architecture from ``seed`` without touching the global RNG —
 for offline tests and demos only, never the published loss.
 
-Backbones are built once per (architecture, weights, seed) in a process and shared between
-terms (their layers are the same module objects), so a loss with a VGG content term and a VGG
+Backbones are built once per (architecture, weights file or random seed) in a process and
+shared between terms (their layers are the same module objects), so a loss with a VGG content term and a VGG
 texture term holds one VGG19.
 """
 
@@ -86,10 +86,27 @@ def check_backbone_weights(value: str) -> None:
         raise ValueError(f"option backbone_weights: {value!r} is not a choice; valid choices: {', '.join(weight_cache.BACKBONE_WEIGHTS)}")
 
 
-@functools.lru_cache(maxsize=8)
+def _cache_key(weights: str, backbone: str) -> str:
+    """Where the weights come from: the checkpoint's path (ImageNet) or nothing (random)."""
+    check_backbone_weights(weights)
+    return str(weight_cache.weight_path(backbone).resolve()) if weights == "imagenet" else ""
+
+
 def vgg19_layers(weights: str, seed: int = 0) -> "OrderedDict[str, nn.Module]":
     """VGG19's feature layers by name (conv1_1 ... pool5), ImageNet or seeded-random weights, frozen."""
-    check_backbone_weights(weights)
+    return _vgg19_layers(weights, seed, _cache_key(weights, "vgg19"))
+
+
+def resnet_layers(arch: str, weights: str, seed: int = 0) -> "OrderedDict[str, nn.Module]":
+    """ResNet18/50 stages by name (stem, layer1 ... layer4), ImageNet or seeded-random weights, frozen."""
+    if arch not in RESNET_ARCHS:
+        raise ValueError(f"option arch: unknown ResNet {arch!r}; valid choices: {', '.join(RESNET_ARCHS)}")
+    return _resnet_layers(arch, weights, seed, _cache_key(weights, arch))
+
+
+@functools.lru_cache(maxsize=8)
+def _vgg19_layers(weights: str, seed: int, source: str) -> "OrderedDict[str, nn.Module]":
+    state = weight_cache.load_state_dict("vgg19") if weights == "imagenet" else None  # a missing file fails first
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -104,8 +121,7 @@ def vgg19_layers(weights: str, seed: int = 0) -> "OrderedDict[str, nn.Module]":
                 layers[next(names)] = conv
                 layers[next(names)] = nn.ReLU(inplace=False)
                 in_ch = v
-    if weights == "imagenet":
-        state = weight_cache.load_state_dict("vgg19")
+    if state is not None:
         with torch.no_grad():
             for i, layer in enumerate(layers.values()):
                 if isinstance(layer, nn.Conv2d):
@@ -117,18 +133,15 @@ def vgg19_layers(weights: str, seed: int = 0) -> "OrderedDict[str, nn.Module]":
 
 
 @functools.lru_cache(maxsize=8)
-def resnet_layers(arch: str, weights: str, seed: int = 0) -> "OrderedDict[str, nn.Module]":
-    """ResNet18/50 stages by name (stem, layer1 ... layer4), ImageNet or seeded-random weights, frozen."""
+def _resnet_layers(arch: str, weights: str, seed: int, source: str) -> "OrderedDict[str, nn.Module]":
     import torchvision
 
-    if arch not in RESNET_ARCHS:
-        raise ValueError(f"option arch: unknown ResNet {arch!r}; valid choices: {', '.join(RESNET_ARCHS)}")
-    check_backbone_weights(weights)
+    state = weight_cache.load_state_dict(arch) if weights == "imagenet" else None  # a missing file fails first
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = getattr(torchvision.models, arch)(weights=None)
-    if weights == "imagenet":
-        net.load_state_dict(weight_cache.load_state_dict(arch))
+    if state is not None:
+        net.load_state_dict(state)
     net.requires_grad_(False)
     return OrderedDict([
         ("stem", nn.Sequential(net.conv1, net.bn1, net.relu)),

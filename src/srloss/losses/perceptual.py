@@ -15,6 +15,7 @@ random network for offline tests — not the published loss) and ``backbone_seed
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -133,14 +134,15 @@ class LPIPSLoss(nn.Module):
         self.check_options(net=net, backbone_weights=backbone_weights)
         import lpips
 
-        with torch.random.fork_rng(devices=[]):
+        state = weight_cache.load_state_dict(LPIPS_NETS[net]) if backbone_weights == "imagenet" else None  # fail first
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")  # lpips's `pretrained=` call
             torch.manual_seed(backbone_seed)
             # pnet_rand: build the trunk without torchvision's implicit download; filled below.
             model = lpips.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False)
         lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
         model.load_state_dict(torch.load(lin_path, map_location="cpu", weights_only=True), strict=False)
-        if backbone_weights == "imagenet":
-            state = weight_cache.load_state_dict(LPIPS_NETS[net])
+        if state is not None:
             with torch.no_grad():
                 for name, param in model.net.named_parameters():  # slice{k}.{i}.weight <- features.{i}.weight
                     _, index, kind = name.split(".")
