@@ -235,3 +235,13 @@ def test_fetch_weights_rule_plans_exactly_the_needed_files(tmp_path):
     assert result.returncode == 0, result.stderr
     planned = {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: resources/weights/")}
     assert planned == {"resources/weights/hub/checkpoints/vgg19-dcbb9e9d.pth", "resources/weights/hub/checkpoints/alexnet-owt-7be5be79.pth"}
+
+
+def test_cli_fetch_weights_needs_names_or_a_config(capsys):
+    from srloss.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fetch-weights"])
+    assert "name backbones (vgg19, resnet18, resnet50, alexnet, vgg16) or give --config" in capsys.readouterr().err
+    with pytest.raises(KeyError, match="valid choices: vgg19, resnet18"):
+        main(["fetch-weights", "vgg11"])

@@ -86,14 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "fetch-weights":
         from srloss import weights
 
+        if not args.backbones and not args.config:
+            parser.error("fetch-weights: name backbones (" + ", ".join(weights.WEIGHT_FILES) + ") or give --config")
         backbones = list(args.backbones)
         if args.config:
             from srloss.config import load_yaml
 
             for loss in load_yaml(args.config).get("losses", {}).values():
                 backbones += weights.required_backbones(loss.get("terms", []))
-        for path in weights.fetch(sorted(set(backbones)), args.torch_home, args.base_url):
+        paths = weights.fetch(sorted(set(backbones)), args.torch_home, args.base_url)
+        for path in paths:
             logging.info("cached: %s", path)
+        if not paths:
+            logging.info("nothing to fetch: no term of the config uses pretrained ImageNet weights")
     return 0
 
 

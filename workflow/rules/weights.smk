@@ -39,7 +39,7 @@ rule fetch_weight:
         weight_file="|".join(re.escape(f) for f in BACKBONE_OF_FILE),
     params:
         backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
-        torch_home=os.environ["TORCH_HOME"],
+        torch_home=WEIGHTS_HOME,
     log:
         RESULTS + "/logs/fetch_weight/{weight_file}.log",
     benchmark:

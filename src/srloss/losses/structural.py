@@ -29,7 +29,10 @@ def _ssim_terms(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor) -> tuple[to
     """Per-image, per-channel means of the SSIM map and of the contrast-structure map (N×C each)."""
     c = x.shape[1]
     kernel = win.to(x.dtype).expand(c, 1, *win.shape)
-    conv = lambda t: F.conv2d(t, kernel, groups=c)  # noqa: E731 - valid region
+
+    def conv(t: torch.Tensor) -> torch.Tensor:  # per-channel Gaussian mean, valid region
+        return F.conv2d(t, kernel, groups=c)
+
     mu_x, mu_y = conv(x), conv(y)
     sxx = conv(x * x) - mu_x**2
     syy = conv(y * y) - mu_y**2
