@@ -265,3 +265,31 @@ def test_backbone_option_errors_list_the_choices(cls_name, options, message):
 
     with pytest.raises(ValueError, match=re.escape(message)):
         getattr(perceptual, cls_name)(**{**options, "backbone_weights": options.get("backbone_weights", "random")})
+
+
+def test_training_job_runs_new_models_and_terms_offline_and_records_random_backbone(tmp_path):
+    """`srloss train` (what the train rule calls) with SRResNet and a random-backbone VGG loss."""
+    import csv
+    import json
+
+    from srloss.cli import main
+    from srloss.config import Run, Study, to_json
+    from srloss.data.prepare import prepare
+
+    dataset = {"source": "skimage", "splits": {"train": ["rocket"], "val": ["coffee"], "test": ["chelsea"]}, "patch_size": 32, "stride": 64}
+    config = {"study": "t", "datasets": {"d": dataset}, "models": {"srresnet": {"arch": "srresnet", "options": {"nf": 8, "blocks": 1}}},
+              "losses": {"mix": {"terms": [{"name": "vgg", "layers": "relu1_2", "backbone_weights": "random"},
+                                           {"name": "downsampled", "weight": 0.5}, {"name": "tv", "weight": 0.01}]}},
+              "scales": [2], "seeds": [0],
+              "training": {"steps": 2, "batch_size": 2, "lr": 1e-4, "betas": [0.9, 0.999], "val_every": 2, "threads": 1, "device": "cpu"}}
+    shards = {split: tmp_path / f"{split}.h5" for split in ("train", "val", "test")}
+    prepare(dataset, 2, shards)
+    spec = Study(config).run_spec(Run("d", "srresnet", "mix", 2, 0))
+    out = {k: tmp_path / f"{k}" for k in ("model.pt", "history.csv", "run.json")}
+    assert main(["train", "--spec", to_json(spec), "--train-shard", str(shards["train"]), "--val-shard", str(shards["val"]),
+                 "--model", str(out["model.pt"]), "--history", str(out["history.csv"]), "--record", str(out["run.json"])]) == 0
+    record = json.loads(out["run.json"].read_text())
+    assert record["spec"]["random_backbone"] is True
+    with open(out["history.csv"]) as f:
+        header = next(csv.reader(f))
+    assert {"vgg-random", "downsampled", "tv"} <= set(header)
