@@ -103,14 +103,14 @@ def test_ms_ssim_matches_piq_and_rejects_small_images():
 
     from srloss.losses.structural import MSSSIMLoss
 
-    x, y = _noisy_pair(size=176)  # the smallest size 5 scales accept: 11 * 2**4
+    x, y = _noisy_pair(size=176)  # the smallest size 5 levels accept: 11 * 2**4
     assert float(MSSSIMLoss()(x, x)) == pytest.approx(0.0, abs=1e-6)
     reference = float(piq.multi_scale_ssim(x, y, data_range=1.0, kernel_size=11, kernel_sigma=1.5))
     assert 1 - float(MSSSIMLoss()(x, y)) == pytest.approx(reference, abs=1e-5)
     small, _ = _noisy_pair(size=64)
-    with pytest.raises(ValueError, match="64x64 are too small: 5 scales with a 11-pixel window .* at least 176 pixels"):
+    with pytest.raises(ValueError, match="64x64 are too small: 5 levels with a 11-pixel window .* at least 176 pixels"):
         MSSSIMLoss()(small, small)
-    assert float(MSSSIMLoss(scales=3)(small, small)) == pytest.approx(0.0, abs=1e-6)  # 11 * 2**2 = 44 <= 64
+    assert float(MSSSIMLoss(levels=3)(small, small)) == pytest.approx(0.0, abs=1e-6)  # 11 * 2**2 = 44 <= 64
 
 
 # --- total variation ------------------------------------------------------------------------

@@ -5,11 +5,18 @@
 # it is already set; every job inherits it. Terms with `backbone_weights: random` need nothing.
 import os
 import re
+from pathlib import Path
 
 from srloss.weights import WEIGHT_FILES, WORKFLOW_TORCH_HOME, required_backbones
 
 WEIGHTS_HOME = os.environ.get("TORCH_HOME") or WORKFLOW_TORCH_HOME
 os.environ["TORCH_HOME"] = os.path.abspath(WEIGHTS_HOME)
+
+
+envvars:
+    "TORCH_HOME",  # passed on to jobs on remote executors too
+
+
 WEIGHTS_DIR = WEIGHTS_HOME + "/hub/checkpoints"
 BACKBONE_OF_FILE = {wf.file: name for name, wf in WEIGHT_FILES.items()}
 
@@ -39,7 +46,7 @@ rule fetch_weight:
         weight_file="|".join(re.escape(f) for f in BACKBONE_OF_FILE),
     params:
         backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
-        torch_home=WEIGHTS_HOME,
+        torch_home=lambda w, output: Path(output[0]).parents[2],  # <home>/hub/checkpoints/<file>
     log:
         RESULTS + "/logs/fetch_weight/{weight_file}.log",
     benchmark:

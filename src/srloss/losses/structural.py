@@ -6,11 +6,11 @@ region only, computed per RGB channel and averaged (as scikit-image's ``structur
 with ``gaussian_weights=True, use_sample_covariance=False``).
 
 MS-SSIM (Wang, Simoncelli & Bovik, "Multiscale Structural Similarity for Image Quality
-Assessment", Asilomar 2003): contrast-structure terms at ``scales`` dyadic scales (2×2 average
+Assessment", Asilomar 2003): contrast-structure terms at ``levels`` dyadic scales (2×2 average
 pooling between them) and the luminance term at the coarsest, combined with the paper's
-exponents (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), renormalised when fewer scales are used.
-The coarsest scale must still hold one full window, so 5 scales need images of at least
-11·2⁴ = 176 pixels per side; smaller images are a clear error (use fewer scales or ``ssim``).
+exponents (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), renormalised when fewer levels are used.
+The coarsest level must still hold one full window, so 5 levels need images of at least
+11·2⁴ = 176 pixels per side; smaller images are a clear error (use fewer levels or ``ssim``).
 """
 
 from __future__ import annotations
@@ -69,27 +69,27 @@ class SSIMLoss(nn.Module):
 class MSSSIMLoss(nn.Module):
     """1 − MS-SSIM (mean over images and channels)."""
 
-    def __init__(self, scales: int = 5, window: int = 11, sigma: float = 1.5):
+    def __init__(self, levels: int = 5, window: int = 11, sigma: float = 1.5):
         super().__init__()
-        if not 1 <= scales <= len(MS_SSIM_WEIGHTS):
-            raise ValueError(f"ms_ssim: scales must be between 1 and {len(MS_SSIM_WEIGHTS)}, got {scales}")
+        if not 1 <= levels <= len(MS_SSIM_WEIGHTS):
+            raise ValueError(f"ms_ssim: levels must be between 1 and {len(MS_SSIM_WEIGHTS)}, got {levels}")
         if window < 3 or window % 2 == 0 or sigma <= 0:
             raise ValueError(f"ms_ssim: window must be odd and >= 3 and sigma positive, got window {window}, sigma {sigma}")
-        w = torch.tensor(MS_SSIM_WEIGHTS[:scales])
+        w = torch.tensor(MS_SSIM_WEIGHTS[:levels])
         self.register_buffer("weights", w / w.sum(), persistent=False)
         self.register_buffer("win", gaussian_window(window, sigma).float(), persistent=False)
-        self.scales, self.window = scales, window
+        self.levels, self.window = levels, window
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
-        min_side = self.window * 2 ** (self.scales - 1)
-        _check("ms_ssim", sr, hr, min_side, f"{self.scales} scales with a {self.window}-pixel window (use fewer `scales`, or `ssim`)")
+        min_side = self.window * 2 ** (self.levels - 1)
+        _check("ms_ssim", sr, hr, min_side, f"{self.levels} levels with a {self.window}-pixel window (use fewer `levels`, or `ssim`)")
         values = []
-        for j in range(self.scales):
+        for j in range(self.levels):
             ssim, cs = _ssim_terms(sr, hr, self.win)
-            values.append(ssim if j == self.scales - 1 else cs)
-            if j < self.scales - 1:
+            values.append(ssim if j == self.levels - 1 else cs)
+            if j < self.levels - 1:
                 sr, hr = F.avg_pool2d(sr, 2), F.avg_pool2d(hr, 2)
         # Negative cs (anti-correlated structure) has no real fractional power: clamp, as piq does with relu.
-        stacked = torch.stack(values).clamp_min(1e-8)  # scales×N×C
+        stacked = torch.stack(values).clamp_min(1e-8)  # levels×N×C
         ms_ssim = torch.prod(stacked ** self.weights.view(-1, 1, 1), dim=0)
         return 1 - ms_ssim.mean()
