@@ -107,6 +107,8 @@ def test_required_backbones_and_random_flag():
     assert weights.required_backbones(terms) == ["vgg16", "vgg19"]
     assert weights.required_backbones([{"name": "lpips"}, {"name": "resnet"}]) == ["alexnet", "resnet18"]
     assert weights.uses_random_backbone(terms) and not weights.uses_random_backbone(terms[:4])
+    assert weights.loss_display_name("perc", terms) == "perc [random backbone]"
+    assert weights.loss_display_name("perc", terms[:4]) == "perc"
 
 
 # --- downloads from a local HTTP server -----------------------------------------------------

@@ -140,5 +140,10 @@ def uses_random_backbone(terms: list[dict]) -> bool:
     return any(term.get("backbone_weights") == "random" for term in terms)
 
 
+def loss_display_name(loss: str, terms: list[dict]) -> str:
+    """The loss name to print in tables and figures: marked when a backbone is random."""
+    return f"{loss} [random backbone]" if uses_random_backbone(terms) else loss
+
+
 def _options(term: dict) -> dict:
     return {k: v for k, v in term.items() if k not in ("name", "weight", "label")}
