@@ -2,8 +2,7 @@
 
 With horizontal and vertical neighbour differences dx, dy of the SR image:
 
-* ``form: l1``   mean|dx| + mean|dy| (anisotropic TV, Rudin et al. 1992; the ESRGAN-ablation's
-  TV term);
+* ``form: l1``   mean|dx| + mean|dy| (anisotropic total variation);
 * ``form: l2``   mean(dx²) + mean(dy²) (squared L2 TV);
 * ``form: beta`` mean over pixels of (dx² + dy²)^(β/2) (the β-TV of Mahendran & Vedaldi,
   "Understanding Deep Image Representations by Inverting Them", CVPR 2015), over the pixels
