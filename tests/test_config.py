@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from srloss.config import ConfigError, Run, Study, load_yaml
+from srloss.losses import LOSS_TERMS
+from srloss.models import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -35,10 +37,10 @@ def test_demo_config_grid():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["models"]["srcnn"].update(arch="srcnnn"), "models.srcnn.arch: unknown architecture 'srcnnn'; valid choices: bicubic, espcn, srcnn"),
+        (lambda c: c["models"]["srcnn"].update(arch="srcnnn"), "models.srcnn.arch: unknown architecture 'srcnnn'; valid choices: " + ", ".join(sorted(MODELS))),
         (lambda c: c["models"]["espcn"]["options"].update(depth=3), "models.espcn.options.depth: unknown option for ESPCN; valid options: channels, hidden, residual"),
         (lambda c: c.update(scales=[2, 5]), "scale(s) [5]"),
-        (lambda c: c["losses"]["mse"]["terms"][0].update(name="msee"), "losses.mse.terms[0].name: unknown loss term 'msee'; valid choices: charbonnier, l1, mse"),
+        (lambda c: c["losses"]["mse"]["terms"][0].update(name="msee"), "losses.mse.terms[0].name: unknown loss term 'msee'; valid choices: " + ", ".join(sorted(LOSS_TERMS))),
         (lambda c: c["losses"]["charbonnier"]["terms"][0].update(epsilon=1), "losses.charbonnier.terms[0].epsilon: unknown option for CharbonnierLoss; valid options: eps"),
         (lambda c: c["datasets"]["demo"]["splits"]["test"].append("lena"), "datasets.demo.splits.test: unknown skimage image 'lena'"),
         (lambda c: c["datasets"]["demo"]["splits"]["test"].append("coffee"), "image 'coffee' is in both 'val' and 'test'"),
@@ -82,7 +84,7 @@ def test_schema_errors_through_snakemake(tmp_path):
     config["models"]["srcnn"]["arch"] = "vdsr"
     result = _dry_run(tmp_path, config)
     assert result.returncode != 0
-    assert "models.srcnn.arch: unknown architecture 'vdsr'; valid choices: bicubic, espcn, srcnn" in result.stderr + result.stdout
+    assert "models.srcnn.arch: unknown architecture 'vdsr'; valid choices: " + ", ".join(sorted(MODELS)) in result.stderr + result.stdout
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -54,3 +55,241 @@ def test_gradients_flow():
     total, _ = build_loss([{"name": "charbonnier"}, {"name": "mse"}])(sr, HR)
     total.backward()
     assert sr.grad is not None and sr.grad.abs().sum() > 0
+
+
+# --- pixel: Huber and smooth L1 -------------------------------------------------------------
+
+def test_huber_hand_computed():
+    from srloss.losses.pixel import HuberLoss
+
+    delta = 0.3  # |d| = 0.5, 0, 1, 0.25: linear, quadratic, linear, quadratic
+    expected = (delta * (0.5 - delta / 2) + 0 + delta * (1 - delta / 2) + 0.5 * 0.25**2) / 4
+    assert math.isclose(float(HuberLoss(delta)(SR, HR)), expected, rel_tol=1e-6)
+
+
+def test_smooth_l1_is_huber_over_beta_and_tends_to_l1():
+    from srloss.losses.pixel import HuberLoss, SmoothL1Loss
+
+    assert math.isclose(float(SmoothL1Loss(0.3)(SR, HR)), float(HuberLoss(0.3)(SR, HR)) / 0.3, rel_tol=1e-6)
+    betas = (0.5, 0.05, 0.005)
+    gaps = [abs(float(SmoothL1Loss(b)(SR, HR) - L1Loss()(SR, HR))) for b in betas]
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert all(gap <= b / 2 + 1e-7 for gap, b in zip(gaps, betas))  # |smooth_l1 - l1| <= beta/2 per element
+
+
+# --- structural: SSIM and MS-SSIM -----------------------------------------------------------
+
+def _noisy_pair(size=48, n=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g)
+    return x, (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def test_ssim_loss_is_zero_for_identical_images_and_matches_skimage():
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    from srloss.losses.structural import SSIMLoss
+
+    x, y = _noisy_pair()
+    assert float(SSIMLoss()(x, x)) == pytest.approx(0.0, abs=1e-6)
+    reference = np.mean([structural_similarity(x[i].numpy(), y[i].numpy(), channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                               use_sample_covariance=False, data_range=1.0) for i in range(2)])
+    assert 1 - float(SSIMLoss()(x, y)) == pytest.approx(reference, abs=1e-5)
+
+
+def test_ms_ssim_matches_piq_and_rejects_small_images():
+    import piq
+
+    from srloss.losses.structural import MSSSIMLoss
+
+    x, y = _noisy_pair(size=176)  # the smallest size 5 levels accept: 11 * 2**4
+    assert float(MSSSIMLoss()(x, x)) == pytest.approx(0.0, abs=1e-6)
+    reference = float(piq.multi_scale_ssim(x, y, data_range=1.0, kernel_size=11, kernel_sigma=1.5))
+    assert 1 - float(MSSSIMLoss()(x, y)) == pytest.approx(reference, abs=1e-5)
+    small, _ = _noisy_pair(size=64)
+    with pytest.raises(ValueError, match="64x64 are too small: 5 levels with a 11-pixel window .* at least 176 pixels"):
+        MSSSIMLoss()(small, small)
+    assert float(MSSSIMLoss(levels=3)(small, small)) == pytest.approx(0.0, abs=1e-6)  # 11 * 2**2 = 44 <= 64
+
+
+# --- total variation ------------------------------------------------------------------------
+
+IMG = torch.tensor([[[[0.0, 1.0], [2.0, 4.0]]]])  # dx: 1, 2; dy: 2, 3
+
+
+@pytest.mark.parametrize("options", [{"form": "l1"}, {"form": "l2"}, {"form": "beta", "beta": 1.0}, {"form": "beta", "beta": 3.0}])
+def test_tv_of_a_constant_image_is_zero(options):
+    from srloss.losses.regularizers import TVLoss
+
+    assert float(TVLoss(**options)(torch.full((2, 3, 9, 7), 0.4), None)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_tv_hand_computed():
+    from srloss.losses.regularizers import TVLoss
+
+    assert float(TVLoss("l1")(IMG, None)) == pytest.approx((1 + 2) / 2 + (2 + 3) / 2)
+    assert float(TVLoss("l2")(IMG, None)) == pytest.approx((1 + 4) / 2 + (4 + 9) / 2)
+    assert float(TVLoss("beta", beta=1.0)(IMG, None)) == pytest.approx(math.sqrt(1 + 4))  # only pixel (0, 0) has both neighbours
+
+
+def test_tv_option_errors():
+    from srloss.losses.regularizers import TVLoss
+
+    with pytest.raises(ValueError, match="valid choices: l1, l2, beta"):
+        TVLoss("l3")
+    with pytest.raises(ValueError, match="only used with form 'beta'"):
+        TVLoss("l1", beta=2.0)
+
+
+# --- downsampled-space consistency ----------------------------------------------------------
+
+def test_downsampled_loss_is_zero_when_sr_downscales_to_lr():
+    from srloss.data.degrade import imresize
+    from srloss.losses.consistency import DownsampledLoss
+
+    sr = torch.rand(2, 3, 24, 20)
+    for scale in (2, 4):
+        lr = imresize(sr, 1 / scale)
+        assert float(DownsampledLoss()(sr, None, {"lr": lr})) == pytest.approx(0.0, abs=1e-10)
+        assert float(DownsampledLoss()(sr, None, {"lr": lr + 0.1})) == pytest.approx(0.01, rel=1e-4)
+    frames = torch.rand(2, 5, 3, 12, 10)
+    frames[:, 2] = imresize(sr, 0.5)  # multi-frame LR: the reference frame counts
+    assert float(DownsampledLoss()(sr, None, {"lr": frames})) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_downsampled_loss_needs_lr_and_integer_scale():
+    from srloss.losses.consistency import DownsampledLoss
+
+    with pytest.raises(KeyError, match="no 'lr'"):
+        DownsampledLoss()(torch.rand(1, 3, 8, 8), None, {})
+    with pytest.raises(ValueError, match="not an integer multiple"):
+        DownsampledLoss()(torch.rand(1, 3, 8, 9), None, {"lr": torch.rand(1, 3, 4, 4)})
+
+
+def test_downsampled_loss_gradient_reaches_sr():
+    from srloss.losses.consistency import DownsampledLoss
+
+    sr = torch.rand(1, 3, 16, 16, requires_grad=True)
+    DownsampledLoss()(sr, None, {"lr": torch.rand(1, 3, 8, 8)}).backward()
+    assert sr.grad.abs().sum() > 0
+
+
+# --- texture: Gram matrices -----------------------------------------------------------------
+
+def test_gram_matrix_hand_computed():
+    from srloss.losses.texture import gram_matrix
+
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)  # C=2 channels, 1x2 positions
+    expected = torch.tensor([[1 + 4, 3 + 8], [3 + 8, 9 + 16]]) / (2 * 1 * 2)
+    assert torch.allclose(gram_matrix(f)[0], expected)
+    shuffled = f[..., [1, 0]]  # Gram ignores where features are
+    assert torch.allclose(gram_matrix(shuffled), gram_matrix(f))
+
+
+# --- perceptual and texture losses (offline: random backbones, or fake checkpoint files) -----
+
+def _frozen_and_grad_flows(term, sr, hr, context=None):
+    sr = sr.clone().requires_grad_(True)
+    term.train()  # a training loop may call this; extractors must stay frozen and in eval mode
+    term(sr, hr, context or {}).backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    params = list(term.parameters())
+    assert params and all(not p.requires_grad and p.grad is None for p in params)
+    assert not any(m.training for m in term.modules() if m is not term)  # the extractor and its layers
+
+
+@pytest.mark.parametrize("term", [
+    {"name": "vgg", "layers": ["relu2_2", "conv3_1"]},
+    {"name": "resnet", "arch": "resnet18", "stages": ["layer1", "layer2"]},
+    {"name": "lpips", "net": "alex"},
+    {"name": "gram", "layers": ["relu1_1", "relu2_1"]},
+])
+def test_backbone_terms_run_offline_with_random_weights(term):
+    loss = build_loss([{**term, "backbone_weights": "random"}])
+    x, y = _noisy_pair(size=32)
+    module = loss.terms[0]
+    assert float(module(x, x, {})) == pytest.approx(0.0, abs=1e-6)
+    assert float(module(x, y, {})) > 0
+    _frozen_and_grad_flows(module, x, y)
+    assert loss.labels == [term["name"] + "-random"]  # logs never show it as the real loss
+
+
+def test_random_backbone_is_seeded_and_leaves_the_global_rng_alone():
+    from srloss.losses.perceptual import ResNetFeatureLoss
+
+    x, y = _noisy_pair(size=32)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = ResNetFeatureLoss(stages="layer1", backbone_weights="random", backbone_seed=1)
+    assert torch.equal(torch.rand(3), expected_next)
+    b = ResNetFeatureLoss(stages="layer1", backbone_weights="random", backbone_seed=1)
+    c = ResNetFeatureLoss(stages="layer1", backbone_weights="random", backbone_seed=2)
+    assert float(a(x, y)) == float(b(x, y)) != float(c(x, y))
+
+
+def test_vgg_layer_names_follow_torchvision_indices():
+    from srloss.losses.backbones import VGG19_LAYERS
+
+    assert len(VGG19_LAYERS) == 37  # torchvision's vgg19().features
+    assert VGG19_LAYERS[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
+    assert VGG19_LAYERS.index("relu2_2") == 8 and VGG19_LAYERS.index("conv5_4") == 34 and VGG19_LAYERS[-1] == "pool5"
+
+
+def test_feature_network_is_truncated_at_the_deepest_layer():
+    from srloss.losses.perceptual import ResNetFeatureLoss, VGGFeatureLoss
+
+    assert len(VGGFeatureLoss(layers="relu2_2", backbone_weights="random").extractor.body) == 9
+    assert len(VGGFeatureLoss(layers={"relu1_1": 1, "conv5_4": 1}, backbone_weights="random").extractor.body) == 35
+    assert [n for n, _ in ResNetFeatureLoss(stages="layer2", backbone_weights="random").extractor.body.named_children()] == ["stem", "layer1", "layer2"]
+
+
+def test_terms_with_the_same_backbone_share_it():
+    loss = build_loss([{"name": "vgg", "layers": "relu2_2", "backbone_weights": "random"},
+                       {"name": "gram", "layers": "relu2_1", "backbone_weights": "random"}])
+    vgg, gram = loss.terms
+    assert vgg.extractor.body.conv1_1 is gram.extractor.body.conv1_1
+
+
+@pytest.mark.parametrize("cls_name, options, message", [
+    ("VGGFeatureLoss", {"layers": "relu5_5"}, "option layers: unknown layer 'relu5_5'; valid choices: conv1_1, relu1_1"),
+    ("VGGFeatureLoss", {"criterion": "l3"}, "option criterion: 'l3' is not a choice; valid choices: mse, l1"),
+    ("VGGFeatureLoss", {"backbone_weights": "imagenet21k"}, "valid choices: imagenet, random"),
+    ("ResNetFeatureLoss", {"arch": "resnet34"}, "valid choices: resnet18, resnet50"),
+    ("ResNetFeatureLoss", {"stages": ["layer5"]}, "valid choices: stem, layer1, layer2, layer3, layer4"),
+    ("LPIPSLoss", {"net": "squeeze"}, "valid choices: alex, vgg"),
+])
+def test_backbone_option_errors_list_the_choices(cls_name, options, message):
+    from srloss.losses import perceptual
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        getattr(perceptual, cls_name)(**{**options, "backbone_weights": options.get("backbone_weights", "random")})
+
+
+def test_training_job_runs_new_models_and_terms_offline_and_records_random_backbone(tmp_path):
+    """`srloss train` (what the train rule calls) with SRResNet and a random-backbone VGG loss."""
+    import csv
+    import json
+
+    from srloss.cli import main
+    from srloss.config import Run, Study, to_json
+    from srloss.data.prepare import prepare
+
+    dataset = {"source": "skimage", "splits": {"train": ["rocket"], "val": ["coffee"], "test": ["chelsea"]}, "patch_size": 32, "stride": 64}
+    config = {"study": "t", "datasets": {"d": dataset}, "models": {"srresnet": {"arch": "srresnet", "options": {"nf": 8, "blocks": 1}}},
+              "losses": {"mix": {"terms": [{"name": "vgg", "layers": "relu1_2", "backbone_weights": "random"},
+                                           {"name": "downsampled", "weight": 0.5}, {"name": "tv", "weight": 0.01}]}},
+              "scales": [2], "seeds": [0],
+              "training": {"steps": 2, "batch_size": 2, "lr": 1e-4, "betas": [0.9, 0.999], "val_every": 2, "threads": 1, "device": "cpu"}}
+    shards = {split: tmp_path / f"{split}.h5" for split in ("train", "val", "test")}
+    prepare(dataset, 2, shards)
+    spec = Study(config).run_spec(Run("d", "srresnet", "mix", 2, 0))
+    out = {k: tmp_path / f"{k}" for k in ("model.pt", "history.csv", "run.json")}
+    assert main(["train", "--spec", to_json(spec), "--train-shard", str(shards["train"]), "--val-shard", str(shards["val"]),
+                 "--model", str(out["model.pt"]), "--history", str(out["history.csv"]), "--record", str(out["run.json"])]) == 0
+    record = json.loads(out["run.json"].read_text())
+    assert record["spec"]["random_backbone"] is True
+    with open(out["history.csv"]) as f:
+        header = next(csv.reader(f))
+    assert {"vgg-random", "downsampled", "tv"} <= set(header)

@@ -1,4 +1,4 @@
-"""``srloss prepare|train|evaluate|aggregate``: what the workflow's rules call.
+"""``srloss prepare|train|evaluate|aggregate|fetch-weights``: what the workflow's rules call.
 
 Each job's definition arrives as one JSON spec (built by ``srloss.config.Study``), so a rule
 needs no logic of its own and the same command can be run by hand.
@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--figure", required=True)
     a.add_argument("--provenance", required=True)
 
+    w = sub.add_parser("fetch-weights", help="download pretrained backbone weights into the torch hub cache")
+    w.add_argument("backbones", nargs="*", help="backbone names (vgg19, resnet18, resnet50, alexnet, vgg16)")
+    w.add_argument("--config", default=None, help="also fetch what this study config's losses need (YAML)")
+    w.add_argument("--torch-home", default=None, help="cache root (default: $TORCH_HOME, else torch's default); files go to <root>/hub/checkpoints/")
+    w.add_argument("--base-url", default=None, help="download from this folder instead of download.pytorch.org (a mirror)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -77,6 +83,22 @@ def main(argv: list[str] | None = None) -> int:
         out = {"per_image": args.per_image, "summary_csv": args.summary_csv, "summary_md": args.summary_md,
                "figure": args.figure, "provenance": args.provenance}
         aggregate(args.metrics, args.config, out)
+    elif args.command == "fetch-weights":
+        from srloss import weights
+
+        if not args.backbones and not args.config:
+            parser.error("fetch-weights: name backbones (" + ", ".join(weights.WEIGHT_FILES) + ") or give --config")
+        backbones = list(args.backbones)
+        if args.config:
+            from srloss.config import load_yaml
+
+            for loss in load_yaml(args.config).get("losses", {}).values():
+                backbones += weights.required_backbones(loss.get("terms", []))
+        paths = weights.fetch(sorted(set(backbones)), args.torch_home, args.base_url)
+        for path in paths:
+            logging.info("cached: %s", path)
+        if not paths:
+            logging.info("nothing to fetch: no term of the config uses pretrained ImageNet weights")
     return 0
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from srloss.data.sources import SKIMAGE_NAMES, BenchmarkSource, DatasetError, Div2kSource
+from srloss.data.sources import SKIMAGE_NAMES, BenchmarkSource, DatasetError, Div2kSource, dataset_frames
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
+from srloss.weights import uses_random_backbone
 
 BASELINE_LOSS = "none"  # the loss wildcard of models that are not trained
 SPLITS = ("train", "val", "test")
@@ -122,6 +123,24 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
             raise ConfigError(f"config key {key}.{field}: {ds[field]} is not a multiple of scale(s) {bad}; it must be divisible by every scale in `scales` {scales}")
 
 
+def _check_frames(key: str, arch: str, options: dict, datasets: dict) -> None:
+    """A multi-frame model needs datasets with the same number of frames per sample.
+
+    Single-image models run on any dataset (on multi-frame data they use the reference frame).
+    """
+    cls = MODELS[arch]
+    if cls.frames is None:
+        return
+    frames = options.get("frames", cls.frames)
+    for ds_name, ds in datasets.items():
+        ds_frames = dataset_frames(ds)
+        if ds_frames != frames:
+            have = f"{ds_frames}-frame samples" if ds_frames > 1 else "single images"
+            raise ConfigError(f"config key {key}: arch {arch!r} takes {frames} frames per sample, but dataset {ds_name!r} "
+                              f"provides {have} (datasets.{ds_name}.degradation.frames); use a multi-frame dataset with {frames} frames "
+                              f"or set {key}.options.frames to match")
+
+
 def check_config(config: dict) -> None:
     """Raise ``ConfigError`` naming the key of the first semantic error in ``config``."""
     scales = config["scales"]
@@ -137,6 +156,7 @@ def check_config(config: dict) -> None:
         unsupported = [s for s in scales if s not in cls.scales]
         if unsupported:
             raise ConfigError(f"config key scales: model {name!r} (arch {arch!r}) does not support scale(s) {unsupported}; supported scales: {list(cls.scales)}")
+        _check_frames(key, arch, model.get("options", {}), config["datasets"])
     for name, loss in config["losses"].items():
         key = f"losses.{name}"
         if name == BASELINE_LOSS:
@@ -147,6 +167,12 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"config key {tkey}.name: unknown loss term {term['name']!r}; valid choices: {', '.join(sorted(LOSS_TERMS))}")
             options = {k: v for k, v in term.items() if k not in ("name", "weight", "label")}
             _check_options(tkey, options, LOSS_TERMS[term["name"]], ())
+            check = getattr(LOSS_TERMS[term["name"]], "check_options", None)
+            if check is not None:
+                try:
+                    check(**options)
+                except ValueError as e:  # the message names the option and its valid choices
+                    raise ConfigError(f"config key {tkey}: {e}") from e
 
 
 class Study:
@@ -194,6 +220,8 @@ class Study:
         }
         if run.trained:
             spec["terms"] = self.config["losses"][run.loss]["terms"]
+            # True when a term uses a randomly initialised backbone: the result is NOT the published loss.
+            spec["random_backbone"] = uses_random_backbone(spec["terms"])
             spec["training"] = self.config["training"]
         return spec
 

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from srloss import __version__
 from srloss.atomic import atomic_path
 from srloss.data.degrade import degradation_options
+from srloss.data.sources import dataset_frames
 
 NAME_SEP = "__"  # replaces "/" in image names inside the images group
 
@@ -46,12 +47,11 @@ def spec_hash(spec: dict) -> str:
 def shard_attrs(kind: str, scale: int, spec: dict) -> dict:
     """The root attributes a shard of this kind, scale and dataset spec carries."""
     degradation = {k: v for k, v in degradation_options(spec.get("degradation")).items()}
-    frames = degradation["frames"] if spec.get("source") != "mlfdb" else int(spec.get("degradation", {}).get("frames", 7))
     return {
         "kind": kind,
         "scale": int(scale),
         "source": spec.get("source", ""),
-        "frames": int(frames),
+        "frames": dataset_frames(spec),
         "degradation": json.dumps(degradation, sort_keys=True),
         "spec": json.dumps(spec, sort_keys=True),
         "spec_hash": spec_hash(spec),

@@ -242,6 +242,12 @@ class FolderSource:
         return read_rgb(self._files()[name])
 
 
+def dataset_frames(spec: dict) -> int:
+    """Frames per sample of a dataset definition: ``degradation.frames``, by default 7 for MLFDB, else 1."""
+    default = 7 if spec.get("source") == "mlfdb" else 1
+    return int(spec.get("degradation", {}).get("frames", default))
+
+
 class MlfdbSource:
     """MLFDB sequences: real LR frames with HR ground truth (layout in the README).
 
@@ -255,7 +261,7 @@ class MlfdbSource:
 
     def __init__(self, spec: dict):
         self.root = dataset_root(spec) if spec.get("root") else DATASETS_DIR / "mlfdb"
-        self.frames = int(spec.get("degradation", {}).get("frames", 7))
+        self.frames = dataset_frames(spec)
 
     def _error(self, what: str) -> DatasetError:
         return DatasetError(

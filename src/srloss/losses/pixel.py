@@ -38,3 +38,37 @@ class CharbonnierLoss(nn.Module):
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         return torch.mean(torch.sqrt((sr - hr) ** 2 + self.eps**2))
+
+
+class HuberLoss(nn.Module):
+    """Huber loss (Huber 1964): mean of ½d² where |d| < delta, else delta·(|d| − ½delta), d = sr − hr.
+
+    Quadratic for small errors, linear (robust) for large ones. The default delta = 1.0 is
+    torch's; on [0, 1] images every error is then below delta and the loss is ½·MSE, so pick
+    a delta of the size of the errors you want treated robustly (e.g. 0.01, 2.5 grey levels).
+    """
+
+    def __init__(self, delta: float = 1.0):
+        super().__init__()
+        if delta <= 0:
+            raise ValueError(f"huber: delta must be positive, got {delta}")
+        self.delta = delta
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
+        return nn.functional.huber_loss(sr, hr, delta=self.delta)
+
+
+class SmoothL1Loss(nn.Module):
+    """Smooth L1 (Girshick, Fast R-CNN 2015) = Huber / beta: ½d²/beta where |d| < beta, else |d| − ½beta.
+
+    Tends to L1 as beta -> 0. Default beta = 1.0 as in torch (see ``HuberLoss`` on choosing it).
+    """
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        if beta <= 0:
+            raise ValueError(f"smooth_l1: beta must be positive, got {beta}")
+        self.beta = beta
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
+        return nn.functional.smooth_l1_loss(sr, hr, beta=self.beta)

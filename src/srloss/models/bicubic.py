@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from srloss.data.degrade import imresize
+from srloss.models import reference_frame
 
 
 class Bicubic(nn.Module):
@@ -13,10 +14,12 @@ class Bicubic(nn.Module):
 
     scales = (2, 3, 4, 8)
     trainable = False
+    frames = None
 
     def __init__(self, scale: int):
         super().__init__()
         self.scale = scale
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        lr = reference_frame(lr)
         return imresize(lr, self.scale)

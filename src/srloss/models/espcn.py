@@ -13,11 +13,13 @@ import torch
 from torch import nn
 
 from srloss.data.degrade import imresize
+from srloss.models import reference_frame
 
 
 class ESPCN(nn.Module):
     scales = (2, 3, 4, 8)
     trainable = True
+    frames = None
 
     def __init__(self, scale: int, channels: int = 64, hidden: int = 32, residual: bool = False):
         super().__init__()
@@ -36,5 +38,6 @@ class ESPCN(nn.Module):
             nn.init.zeros_(self.body[-2].bias)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        lr = reference_frame(lr)
         out = self.body(lr)
         return imresize(lr, self.scale) + out if self.residual else out

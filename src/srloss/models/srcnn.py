@@ -14,11 +14,13 @@ import torch
 from torch import nn
 
 from srloss.data.degrade import imresize
+from srloss.models import reference_frame
 
 
 class SRCNN(nn.Module):
     scales = (2, 3, 4, 8)
     trainable = True
+    frames = None
 
     def __init__(self, scale: int, channels: int = 64, hidden: int = 32, residual: bool = False):
         super().__init__()
@@ -36,6 +38,7 @@ class SRCNN(nn.Module):
             nn.init.zeros_(self.body[-1].bias)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        lr = reference_frame(lr)
         up = imresize(lr, self.scale)
         out = self.body(up)
         return up + out if self.residual else out

@@ -1,0 +1,62 @@
+# Pretrained feature extractors (torchvision ImageNet checkpoints) for the study's loss terms.
+# `snakemake fetch_weights --cores 1` downloads exactly the files the config's losses need into
+# <TORCH_HOME>/hub/checkpoints/ (torch hub's layout), on the machine that has internet, so
+# training jobs elsewhere (e.g. SLURM nodes) find them. TORCH_HOME is resources/weights unless
+# it is already set; every job inherits it. Terms with `backbone_weights: random` need nothing.
+import os
+import re
+from pathlib import Path
+
+from srloss.weights import WEIGHT_FILES, WORKFLOW_TORCH_HOME, required_backbones
+
+WEIGHTS_HOME = os.environ.get("TORCH_HOME") or WORKFLOW_TORCH_HOME
+os.environ["TORCH_HOME"] = os.path.abspath(WEIGHTS_HOME)
+
+
+envvars:
+    "TORCH_HOME",  # passed on to jobs on remote executors too
+
+
+WEIGHTS_DIR = WEIGHTS_HOME + "/hub/checkpoints"
+BACKBONE_OF_FILE = {wf.file: name for name, wf in WEIGHT_FILES.items()}
+
+
+def weight_files(backbones):
+    return [f"{WEIGHTS_DIR}/{WEIGHT_FILES[b].file}" for b in backbones]
+
+
+def run_weight_files(wildcards):
+    """The weight files one run's loss loads (an input function for the train rule)."""
+    run = run_of(wildcards)
+    return weight_files(required_backbones(config["losses"][run.loss]["terms"])) if run.trained else []
+
+
+STUDY_BACKBONES = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])})
+
+
+rule fetch_weights:
+    input:
+        weight_files(STUDY_BACKBONES),
+
+
+rule fetch_weight:
+    output:
+        WEIGHTS_DIR + "/{weight_file}",
+    wildcard_constraints:
+        weight_file="|".join(re.escape(f) for f in BACKBONE_OF_FILE),
+    params:
+        backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
+        torch_home=lambda w, output: Path(output[0]).parents[2],  # <home>/hub/checkpoints/<file>
+    log:
+        RESULTS + "/logs/fetch_weight/{weight_file}.log",
+    benchmark:
+        RESULTS + "/benchmarks/fetch_weight/{weight_file}.tsv"
+    conda:
+        "../../envs/srloss.yaml"
+    shell:
+        "srloss fetch-weights {params.backbone} --torch-home {params.torch_home:q} > {log} 2>&1"
+
+
+localrules:
+    fetch_weights,
+    fetch_weight,
