@@ -45,8 +45,10 @@ def spec_hash(spec: dict) -> str:
 
 def shard_attrs(kind: str, scale: int, spec: dict) -> dict:
     """The root attributes a shard of this kind, scale and dataset spec carries."""
-    degradation = {k: v for k, v in degradation_options(spec.get("degradation")).items()}
-    frames = degradation["frames"] if spec.get("source") != "mlfdb" else int(spec.get("degradation", {}).get("frames", 7))
+    degradation = degradation_options(spec.get("degradation"))
+    if spec.get("source") == "mlfdb":  # real LR sequences: 7 frames unless the config says otherwise
+        degradation["frames"] = int(spec.get("degradation", {}).get("frames", 7))
+    frames = degradation["frames"]
     return {
         "kind": kind,
         "scale": int(scale),
