@@ -10,7 +10,8 @@ patches 3x32x32, float32 in [0, 1], random dihedral augmentation, from a DataLoa
   each sample opens and decodes one HR and one LR PNG and crops an aligned random patch.
 * HDF5 shard (srloss): patches pre-cut at a stride of 64 px and stored uint8, one chunk per
   sample; a batch is one fancy read (``BatchSampler`` + ``batch_size=None``), from the file in
-  the page cache (``in_memory=False``) and from RAM (``in_memory=True``).
+  the page cache (``in_memory=False``) and from RAM (``in_memory=True``); and from RAM as
+  uint8 batches (``as_uint8=True``, converted to float on the consumer's device).
 
 The sub-images come from real photographs (scikit-image's, upscaled x2 with the MATLAB
 bicubic so that 480 px tiles fit), so PNG decode costs what it costs on natural images.
@@ -128,6 +129,9 @@ def main() -> None:
             loader = DataLoader(ShardBatches(ds), sampler=sampler, batch_size=None, num_workers=args.workers)
             label = "HDF5 shard, " + ("in RAM" if in_memory else "file (page cache)")
             results[label] = throughput(loader, args.seconds)
+        ds = PatchDataset(shard, augment=True, in_memory=True, as_uint8=True)
+        loader = DataLoader(ShardBatches(ds), sampler=sampler, batch_size=None, num_workers=args.workers)
+        results["HDF5 shard, in RAM, uint8 batches (as_uint8)"] = throughput(loader, args.seconds)
         # what srloss.train does: PatchDataset.batch in the training process, no workers
         inproc = DataLoader(ShardBatches(PatchDataset(shard, in_memory=True)), sampler=sampler, batch_size=None, num_workers=0)
         results["HDF5 shard, in RAM, in-process (srloss.train)"] = throughput(inproc, args.seconds)

@@ -200,3 +200,20 @@ def test_extract_tar_replaces_an_old_target_atomically(tmp_path):
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*.png")) == ["Set14/HR/lenna.png", "Set5/HR/baby.png"]
     assert not (target / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar", "benchmark"]
+
+
+def test_command_line_used_by_the_workflow(server, tmp_path):
+    from srloss.data.fetch import main
+
+    data = _tar({"db/train/s/hr.png": b"h"})
+    server.files["db.tar"] = data
+    marker = tmp_path / "m" / "web.json"
+    assert main(["--url", server.url + "/archive/db.tar", "--archive", str(tmp_path / "dl" / "db.tar"), "--target", str(tmp_path / "web"),
+                 "--marker", str(marker), "--md5", hashlib.md5(data).hexdigest(), "--size", str(len(data))]) == 0
+    assert (tmp_path / "web" / "train" / "s" / "hr.png").read_bytes() == b"h" and marker.exists()
+    local = tmp_path / "user.tar"
+    local.write_bytes(data)
+    main(["--local", "--archive", str(local), "--target", str(tmp_path / "mlfdb"), "--marker", str(tmp_path / "m" / "local.json")])
+    assert (tmp_path / "mlfdb" / "train" / "s" / "hr.png").exists()
+    with pytest.raises(SystemExit, match="archive not found"):
+        main(["--local", "--archive", str(tmp_path / "nope.tar"), "--target", str(tmp_path / "x"), "--marker", str(tmp_path / "x.json")])

@@ -114,6 +114,10 @@ def test_batch_equals_single_samples_with_augmentation(burst_shards):
         torch.testing.assert_close(lr[k], a)
         torch.testing.assert_close(hr[k], b)
     torch.testing.assert_close(ds[list(zip(idx, codes))][0], lr)
+    ds.as_uint8 = True
+    lr_u8, hr_u8 = ds.batch(idx, codes)
+    assert lr_u8.dtype == torch.uint8
+    torch.testing.assert_close(hr_u8.float().div(255), hr)
 
 
 def test_in_memory_auto_follows_available_memory(burst_shards, monkeypatch):

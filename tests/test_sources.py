@@ -124,7 +124,7 @@ def test_mlfdb_layout_and_multi_frame_shards(tmp_path):
     assert [round(float(lr[t, 0, 0, 0]) * 255) for t in range(7)] == [10 * f + 1 for f in range(1, 8)]
     (name, lr_img, hr_img), _ = read_images(out["test"])
     assert name == "seq0" and lr_img.shape == (7, 3, 4, 4) and hr_img.shape == (3, 32, 32)
-    assert read_attrs(out["val"])["frames"] == 7
+    assert read_attrs(out["val"])["frames"] == 7 and read_attrs(out["val"])["degradation"]["frames"] == 7
 
 
 @pytest.mark.parametrize(

@@ -257,18 +257,32 @@ def gaussian_kernel1d(sigma: float) -> torch.Tensor:
 
 
 def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable isotropic Gaussian blur of (..., H, W) float images, symmetric border padding."""
+    """Separable isotropic Gaussian blur of (..., H, W) float images, symmetric border padding.
+
+    Each axis is a weighted sum of shifted slices of the padded image (a handful of fused
+    multiply-adds per pixel; a single-channel ``conv2d`` took seconds on a DIV2K image).
+    Differentiable.
+    """
     if sigma <= 0:
         return img
-    k = gaussian_kernel1d(sigma).to(img.device, img.dtype)
-    r = len(k) // 2
+    weights = gaussian_kernel1d(sigma).tolist()
+    r = len(weights) // 2
     h, w = img.shape[-2:]
-    x = img.reshape(-1, 1, h, w)
     rows = torch.as_tensor(_mirror(np.arange(-r, h + r), h), device=img.device)
     cols = torch.as_tensor(_mirror(np.arange(-r, w + r), w), device=img.device)
-    x = x.index_select(-2, rows).index_select(-1, cols)
-    x = F.conv2d(F.conv2d(x, k.view(1, 1, -1, 1)), k.view(1, 1, 1, -1))
-    return x.reshape(img.shape)
+    with _one_thread() if img.device.type == "cpu" else contextlib.nullcontext():
+        x = _weighted_slices(img.index_select(-2, rows), weights, -2, h)
+        return _weighted_slices(x.index_select(-1, cols), weights, -1, w)
+
+
+def _weighted_slices(x: torch.Tensor, weights: list[float], axis: int, n: int) -> torch.Tensor:
+    """sum_k weights[k] * x.narrow(axis, k, n), in place when no gradient is needed."""
+    if x.requires_grad:
+        return sum(x.narrow(axis, k, n) * wk for k, wk in enumerate(weights))
+    out = x.narrow(axis, 0, n) * weights[0]
+    for k, wk in enumerate(weights[1:], start=1):
+        out.add_(x.narrow(axis, k, n), alpha=wk)
+    return out
 
 
 def add_noise(img: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:

@@ -46,7 +46,8 @@ def spec_hash(spec: dict) -> str:
 
 def shard_attrs(kind: str, scale: int, spec: dict) -> dict:
     """The root attributes a shard of this kind, scale and dataset spec carries."""
-    degradation = {k: v for k, v in degradation_options(spec.get("degradation")).items()}
+    degradation = degradation_options(spec.get("degradation"))
+    degradation["frames"] = dataset_frames(spec)  # MLFDB: 7 real LR frames unless the config says otherwise
     return {
         "kind": kind,
         "scale": int(scale),
@@ -253,11 +254,14 @@ class PatchDataset(Dataset):
     quarter of the available memory. Augmentation draws from the index, so a sample's
     transform depends only on the caller's (index, code), not on the worker that reads it.
     ``expect=(scale, spec)`` refuses a shard made for another scale or dataset definition.
+    ``as_uint8=True`` returns the uint8 values instead (4x less to move between processes and
+    to the GPU; convert there with ``.float().div_(255)``).
     """
 
-    def __init__(self, path: str | Path, augment: bool = True, in_memory: bool | str = "auto", expect: tuple[int, dict] | None = None):
+    def __init__(self, path: str | Path, augment: bool = True, in_memory: bool | str = "auto", expect: tuple[int, dict] | None = None, as_uint8: bool = False):
         self.path = str(path)
         self.augment = augment
+        self.as_uint8 = as_uint8
         if expect is not None:
             check_shard(path, "patches", *expect)
         with h5py.File(self.path, "r") as f:
@@ -306,7 +310,10 @@ class PatchDataset(Dataset):
         lr_u8, hr_u8 = self._read(idx % self.length if len(idx) else idx)
         if self.augment:
             lr_u8, hr_u8 = _augment_batch(lr_u8, codes), _augment_batch(hr_u8, codes)
-        return torch.from_numpy(lr_u8).float().div_(255), torch.from_numpy(hr_u8).float().div_(255)
+        lr_t, hr_t = torch.from_numpy(lr_u8), torch.from_numpy(hr_u8)
+        if self.as_uint8:
+            return lr_t, hr_t
+        return lr_t.float().div_(255), hr_t.float().div_(255)
 
     def get(self, i: int, aug_code: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         lr, hr = self.batch([i], [aug_code])
