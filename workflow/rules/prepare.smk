@@ -6,6 +6,7 @@ rule prepare:
         test=RESULTS + "/data/{dataset}/x{scale}/test.h5",
     params:
         spec=lambda w: to_json(study.dataset_spec(w.dataset)),
+        code=CODE["prepare"],
     log:
         RESULTS + "/logs/prepare/{dataset}/x{scale}.log",
     benchmark:

@@ -9,6 +9,7 @@ rule train:
         record=RUN_DIR + "/run.json",
     params:
         spec=run_spec_json,
+        code=CODE["train"],
     threads: config["training"]["threads"]
     resources:
         gpu=1,
