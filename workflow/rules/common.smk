@@ -2,7 +2,7 @@
 from srloss.codehash import stage_hashes
 from srloss.config import Study, to_json
 
-study = Study(config)
+study = Study(config, cache_dir=".snakemake/srloss")  # the cache spares each parse the torch import
 RESULTS = f"results/{study.name}"
 RUN_DIR = RESULTS + "/runs/{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"
