@@ -72,3 +72,20 @@ def test_study_runs_through_the_slurm_profile(cluster, tmp_path):
     # every rule was submitted to SLURM except the localrules (aggregation ran on the submit host)
     submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/rule_(\w+)/", result.stderr)
     assert sorted(submitted) == ["evaluate"] * 3 + ["prepare"] + ["train"] * 2, result.stderr[-3000:]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("profile", ["slurm", "local"])
+def test_profiles_load_and_request_gpus_for_training_only(tmp_path, profile):
+    """Without a cluster: the profiles parse, and only training jobs ask for a GPU."""
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(STUDY))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": f"{REPO / 'src'}:{os.environ.get('PYTHONPATH', '')}"}
+    result = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", "study.yaml",
+                             "--profile", str(REPO / "profiles" / profile), "-n"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = [j for j in re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M) if j[0] != "all"]
+    assert sorted(rule for rule, _ in jobs) == ["aggregate", "evaluate", "evaluate", "evaluate", "prepare", "train", "train"]
+    for rule, resources in jobs:
+        assert ("gpu=1" in resources.split(", ")) == (rule == "train"), (rule, resources)
+        if profile == "slurm" and rule != "aggregate":
+            assert "runtime=" in resources and "mem_mb=" in resources and "cpus_per_task=" in resources, (rule, resources)
