@@ -61,10 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--torch-home", default=None, help="cache root (default: $TORCH_HOME, else torch's default); files go to <root>/hub/checkpoints/")
     w.add_argument("--base-url", default=None, help="download from this folder instead of download.pytorch.org (a mirror)")
 
+    g = sub.add_parser("gpu-run", help="run a command on a free GPU (sets CUDA_VISIBLE_DEVICES unless already set)",
+                       description="Lock a free GPU, set CUDA_VISIBLE_DEVICES and exec the command; see srloss.gpu.")
+    g.add_argument("cmd", nargs=argparse.REMAINDER, help="-- <command> [args...]")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
-    if args.command == "prepare":
+    if args.command == "gpu-run":
+        from srloss.gpu import exec_on_free_gpu
+
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not cmd:
+            parser.error("gpu-run: no command given; usage: srloss gpu-run -- <command> [args...]")
+        exec_on_free_gpu(cmd)  # does not return
+    elif args.command == "prepare":
         from srloss.data.prepare import prepare
 
         prepare(args.spec, args.scale, {"train": args.train, "val": args.val, "test": args.test})

@@ -8,17 +8,42 @@ error names the config key and lists the valid choices.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from srloss.data.sources import SKIMAGE_NAMES, BenchmarkSource, DatasetError, Div2kSource, dataset_frames
-from srloss.losses import LOSS_TERMS
-from srloss.models import MODELS
 from srloss.weights import uses_random_backbone
+
+
+class _LazyRegistry(Mapping):
+    """A registry imported on first use: the registries import torch (seconds), and the Snakefile
+    parse, which builds a ``Study`` for every dry run and every cluster job, usually needs none."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self._name = module, name
+
+    def _registry(self) -> Mapping:
+        return getattr(importlib.import_module(self.module), self._name)
+
+    def __getitem__(self, key):
+        return self._registry()[key]
+
+    def __iter__(self):
+        return iter(self._registry())
+
+    def __len__(self) -> int:
+        return len(self._registry())
+
+
+LOSS_TERMS = _LazyRegistry("srloss.losses", "LOSS_TERMS")
+MODELS = _LazyRegistry("srloss.models", "MODELS")
 
 BASELINE_LOSS = "none"  # the loss wildcard of models that are not trained
 SPLITS = ("train", "val", "test")
@@ -175,19 +200,46 @@ def check_config(config: dict) -> None:
                     raise ConfigError(f"config key {tkey}: {e}") from e
 
 
+def _checked(config: dict, cache_dir: str | Path | None) -> dict[str, bool]:
+    """Run ``check_config`` unless ``cache_dir`` records that this exact config passed it with the
+    same srloss sources (``srloss.codehash`` of this module, the registries and what they import); return
+    whether each architecture of the config (and ``bicubic``) is trained."""
+    from srloss.atomic import write_text
+    from srloss.codehash import stage_hash
+
+    cache = None
+    if cache_dir is not None:
+        # the registries are imported lazily (by name), so their sources are hashed explicitly
+        code = "".join(stage_hash(m) for m in (__name__, LOSS_TERMS.module, MODELS.module))
+        key = hashlib.sha256((to_json(config) + code).encode()).hexdigest()[:24]
+        cache = Path(cache_dir) / f"checked-{key}.json"
+        try:
+            return json.loads(cache.read_text())["trainable"]
+        except (OSError, ValueError, KeyError):
+            pass
+    check_config(config)
+    archs = {m["arch"] for m in config["models"].values()} | {"bicubic"}
+    trainable = {arch: bool(MODELS[arch].trainable) for arch in sorted(archs)}
+    if cache is not None:
+        write_text(cache, json.dumps({"trainable": trainable}))
+    return trainable
+
+
 class Study:
     """A validated config and the grid it describes."""
 
-    def __init__(self, config: dict):
-        check_config(config)
+    def __init__(self, config: dict, cache_dir: str | Path | None = None):
+        """``cache_dir``: remember that this config passed the checks with this code (and which
+        architectures are trained), so that the next parse needs neither torch nor the checks."""
+        self._trainable = _checked(config, cache_dir)
         self.config = config
         self.name: str = config["study"]
         self.models = dict(config["models"])
-        if not any(not MODELS[m["arch"]].trainable for m in self.models.values()):
+        if not any(not self._trainable[m["arch"]] for m in self.models.values()):
             self.models["bicubic"] = {"arch": "bicubic", "options": {}}  # the baseline is always in the table
 
     def is_trained(self, model: str) -> bool:
-        return MODELS[self.models[model]["arch"]].trainable
+        return self._trainable[self.models[model]["arch"]]
 
     def runs(self) -> list[Run]:
         """Every evaluated cell: trained models × losses × scales × seeds, plus baselines × scales."""

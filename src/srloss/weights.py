@@ -18,13 +18,14 @@ and every run spec carries the answer as ``random_backbone`` so reports can labe
 
 from __future__ import annotations
 
+# torch is imported inside the functions that need it: srloss.config imports this module at
+# workflow parse time, which must stay fast.
+
 import hashlib
 import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from srloss.atomic import atomic_path
 
@@ -65,6 +66,8 @@ def torch_home(torch_home: str | Path | None = None) -> Path:
         return Path(torch_home)
     if os.environ.get("TORCH_HOME"):
         return Path(os.environ["TORCH_HOME"])
+    import torch
+
     return Path(torch.hub.get_dir()).parent
 
 
@@ -79,13 +82,15 @@ def weight_file(backbone: str) -> WeightFile:
     return WEIGHT_FILES[backbone]
 
 
-def load_state_dict(backbone: str, home: str | Path | None = None) -> dict[str, torch.Tensor]:
+def load_state_dict(backbone: str, home: str | Path | None = None) -> dict:
     """Read ``backbone``'s ImageNet state dict from the cache (tensors only, on the CPU)."""
     path = weight_path(backbone, home)
     if not path.is_file():
         hint = FETCH_HINT.format(backbone=backbone, home=torch_home(home))
         raise FileNotFoundError(f"pretrained weights for {backbone} not found: {path} is missing. Fetch them with {hint}, "
                                 f"or set TORCH_HOME to the folder that holds hub/checkpoints/{path.name}")
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

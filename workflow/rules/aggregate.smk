@@ -10,6 +10,7 @@ rule aggregate:
         provenance=RESULTS + "/tables/provenance.json",
     params:
         config=to_json(config),
+        code=CODE["aggregate"],
     log:
         RESULTS + "/logs/aggregate.log",
     benchmark:

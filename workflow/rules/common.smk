@@ -1,10 +1,14 @@
 # Shared definitions: the validated study, its grid, and output paths.
+from srloss.codehash import stage_hashes
 from srloss.config import Study, to_json
 
-study = Study(config)
+study = Study(config, cache_dir=".snakemake/srloss")  # the cache spares each parse the torch import
 RESULTS = f"results/{study.name}"
 RUN_DIR = RESULTS + "/runs/{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"
+# Hash of the srloss sources each stage imports, one `code` param per rule: editing a library
+# module reruns exactly the stages that import it (policy in srloss.codehash, README "What reruns when").
+CODE = stage_hashes()
 
 
 wildcard_constraints:

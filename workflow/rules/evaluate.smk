@@ -14,6 +14,7 @@ rule evaluate:
         record=RUN_DIR + "/eval.json",
     params:
         spec=run_spec_json,
+        code=CODE["evaluate"],
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
     log:
         RESULTS + "/logs/evaluate/" + RUN_ID + ".log",

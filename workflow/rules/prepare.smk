@@ -9,6 +9,7 @@ rule prepare:
         test=RESULTS + "/data/{dataset}/x{scale}/test.h5",
     params:
         spec=lambda w: to_json(study.dataset_spec(w.dataset)),
+        code=CODE["prepare"],
     threads: 1
     resources:
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)

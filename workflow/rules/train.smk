@@ -9,6 +9,7 @@ rule train:
         record=RUN_DIR + "/run.json",
     params:
         spec=run_spec_json,
+        code=CODE["train"],
     threads: config["training"]["threads"]
     resources:
         gpu=1,
@@ -19,6 +20,6 @@ rule train:
     conda:
         "../../envs/srloss.yaml"
     shell:
-        "srloss train --spec {params.spec:q} --train-shard {input.train} --val-shard {input.val}"
+        "srloss gpu-run -- srloss train --spec {params.spec:q} --train-shard {input.train} --val-shard {input.val}"
         " --model {output.model} --history {output.history} --record {output.record}"
         " --threads {threads} > {log} 2>&1"

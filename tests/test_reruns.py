@@ -1,0 +1,149 @@
+"""Only invalidated results rerun: after each kind of change, the real Snakemake dry run plans
+exactly the jobs that change invalidates (config edits reach rules as JSON params; library edits
+through the per-stage source hash of srloss.codehash)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srloss.codehash import STAGES, stage_hashes, stage_modules
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+STUDY = {
+    "study": "rr",
+    "datasets": {"photos": {"source": "skimage", "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]},
+                            "patch_size": 16, "stride": 64}},
+    "models": {"espcn": {"arch": "espcn", "options": {"channels": 8, "hidden": 4}}},
+    "losses": {"mse": {"terms": [{"name": "mse"}]}, "l1": {"terms": [{"name": "l1"}]}},
+    "scales": [2],
+    "seeds": [0],
+    "training": {"steps": 2, "batch_size": 2, "val_every": 2, "threads": 1},
+}
+RUN = "photos/{model}/{loss}/x{scale}/seed0"
+TRAINED = {f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=2) for rule in ("train", "evaluate") for loss in ("mse", "l1")}
+BASELINE_EVAL = "evaluate/" + RUN.format(model="bicubic", loss="none", scale=2)
+EVERYTHING = TRAINED | {BASELINE_EVAL, "prepare/photos/x2", "aggregate", "all"}
+
+
+def snakemake(workdir: Path, src: Path, configfile: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": str(src)}
+    return subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", configfile, *args],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
+def planned_jobs(output: str) -> set[str]:
+    """Jobs of a `snakemake -n` listing, each named by its log path below results/rr/logs/."""
+    jobs = set()
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", output):
+        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if not m:
+            continue
+        log = re.search(r"^\s+log: results/rr/logs/(\S+)\.log$", block, re.M)
+        jobs.add(log.group(1) if log else m.group(1))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The tiny study run once for real, and a private copy of the srloss sources to edit."""
+    root = tmp_path_factory.mktemp("reruns")
+    src = root / "src"
+    shutil.copytree(REPO / "src/srloss", src / "srloss", ignore=shutil.ignore_patterns("__pycache__"))
+    work = root / "work"
+    work.mkdir()
+    (work / "study.yaml").write_text(yaml.safe_dump(STUDY))
+    result = snakemake(work, src, "study.yaml", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work, src
+
+
+def dry_run(study, config: dict | None = None, edit: str | None = None) -> set[str]:
+    work, src = study
+    if config is not None:
+        (work / "variant.yaml").write_text(yaml.safe_dump(config))
+    if edit is not None:  # edit a library module in a copy of the sources
+        edited = work.parent / f"src-{edit.replace('/', '-')}"
+        shutil.rmtree(edited, ignore_errors=True)
+        shutil.copytree(src, edited)
+        with open(edited / "srloss" / edit, "a") as f:
+            f.write("\n# an edit that changes no behaviour still counts as new code\n")
+        src = edited
+    result = snakemake(work, src, "variant.yaml" if config is not None else "study.yaml", "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout)
+    stats = re.search(r"^total\s+(\d+)$", result.stdout, re.M)
+    assert (int(stats.group(1)) if stats else 0) == len(jobs), result.stdout  # the listing matches the job stats
+    return jobs
+
+
+def variant(**changes) -> dict:
+    config = yaml.safe_load(yaml.safe_dump(STUDY))
+    for key, value in changes.items():
+        config[key] = value
+    return config
+
+
+@pytest.mark.integration
+def test_nothing_changed_plans_nothing(study):
+    assert dry_run(study) == set()
+    assert dry_run(study, variant()) == set()  # same config in another file: same params
+
+
+@pytest.mark.integration
+def test_editing_a_loss_weight_reruns_that_loss_only(study):
+    losses = {**STUDY["losses"], "l1": {"terms": [{"name": "l1", "weight": 0.5}]}}
+    assert dry_run(study, variant(losses=losses)) == {
+        "train/" + RUN.format(model="espcn", loss="l1", scale=2), "evaluate/" + RUN.format(model="espcn", loss="l1", scale=2), "aggregate", "all"}
+
+
+@pytest.mark.integration
+def test_adding_a_loss_adds_only_its_jobs(study):
+    losses = {**STUDY["losses"], "charb": {"terms": [{"name": "charbonnier", "eps": 1e-3}]}}
+    assert dry_run(study, variant(losses=losses)) == {
+        "train/" + RUN.format(model="espcn", loss="charb", scale=2), "evaluate/" + RUN.format(model="espcn", loss="charb", scale=2), "aggregate", "all"}
+
+
+@pytest.mark.integration
+def test_adding_a_scale_adds_only_its_jobs(study):
+    new = {f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=4) for rule in ("train", "evaluate") for loss in ("mse", "l1")}
+    assert dry_run(study, variant(scales=[2, 4])) == new | {
+        "prepare/photos/x4", "evaluate/" + RUN.format(model="bicubic", loss="none", scale=4), "aggregate", "all"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("module, expected", [
+    ("report.py", {"aggregate", "all"}),  # aggregation and figure code
+    ("evaluate.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
+    ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
+    ("data/degrade.py", EVERYTHING),  # every stage imports it
+])
+def test_editing_a_library_module_reruns_the_stages_that_import_it(study, module, expected):
+    assert dry_run(study, edit=module) == expected
+
+
+def test_stage_modules_follow_imports():
+    assert set(stage_modules(STAGES["aggregate"])) == {"srloss", "srloss.report", "srloss.provenance", "srloss.atomic"}
+    train = stage_modules(STAGES["train"])
+    assert {"srloss.train", "srloss.losses", "srloss.losses.pixel", "srloss.models.espcn", "srloss.metrics"} <= set(train)
+    assert "srloss.report" not in train and "srloss.cli" not in train
+
+
+def test_stage_hash_changes_with_the_sources_only(tmp_path):
+    shutil.copytree(REPO / "src/srloss", tmp_path / "srloss", ignore=shutil.ignore_patterns("__pycache__"))
+    before = stage_hashes(tmp_path / "srloss")
+    assert before == stage_hashes(REPO / "src/srloss")  # independent of where the code lives
+    with open(tmp_path / "srloss/metrics.py", "a") as f:
+        f.write("\n# edited\n")
+    stage_hashes.cache_clear()
+    after = stage_hashes(tmp_path / "srloss")
+    assert {s for s in STAGES if before[s] != after[s]} == {"train", "evaluate"}
