@@ -5,12 +5,16 @@ extra inputs some terms need (e.g. the LR image). Its keyword options come from 
 A configured loss is a weighted sum of terms (``CompositeLoss``).
 
 Adding a loss: write the class and add one entry to ``LOSS_TERMS``.
+
+The ``adversarial`` term owns a discriminator; ``srloss.train`` finds it in the built loss and
+trains the discriminator alternately with the generator.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from srloss.losses.adversarial import AdversarialLoss
 from srloss.losses.composite import CompositeLoss
 from srloss.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
 
@@ -18,6 +22,7 @@ LOSS_TERMS: dict[str, type[nn.Module]] = {
     "mse": MSELoss,
     "l1": L1Loss,
     "charbonnier": CharbonnierLoss,
+    "adversarial": AdversarialLoss,
 }
 
 

@@ -6,6 +6,9 @@ Each class takes ``scale`` plus its own keyword options, and declares:
 * ``trainable``: False for parameter-free baselines, which are evaluated without training.
 
 Adding a model: write the class in its own module and add one entry to ``MODELS``.
+
+``DISCRIMINATORS`` maps the ``discriminator`` name of an adversarial loss term to a class
+taking keyword options only (``discriminator_options``); ``forward(img NCHW) -> logits``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from torch import nn
 
 from srloss.models.bicubic import Bicubic
+from srloss.models.discriminators import UNetDiscriminatorSN, VGGDiscriminator
 from srloss.models.espcn import ESPCN
 from srloss.models.srcnn import SRCNN
 
@@ -20,6 +24,11 @@ MODELS: dict[str, type[nn.Module]] = {
     "bicubic": Bicubic,
     "srcnn": SRCNN,
     "espcn": ESPCN,
+}
+
+DISCRIMINATORS: dict[str, type[nn.Module]] = {
+    "vgg": VGGDiscriminator,
+    "unet": UNetDiscriminatorSN,
 }
 
 
@@ -36,3 +45,10 @@ def build_model(arch: str, scale: int, options: dict | None = None) -> nn.Module
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_discriminator(name: str, options: dict | None = None) -> nn.Module:
+    """Instantiate discriminator ``name`` (a key of ``DISCRIMINATORS``) with ``options``."""
+    if name not in DISCRIMINATORS:
+        raise KeyError(f"unknown discriminator {name!r}; valid choices: {', '.join(sorted(DISCRIMINATORS))}")
+    return DISCRIMINATORS[name](**(options or {}))
