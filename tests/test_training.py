@@ -156,8 +156,8 @@ def _cli(spec: dict, shards: dict, run_dir: Path) -> list[str]:
 def test_resume_after_sigterm_is_bitwise_identical(shards, tmp_path):
     """A real subprocess, a real SIGTERM midway, a rerun of the same command: same weights as uninterrupted."""
     losses = {"gan": {"terms": [{"name": "l1"}, {"name": "adversarial", "weight": 0.01, "kind": "wgan_gp", "discriminator_options": SMALL_D}]}}
-    steps = 300
-    spec = run_spec(losses, {"steps": steps, "val_every": 20, "checkpoint_every": 70, "discriminator": {"steps_per_g": 2}}, "gan")
+    steps = 150
+    spec = run_spec(losses, {"steps": steps, "val_every": 20, "checkpoint_every": 30, "discriminator": {"steps_per_g": 2}}, "gan")
     reference = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "ref"))
     assert reference["status"] == "completed"
 
@@ -167,14 +167,14 @@ def test_resume_after_sigterm_is_bitwise_identical(shards, tmp_path):
     lines = []
     for line in proc.stderr:  # wait until training is well under way, then preempt it
         lines.append(line)
-        if "step 80:" in line:
+        if "step 40:" in line:
             proc.send_signal(signal.SIGTERM)
             break
     lines += proc.stderr.readlines()
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM, "".join(lines)[-3000:]
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "model.pt").exists()
     interrupted_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
-    assert 80 <= interrupted_at < steps
+    assert 40 <= interrupted_at < steps
 
     resumed = subprocess.run(_cli(spec, shards, run_dir), capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
