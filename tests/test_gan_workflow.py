@@ -75,3 +75,41 @@ def test_gan_run_starts_from_the_pretrained_run(gan_run):
     assert not (runs / "gan/x2/seed0/checkpoint.pt").exists()
     assert (runs / "gan/x2/seed0/model_best.pt").exists()
     assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", "--cores", "1"))
+
+
+@pytest.mark.integration
+def test_preempted_training_job_is_retried_and_resumes(tmp_path):
+    """SIGTERM to a running train job: it checkpoints and fails, Snakemake retries it (retries: 1),
+    and the retry resumes from checkpoint.pt, which Snakemake left alone (it is not an output)."""
+    import os
+    import re
+    import signal
+    import time
+
+    study = {**STUDY, "study": "preempt", "losses": {"mse": STUDY["losses"]["mse"]},
+             "training": {"steps": 200, "batch_size": 4, "val_every": 20, "checkpoint_every": 1000, "threads": 1}}
+    run_dir = "results/preempt/runs/photos/espcn/mse/x2/seed0"
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with open(tmp_path / "snakemake.out", "w") as out:
+        proc = subprocess.Popen([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", "study.yaml", "--cores", "1",
+                                 f"{run_dir}/model.pt"],  # the train job only
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
+        log = tmp_path / "results/preempt/logs/train/photos/espcn/mse/x2/seed0.log"
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            text = log.read_text() if log.exists() else ""
+            if "step 40:" in text:
+                os.kill(int(re.search(r"pid (\d+);", text).group(1)), signal.SIGTERM)
+                break
+            time.sleep(0.05)
+        else:
+            proc.kill()
+            pytest.fail("the training job never reached step 40: " + (tmp_path / "snakemake.out").read_text()[-3000:])
+        assert proc.wait(timeout=600) == 0, (tmp_path / "snakemake.out").read_text()[-3000:]
+    record = json.loads((tmp_path / run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and record["steps_done"] == 200
+    assert len(record["resumed_from_steps"]) == 1 and 40 <= record["resumed_from_steps"][0] < 200
+    assert "resumed from" in log.read_text()
+    assert not (tmp_path / run_dir / "checkpoint.pt").exists()
+    assert "Trying to restart job" in (tmp_path / "snakemake.out").read_text()

@@ -14,6 +14,7 @@ import pytest
 import torch
 from snakemake.utils import validate
 
+from srloss.checkpoint import PreemptionSignals
 from srloss.config import ConfigError, Run, Study
 from srloss.data.prepare import prepare
 from srloss.evaluate import evaluate
@@ -94,9 +95,10 @@ def test_init_weights_start_from_another_run(shards, tmp_path):
     losses = {"psnr": {"terms": [{"name": "mse"}]},
               "gan": {"init_from": {"loss": "psnr"}, "terms": [{"name": "mse"}, {"name": "adversarial", "weight": 1e-3, "discriminator_options": SMALL_D}]}}
     train(run_spec(losses, {"steps": 5}, "psnr"), shards["train"], shards["val"], **outputs(tmp_path / "psnr"))
-    spec = run_spec(losses, {"steps": 1, "lr": 1e-12}, "gan")
+    spec = run_spec(losses, {"steps": 1, "lr": 1e-12, "deterministic": True}, "gan")
     assert spec["init_from"] == {"loss": "psnr"}
     record = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "gan"), init_weights=tmp_path / "psnr/model.pt")
+    assert record["device"]["deterministic"] and not torch.are_deterministic_algorithms_enabled()  # restored afterwards
     pre = torch.load(tmp_path / "psnr/model.pt", weights_only=True)
     post = torch.load(tmp_path / "gan/model.pt", weights_only=True)
     assert all(torch.allclose(pre[k], post[k], atol=1e-9) for k in pre)
@@ -203,3 +205,12 @@ def test_stale_checkpoint_of_another_spec_is_ignored(shards, tmp_path):
     out["checkpoint_path"] = tmp_path / "b_checkpoint.pt"
     record = train(other, shards["train"], shards["val"], **out)
     assert record["resumed_from_steps"] == [] and record["steps_done"] == 20
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_preemption_signals_are_caught_and_handlers_restored(signum):
+    before = signal.getsignal(signum)
+    with PreemptionSignals() as signals:
+        os.kill(os.getpid(), signum)
+        assert signals.received == signum
+    assert signal.getsignal(signum) is before

@@ -68,11 +68,22 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def set_deterministic() -> None:
-    """Ask torch for deterministic kernels (errors on ops that have none); cuBLAS needs its env var."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = False
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool):
+    """While active, torch uses deterministic kernels only (errors on ops that have none).
+
+    cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for that; the previous setting is restored on exit,
+    so an in-process caller's global state is left as it was.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
 
 
 def total_steps(cfg: dict, n_patches: int) -> int:
@@ -114,13 +125,16 @@ def train(spec: dict, train_shard: str | Path, val_shard: str | Path, model_out:
     ``checkpoint_path``: where the resumable state lives (resumed from if it belongs to this run).
     ``init_weights``: a generator state dict to start from (``losses.<name>.init_from``).
     """
+    with deterministic_mode(spec["training"].get("deterministic", False)):
+        return _train(spec, train_shard, val_shard, model_out, history_out, record_out, threads, best_out, checkpoint_path, init_weights)
+
+
+def _train(spec, train_shard, val_shard, model_out, history_out, record_out, threads, best_out, checkpoint_path, init_weights) -> dict:
     cfg = spec["training"]
     torch.set_num_threads(threads)
     seed_everything(spec["seed"])
     device = pick_device(cfg.get("device", "auto"))
     cuda = device.type == "cuda"
-    if cfg.get("deterministic", False):
-        set_deterministic()
     scale = spec["scale"]
 
     # generator, loss (an adversarial term owns the discriminator), optimisers
@@ -186,7 +200,7 @@ def train(spec: dict, train_shard: str | Path, val_shard: str | Path, model_out:
         resumed_from = saved["resumed_from"] + [start_step]
         checkpoint.set_rng_state(saved["rng"], sampler)
         log.info("resumed from %s at step %d", checkpoint_path, start_step)
-    log.info("%s: %d parameters, %d training patches, %d steps, device %s%s", spec["arch"], count_parameters(model), len(data), n_steps, device,
+    log.info("pid %d; %s: %d parameters, %d training patches, %d steps, device %s%s", os.getpid(), spec["arch"], count_parameters(model), len(data), n_steps, device,
              f", discriminator {type(adv.discriminator).__name__} ({count_parameters(adv.discriminator)} parameters)" if adv else "")
 
     status, start = "completed", time.time()
@@ -267,7 +281,7 @@ def train(spec: dict, train_shard: str | Path, val_shard: str | Path, model_out:
         "best_step": best["step"],
         "init_weights": {"path": str(init_weights), "sha256": file_sha256(init_weights)} if init_weights else None,
         "device": {"type": device.type, "bf16_autocast": not isinstance(autocast, contextlib.nullcontext), "channels_last": channels_last,
-                   "deterministic": bool(cfg.get("deterministic", False))},
+                   "deterministic": torch.are_deterministic_algorithms_enabled()},
         "provenance": provenance.collect(str(device)),
     }
     last_state = checkpoint.cpu_state_dict(model)
