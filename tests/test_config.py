@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from srloss.config import ConfigError, Run, Study, load_yaml
+from srloss.losses import LOSS_TERMS
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -38,7 +39,7 @@ def test_demo_config_grid():
         (lambda c: c["models"]["srcnn"].update(arch="srcnnn"), "models.srcnn.arch: unknown architecture 'srcnnn'; valid choices: bicubic, espcn, srcnn"),
         (lambda c: c["models"]["espcn"]["options"].update(depth=3), "models.espcn.options.depth: unknown option for ESPCN; valid options: channels, hidden, residual"),
         (lambda c: c.update(scales=[2, 5]), "scale(s) [5]"),
-        (lambda c: c["losses"]["mse"]["terms"][0].update(name="msee"), "losses.mse.terms[0].name: unknown loss term 'msee'; valid choices: charbonnier, l1, mse"),
+        (lambda c: c["losses"]["mse"]["terms"][0].update(name="msee"), "losses.mse.terms[0].name: unknown loss term 'msee'; valid choices: " + ", ".join(sorted(LOSS_TERMS))),
         (lambda c: c["losses"]["charbonnier"]["terms"][0].update(epsilon=1), "losses.charbonnier.terms[0].epsilon: unknown option for CharbonnierLoss; valid options: eps"),
         (lambda c: c["datasets"]["demo"]["splits"]["test"].append("lena"), "datasets.demo.splits.test: unknown skimage image 'lena'"),
         (lambda c: c["datasets"]["demo"]["splits"]["test"].append("coffee"), "image 'coffee' is in both 'val' and 'test'"),

@@ -158,7 +158,7 @@ def _cli(spec: dict, shards: dict, run_dir: Path) -> list[str]:
 def test_resume_after_sigterm_is_bitwise_identical(shards, tmp_path):
     """A real subprocess, a real SIGTERM midway, a rerun of the same command: same weights as uninterrupted."""
     losses = {"gan": {"terms": [{"name": "l1"}, {"name": "adversarial", "weight": 0.01, "kind": "wgan_gp", "discriminator_options": SMALL_D}]}}
-    steps = 150
+    steps = 100
     spec = run_spec(losses, {"steps": steps, "val_every": 20, "checkpoint_every": 30, "discriminator": {"steps_per_g": 2}}, "gan")
     reference = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "ref"))
     assert reference["status"] == "completed"

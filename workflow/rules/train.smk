@@ -39,7 +39,8 @@ rule train:
         RESULTS + "/benchmarks/train/" + RUN_ID + ".tsv"
     conda:
         "../../envs/srloss.yaml"
+    # exec: srloss replaces the shell, so a preemption signal reaches the training process itself
     shell:
-        "srloss train --spec {params.spec:q} --train-shard {input.train} --val-shard {input.val} {params.init}"
+        "exec srloss train --spec {params.spec:q} --train-shard {input.train} --val-shard {input.val} {params.init}"
         " --model {output.model} --best {output.best} --history {output.history} --record {output.record}"
         " --checkpoint {params.checkpoint:q} --threads {threads} > {log} 2>&1"
