@@ -129,7 +129,8 @@ def train(spec: dict, train_shard: str | Path, val_shard: str | Path, model_out:
         return _train(spec, train_shard, val_shard, model_out, history_out, record_out, threads, best_out, checkpoint_path, init_weights)
 
 
-def _train(spec, train_shard, val_shard, model_out, history_out, record_out, threads, best_out, checkpoint_path, init_weights) -> dict:
+def _train(spec: dict, train_shard, val_shard, model_out, history_out, record_out, threads: int, best_out, checkpoint_path, init_weights) -> dict:
+    """``train``'s body, run inside ``deterministic_mode``."""
     cfg = spec["training"]
     torch.set_num_threads(threads)
     seed_everything(spec["seed"])
