@@ -93,6 +93,7 @@ def test_gan_run_starts_from_the_pretrained_run(gan_run):
     assert pretrained in gan_job
     record = json.loads((workdir / RUNS / "gan/x2/seed0/run.json").read_text())
     assert record["init_weights"]["path"] == pretrained and record["spec"]["init_from"] == {"loss": "mse"}
+    assert record["init_weights"]["status"] == "completed"
     history = pd.read_csv(workdir / RUNS / "gan/x2/seed0/history.csv")
     assert {"adversarial", "d_loss", "d_real", "d_fake"} <= set(history.columns) and len(history) == 100
     assert (workdir / RUNS / "gan/x2/seed0/model_best.pt").exists()

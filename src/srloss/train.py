@@ -140,9 +140,14 @@ def _train(spec: dict, train_shard, val_shard, model_out, history_out, record_ou
 
     # generator, loss (an adversarial term owns the discriminator), optimisers
     model = build_model(spec["arch"], scale, spec["model_options"])
+    init_status = None
     if init_weights is not None:
         model.load_state_dict(torch.load(init_weights, map_location="cpu", weights_only=True))
-        log.info("generator initialised from %s", init_weights)
+        init_record = Path(init_weights).with_name("run.json")
+        init_status = json.loads(init_record.read_text())["status"] if init_record.exists() else "unknown"
+        log.info("generator initialised from %s (that run: %s)", init_weights, init_status)
+        if init_status != "completed":
+            log.warning("the pre-training run %s did not complete (%s); this run starts from its last weights", init_weights, init_status)
     model.to(device)
     loss_fn = build_loss(spec["terms"]).to(device)
     adv = find_adversarial(loss_fn)
@@ -280,7 +285,7 @@ def _train(spec: dict, train_shard, val_shard, model_out, history_out, record_ou
         "final_val_psnr_y": next((r["val_psnr_y"] for r in reversed(history) if r["val_psnr_y"] != ""), None),
         "best_val_psnr_y": best["psnr"] if best["step"] is not None else None,
         "best_step": best["step"],
-        "init_weights": {"path": str(init_weights), "sha256": file_sha256(init_weights)} if init_weights else None,
+        "init_weights": {"path": str(init_weights), "sha256": file_sha256(init_weights), "status": init_status} if init_weights else None,
         "device": {"type": device.type, "bf16_autocast": not isinstance(autocast, contextlib.nullcontext), "channels_last": channels_last,
                    "deterministic": torch.are_deterministic_algorithms_enabled()},
         "provenance": provenance.collect(str(device)),
