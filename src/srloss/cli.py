@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--model", required=True, help="output: final state dict (.pt)")
     t.add_argument("--history", required=True, help="output: per-step history (.csv)")
     t.add_argument("--record", required=True, help="output: run record (.json)")
+    t.add_argument("--best", default=None, help="output: state dict with the best validation PSNR-Y (.pt)")
+    t.add_argument("--checkpoint", default=None,
+                   help="resumable state: written every training.checkpoint_every steps and on SIGTERM/SIGUSR1, resumed from if present")
+    t.add_argument("--init-weights", default=None, help="generator state dict to start from (another run's model.pt)")
     t.add_argument("--threads", type=int, default=1)
 
     e = sub.add_parser("evaluate", help="evaluate one run on a test shard")
@@ -80,9 +84,14 @@ def main(argv: list[str] | None = None) -> int:
 
         prepare(args.spec, args.scale, {"train": args.train, "val": args.val, "test": args.test})
     elif args.command == "train":
-        from srloss.train import train
+        from srloss.train import Preempted, train
 
-        record = train(args.spec, args.train_shard, args.val_shard, args.model, args.history, args.record, args.threads)
+        try:
+            record = train(args.spec, args.train_shard, args.val_shard, args.model, args.history, args.record, args.threads,
+                           best_out=args.best, checkpoint_path=args.checkpoint, init_weights=args.init_weights)
+        except Preempted as e:
+            logging.warning("%s; rerun the same command to resume", e)
+            return e.exit_code
         logging.info("run finished: %s", record["status"])
     elif args.command == "evaluate":
         from srloss.evaluate import evaluate

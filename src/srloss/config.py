@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from srloss.data.sources import SKIMAGE_NAMES, BenchmarkSource, DatasetError, Div2kSource, dataset_frames
+from srloss.schedules import REQUIRED as SCHEDULE_REQUIRED
 from srloss.weights import uses_random_backbone
 
 
@@ -44,6 +45,7 @@ class _LazyRegistry(Mapping):
 
 LOSS_TERMS = _LazyRegistry("srloss.losses", "LOSS_TERMS")
 MODELS = _LazyRegistry("srloss.models", "MODELS")
+DISCRIMINATORS = _LazyRegistry("srloss.models", "DISCRIMINATORS")
 
 BASELINE_LOSS = "none"  # the loss wildcard of models that are not trained
 SPLITS = ("train", "val", "test")
@@ -199,6 +201,55 @@ def check_config(config: dict) -> None:
                 except ValueError as e:  # the message names the option and its valid choices
                     raise ConfigError(f"config key {tkey}: {e}") from e
 
+            if term["name"] == "adversarial":
+                _check_adversarial(tkey, term)
+        adversarial = [i for i, t in enumerate(loss["terms"]) if t["name"] == "adversarial"]
+        if len(adversarial) > 1:
+            raise ConfigError(f"config key {key}.terms: {len(adversarial)} adversarial terms (positions {adversarial}); a loss trains at most one discriminator")
+    _check_init_from(config["losses"])
+    _check_training(config.get("training", {}))
+
+
+def _check_adversarial(key: str, term: dict) -> None:
+    from srloss.losses.adversarial import KINDS as ADVERSARIAL_KINDS  # imports torch: only when needed
+
+    kind = term.get("kind", "ragan")
+    if kind not in ADVERSARIAL_KINDS:
+        raise ConfigError(f"config key {key}.kind: unknown adversarial loss {kind!r}; valid choices: {', '.join(ADVERSARIAL_KINDS)}")
+    disc = term.get("discriminator", "vgg")
+    if disc not in DISCRIMINATORS:
+        raise ConfigError(f"config key {key}.discriminator: unknown discriminator {disc!r}; valid choices: {', '.join(sorted(DISCRIMINATORS))}")
+    options = term.get("discriminator_options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"config key {key}.discriminator_options: expected a mapping of options, got {options!r}")
+    _check_options(f"{key}.discriminator_options", options, DISCRIMINATORS[disc], ())
+
+
+def _check_init_from(losses: dict) -> None:
+    """``losses.<name>.init_from.loss`` must name another loss, without cycles."""
+    for name, loss in losses.items():
+        seen = [name]
+        current = loss
+        while "init_from" in current:
+            ref = current["init_from"]["loss"]
+            key = f"losses.{seen[-1]}.init_from.loss"
+            if ref not in losses:
+                raise ConfigError(f"config key {key}: unknown loss {ref!r}; valid choices: {', '.join(n for n in losses if n != seen[-1])}")
+            if ref in seen:
+                raise ConfigError(f"config key {key}: initialisation cycle {' -> '.join(seen + [ref])}; a loss cannot start from itself")
+            seen.append(ref)
+            current = losses[ref]
+
+
+def _check_training(training: dict) -> None:
+    if training.get("steps_per_epoch") is not None and training.get("epochs") is None:
+        raise ConfigError("config key training.steps_per_epoch: set training.epochs too (the run length is epochs x steps_per_epoch), or remove it and use training.steps")
+    schedule = training.get("schedule", {})
+    for field in SCHEDULE_REQUIRED.get(schedule.get("name", "none"), ()):
+        if field not in schedule:
+            raise ConfigError(f"config key training.schedule.{field}: required by schedule {schedule['name']!r}")
+
+
 
 def _checked(config: dict, cache_dir: str | Path | None) -> dict[str, bool]:
     """Run ``check_config`` unless ``cache_dir`` records that this exact config passed it with the
@@ -271,11 +322,25 @@ class Study:
             "seed": run.seed,
         }
         if run.trained:
-            spec["terms"] = self.config["losses"][run.loss]["terms"]
+            loss = self.config["losses"][run.loss]
+            spec["terms"] = loss["terms"]
             # True when a term uses a randomly initialised backbone: the result is NOT the published loss.
             spec["random_backbone"] = uses_random_backbone(spec["terms"])
-            spec["training"] = self.config["training"]
+            training = dict(self.config["training"])
+            if not self.is_adversarial(run.loss):
+                training.pop("discriminator", None)  # so editing it reruns only the GAN runs
+            spec["training"] = training
+            if "init_from" in loss:
+                spec["init_from"] = loss["init_from"]
         return spec
+
+    def is_adversarial(self, loss: str) -> bool:
+        return any(t["name"] == "adversarial" for t in self.config["losses"][loss]["terms"])
+
+    def init_run(self, run: Run) -> Run | None:
+        """The run whose trained generator ``run`` starts from (``losses.<loss>.init_from``), if any."""
+        ref = self.config["losses"].get(run.loss, {}).get("init_from")
+        return Run(run.dataset, run.model, ref["loss"], run.scale, run.seed) if ref else None
 
 
 def to_json(spec: dict) -> str:

@@ -5,12 +5,16 @@ extra inputs some terms need (e.g. the LR image). Its keyword options come from 
 A configured loss is a weighted sum of terms (``CompositeLoss``).
 
 Adding a loss: write the class and add one entry to ``LOSS_TERMS``.
+
+The ``adversarial`` term owns a discriminator; ``srloss.train`` finds it in the built loss and
+trains the discriminator alternately with the generator.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from srloss.losses.adversarial import AdversarialLoss
 from srloss.losses.composite import CompositeLoss
 from srloss.losses.consistency import DownsampledLoss
 from srloss.losses.perceptual import LPIPSLoss, ResNetFeatureLoss, VGGFeatureLoss
@@ -33,6 +37,7 @@ LOSS_TERMS: dict[str, type[nn.Module]] = {
     "gram": GramLoss,
     "tv": TVLoss,
     "downsampled": DownsampledLoss,
+    "adversarial": AdversarialLoss,
 }
 
 

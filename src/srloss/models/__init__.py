@@ -10,6 +10,9 @@ Each class takes ``scale`` plus its own keyword options, and declares:
   on multi-frame data as a baseline.
 
 Adding a model: write the class in its own module and add one entry to ``MODELS``.
+
+``DISCRIMINATORS`` maps the ``discriminator`` name of an adversarial loss term to a class
+taking keyword options only (``discriminator_options``); ``forward(img NCHW) -> logits``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def reference_frame(x: torch.Tensor) -> torch.Tensor:
 
 
 from srloss.models.bicubic import Bicubic  # noqa: E402
+from srloss.models.discriminators import UNetDiscriminatorSN, VGGDiscriminator  # noqa: E402
 from srloss.models.espcn import ESPCN  # noqa: E402
 from srloss.models.rrdbnet import RRDBNet  # noqa: E402
 from srloss.models.srcnn import SRCNN  # noqa: E402
@@ -44,6 +48,11 @@ MODELS: dict[str, type[nn.Module]] = {
     "rrdbnet": RRDBNet,
     "srresnet": SRResNet,
     "unet_geu": UNetGEU,
+}
+
+DISCRIMINATORS: dict[str, type[nn.Module]] = {
+    "vgg": VGGDiscriminator,
+    "unet": UNetDiscriminatorSN,
 }
 
 
@@ -60,3 +69,10 @@ def build_model(arch: str, scale: int, options: dict | None = None) -> nn.Module
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_discriminator(name: str, options: dict | None = None) -> nn.Module:
+    """Instantiate discriminator ``name`` (a key of ``DISCRIMINATORS``) with ``options``."""
+    if name not in DISCRIMINATORS:
+        raise KeyError(f"unknown discriminator {name!r}; valid choices: {', '.join(sorted(DISCRIMINATORS))}")
+    return DISCRIMINATORS[name](**(options or {}))

@@ -1,0 +1,131 @@
+"""Adversarial losses: the generator's term and the discriminator's loss, for five GAN kinds.
+
+``real`` and ``fake`` are discriminator logits (raw scores, any shape with the batch first:
+(N, 1) for a global discriminator, (N, 1, H, W) for a per-pixel one); every loss is a mean.
+softplus(-x) = -log sigmoid(x) is the binary cross-entropy with target 1, softplus(x) with
+target 0, written this way for numerical stability.
+
+* ``standard``: Goodfellow et al. 2014, with the non-saturating generator loss
+  -log D(G(z)).
+* ``ragan``: relativistic average GAN (Jolicoeur-Martineau 2018) as in ESRGAN (Wang et al.
+  2018): D_Ra(x_r, x_f) = sigmoid(C(x_r) - E_f[C(x_f)]). The discriminator wants real "more
+  realistic than the average fake" and fake "less realistic than the average real"; the
+  generator wants the opposite, so its loss is the discriminator's with real and fake swapped.
+  Both are averaged over the two parts, as in ESRGAN's code. The expectation is the mean over
+  the batch (per position for a per-pixel discriminator).
+* ``wgan``: Wasserstein GAN (Arjovsky et al. 2017): the critic minimises E[C(fake)] - E[C(real)],
+  the generator -E[C(fake)]; the critic's weights are clipped to [-c, c] after each step
+  (``training.discriminator.clip``).
+* ``wgan_gp``: WGAN with gradient penalty (Gulrajani et al. 2017): adds
+  lambda * E[(||grad C(x_hat)||_2 - 1)^2] at random interpolates x_hat of real and fake samples,
+  instead of clipping (lambda = ``gp_weight``, 10 in the paper).
+* ``hinge``: Lim & Ye 2017, Miyato et al. 2018: the discriminator minimises
+  E[relu(1 - C(real))] + E[relu(1 + C(fake))], the generator -E[C(fake)].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srloss.models import build_discriminator
+
+KINDS = ("standard", "ragan", "wgan", "wgan_gp", "hinge")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"adversarial: unknown kind {kind!r}; valid choices: {', '.join(KINDS)}")
+
+
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's (critic's) loss from its logits on real and fake samples (no penalty)."""
+    _check_kind(kind)
+    if kind == "standard":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "ragan":
+        return 0.5 * (F.softplus(-(real - fake.mean(0, keepdim=True))).mean() + F.softplus(fake - real.mean(0, keepdim=True)).mean())
+    if kind in ("wgan", "wgan_gp"):
+        return fake.mean() - real.mean()
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()  # hinge
+
+
+def generator_loss(kind: str, real: torch.Tensor | None, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss from the discriminator's logits (``real`` only for ragan)."""
+    _check_kind(kind)
+    if kind == "standard":
+        return F.softplus(-fake).mean()  # non-saturating: -log sigmoid(C(fake))
+    if kind == "ragan":
+        if real is None:
+            raise ValueError("adversarial: the ragan generator loss needs the logits of real images")
+        return discriminator_loss("ragan", fake, real)  # the discriminator's loss with roles swapped
+    return -fake.mean()  # wgan, wgan_gp, hinge
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """E[(||grad_x C(x_hat)||_2 - 1)^2], x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample.
+
+    Gulrajani et al., "Improved Training of Wasserstein GANs" (NeurIPS 2017), eq. 3. For a
+    per-pixel critic the gradient is that of the sum of its outputs.
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+class AdversarialLoss(nn.Module):
+    """Loss term ``adversarial``: owns the discriminator, trained alternately by ``srloss.train``.
+
+    Calling it (the generator side, like every loss term) scores the SR images with the
+    discriminator frozen and returns the generator's adversarial loss. ``discriminator_step``
+    returns the discriminator's loss (with the gradient penalty for ``wgan_gp``) on detached SR
+    images; the training loop owns the discriminator's optimiser.
+    """
+
+    def __init__(self, kind: str = "ragan", discriminator: str = "vgg", discriminator_options: dict | None = None, gp_weight: float = 10.0):
+        super().__init__()
+        _check_kind(kind)
+        if gp_weight < 0:
+            raise ValueError(f"adversarial: gp_weight must be >= 0, got {gp_weight}")
+        self.kind = kind
+        self.gp_weight = gp_weight
+        self.discriminator = build_discriminator(discriminator, discriminator_options)
+
+    @property
+    def log_columns(self) -> list[str]:
+        """The keys of ``discriminator_step``'s parts, in history column order."""
+        return ["d_loss", *(["d_gp"] if self.kind == "wgan_gp" else []), "d_real", "d_fake"]
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
+        self.discriminator.requires_grad_(False)  # the generator step must not train the discriminator
+        try:
+            real = None
+            if self.kind == "ragan":
+                with torch.no_grad():
+                    real = self.discriminator(hr)
+            return generator_loss(self.kind, real, self.discriminator(sr))
+        finally:
+            self.discriminator.requires_grad_(True)
+
+    def discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The discriminator's loss on (detached) SR and HR images, and its parts for logging."""
+        sr = sr.detach()
+        real, fake = self.discriminator(hr), self.discriminator(sr)
+        loss = discriminator_loss(self.kind, real, fake)
+        parts = {"d_loss": float(loss.detach())}
+        if self.kind == "wgan_gp":
+            penalty = gradient_penalty(self.discriminator, hr, sr)
+            loss = loss + self.gp_weight * penalty
+            parts = {"d_loss": float(loss.detach()), "d_gp": float(penalty.detach())}
+        parts["d_real"] = float(real.detach().float().mean())
+        parts["d_fake"] = float(fake.detach().float().mean())
+        return loss, parts
+
+    @torch.no_grad()
+    def clip_weights(self, clip: float) -> None:
+        """WGAN weight clipping: clamp every discriminator parameter to [-clip, clip]."""
+        for p in self.discriminator.parameters():
+            p.clamp_(-clip, clip)
