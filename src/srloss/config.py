@@ -103,6 +103,9 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"config key {tkey}.name: unknown loss term {term['name']!r}; valid choices: {', '.join(sorted(LOSS_TERMS))}")
             options = {k: v for k, v in term.items() if k not in ("name", "weight", "label")}
             _check_options(tkey, options, LOSS_TERMS[term["name"]], ())
+    for name in config.get("evaluation", {}).get("ffr", {}).get("datasets", []):
+        if name not in config["datasets"]:
+            raise ConfigError(f"config key evaluation.ffr.datasets: unknown dataset {name!r}; valid choices: {', '.join(config['datasets'])}")
 
 
 class Study:
@@ -152,6 +155,25 @@ class Study:
             spec["terms"] = self.config["losses"][run.loss]["terms"]
             spec["training"] = self.config["training"]
         return spec
+
+    def evaluation_spec(self, dataset: str) -> dict:
+        """The evaluate job's settings for one dataset (FFR on only for the datasets listed)."""
+        from srloss.evaluate import DEFAULT_EVALUATION
+
+        ev = self.config.get("evaluation", {})
+        ffr = {**DEFAULT_EVALUATION["ffr"], **{k: v for k, v in ev.get("ffr", {}).items() if k != "datasets"}}
+        ffr["enabled"] = dataset in ev.get("ffr", {}).get("datasets", [])
+        return {
+            "metrics": ev.get("metrics", DEFAULT_EVALUATION["metrics"]),
+            "lpips": {**DEFAULT_EVALUATION["lpips"], **ev.get("lpips", {})},
+            "ffr": ffr,
+            "crops": {**DEFAULT_EVALUATION["crops"], **ev.get("crops", {})},
+            "device": ev.get("device", DEFAULT_EVALUATION["device"]),
+        }
+
+    def trained_views(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, scale) of every trained model: one results table and grid each."""
+        return [(d, m, s) for d in self.config["datasets"] for m in self.models if self.is_trained(m) for s in self.config["scales"]]
 
 
 def to_json(spec: dict) -> str:
