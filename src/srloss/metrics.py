@@ -171,11 +171,11 @@ class LPIPS:
     """
 
     def __init__(self, net: str = "alex", device: str | torch.device = "cpu", random_backbone: bool = False):
-        import lpips  # imported here: it pulls in torchvision
-
         path = lpips_backbone_path(net)
         if not random_backbone and not path.is_file():
             raise MetricUnavailable(f"LPIPS-{net}: ImageNet backbone weights not cached at {path} (no download is attempted; put {path.name} there or set TORCH_HOME)")
+        import lpips  # imported here: it pulls in torchvision
+
         self.net = net
         self.random_backbone = random_backbone
         self.name = f"lpips_{net}" + ("_random_backbone" if random_backbone else "")
