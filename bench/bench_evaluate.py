@@ -36,16 +36,18 @@ def main() -> None:
         hr = torch.from_numpy(img.transpose(2, 0, 1).copy())
         pairs.append((imresize(imresize(hr, 1 / 4), 4).to(device), hr.to(device)))
     random = not all(lpips_backbone_path(n).is_file() for n in ("alex", "vgg"))
-    configs = {
-        "PSNR/SSIM/MSE/sharpness": {"metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff"], "ffr": False},
-        "+ LPIPS alex+vgg": {"metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "lpips"], "ffr": False},
-        "+ LPIPS alex+vgg + FFR (full set)": {"metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "lpips"], "ffr": True},
+    base = ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff"]
+    configs = {  # label: (metrics, LPIPS nets, FFR)
+        "PSNR/SSIM/MSE/sharpness": (base, ["alex"], False),
+        "  + FFR (dlib)": (base, ["alex"], True),
+        "  + LPIPS alex": (base + ["lpips"], ["alex"], False),
+        "  + LPIPS alex + vgg + FFR (full set)": (base + ["lpips"], ["alex", "vgg"], True),
     }
     print(f"device {device}, {args.threads} thread(s), {args.images} images per row (512x512 and 400x600, x4 bicubic)"
           + ("; LPIPS with a random trunk (backbone weights not cached; same cost)" if random else ""))
-    for label, cfg in configs.items():
-        evaluation = {"metrics": cfg["metrics"], "lpips": {"nets": ["alex", "vgg"], "random_backbone": random},
-                      "ffr": {"enabled": cfg["ffr"], "threshold": 0.6, "min_detection_score": 0.5}}
+    for label, (metrics, nets, ffr) in configs.items():
+        evaluation = {"metrics": metrics, "lpips": {"nets": nets, "random_backbone": random},
+                      "ffr": {"enabled": ffr, "threshold": 0.6, "min_detection_score": 0.5}}
         metric_set = MetricSet(evaluation, device)
         metric_set(*pairs[0], 4)  # warm-up
         if device.type == "cuda":
