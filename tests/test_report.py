@@ -139,7 +139,10 @@ def test_report_builds_with_every_figure(tiny_report):
     assert per_image["lpips_alex_random_backbone"].notna().all()
     record = json.loads((root / "runs/faces/espcn/mse/x2/seed0/eval.json").read_text())
     assert record["status"] == "completed" and record["evaluation"]["ffr"]["enabled"]
-    assert "excluded" in (root / f"{report.table_stem('faces', 'espcn', 2)}.md").read_text()
+    md = (root / f"{report.table_stem('faces', 'espcn', 2)}.md").read_text()
+    baseline = next(line for line in md.splitlines() if line.startswith("| bicubic (baseline)"))
+    assert "0.000 (0/1)" in baseline  # FFR: rate (failures/faces); chelsea (a cat) is excluded
+    assert "1 test image(s) without a detectable face in the ground truth are excluded" in md
 
 
 @pytest.mark.integration

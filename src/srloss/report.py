@@ -37,10 +37,11 @@ BASELINE_LOSS = "none"
 # Columns that are metrics but not shown in tables and plots (bookkeeping for FFR).
 HIDDEN = {"gt_face"}
 ARROW = {"max": "↑", "min": "↓", "zero": "→0"}
-FORMAT = {"psnr_rgb": ".2f", "psnr_y": ".2f", "ssim_y": ".4f", "mse": ".2f", "sharpness_diff": ".3f"}
-# Kept for callers of the spine's API: headers of the base metrics.
+FORMAT = {"psnr_rgb": ".2f", "psnr_y": ".2f", "ssim_y": ".4f", "mse": ".2f", "sharpness_diff": ".3f",
+          "ffr": ".3f", "ffr_no_face": ".3f", "ffr_mismatch": ".3f"}
 HEADERS = {k: v[0] for k, v in METRIC_INFO.items()}
-METRICS = ["psnr_rgb", "psnr_y", "ssim_y", "mse"]
+# Face-recognition failure indicators: the tables also give their counts (failures / faces).
+COUNTED = ("ffr", "ffr_no_face", "ffr_mismatch")
 
 
 # --- file names (shared with workflow/rules/aggregate.smk, which declares them as outputs) --------
@@ -100,6 +101,9 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
             d = describe(block.groupby("image")[m].mean())
             row[m] = d["mean"]
             row[f"{m}_ci95"] = (d["ci_high"] - d["mean"]) if d["n"] > 1 else math.nan
+            if m in COUNTED:  # over every (image, seed) with a ground-truth face
+                row[f"{m}_count"] = int(block[m].sum(skipna=True))
+                row[f"{m}_of"] = int(block[m].notna().sum())
         row["n_images"] = block["image"].nunique()
         row["n_seeds"] = block["seed"].nunique()
         row["status"] = ", ".join(sorted(set(map(str, block["status"]))))
@@ -153,15 +157,22 @@ def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) ->
     return table, marks
 
 
-def _cell(mean: float, ci: float, fmt: str) -> str:
+def _cell(row: pd.Series, m: str) -> str:
+    mean, ci, fmt = row[m], row[f"{m}_ci95"], FORMAT.get(m, ".4f")
+    if m in COUNTED and f"{m}_of" in row and row[f"{m}_of"] == 0:
+        return "no faces"
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "missing"
-    return f"{mean:{fmt}}" + ("" if math.isnan(ci) else f" ± {ci:{fmt}}")
+    text = f"{mean:{fmt}}" + ("" if math.isnan(ci) else f" ± {ci:{fmt}}")
+    if m in COUNTED and f"{m}_count" in row:
+        text += f" ({int(row[f'{m}_count'])}/{int(row[f'{m}_of'])})"
+    return text
 
 
 def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) -> str:
     return (f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
-            f"{n_images} test image(s), each averaged over seeds. Bold: best trained loss per column; "
+            f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
+            "images × seeds). Bold: best trained loss per column; "
             f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
             "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
             "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr).")
@@ -173,7 +184,7 @@ def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], capt
     for loss, row in table.iterrows():
         cells = [str(loss)]
         for m in metrics:
-            text = _cell(row[m], row[f"{m}_ci95"], FORMAT.get(m, ".4f"))
+            text = _cell(row, m)
             if m in marks and loss in marks[m][0]:
                 text = f"**{text}**" + ("†" if marks[m][1] else "")
             cells.append(text)
@@ -199,7 +210,7 @@ def to_latex_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption
     for loss, row in table.iterrows():
         cells = [_tex(str(loss))]
         for m in metrics:
-            text = _tex(_cell(row[m], row[f"{m}_ci95"], FORMAT.get(m, ".4f")))
+            text = _tex(_cell(row, m))
             if m in marks and loss in marks[m][0]:
                 text = rf"\textbf{{{text}}}" + (r"$^\dagger$" if marks[m][1] else "")
             cells.append(text)
