@@ -169,6 +169,7 @@ class Study:
             "ffr": ffr,
             "crops": {**DEFAULT_EVALUATION["crops"], **ev.get("crops", {})},
             "device": ev.get("device", DEFAULT_EVALUATION["device"]),
+            "batch_size": ev.get("batch_size", DEFAULT_EVALUATION["batch_size"]),
         }
 
     def trained_views(self) -> list[tuple[str, str, int]]:

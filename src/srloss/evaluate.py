@@ -36,6 +36,7 @@ DEFAULT_EVALUATION = {
     "ffr": {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5},
     "crops": {"images": 3, "size": 96},
     "device": "auto",
+    "batch_size": 8,
 }
 
 
@@ -83,19 +84,39 @@ class MetricSet:
 
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
         """All configured metrics for one uint8-valued CHW RGB pair (missing ones as NaN)."""
-        base = image_metrics(sr, hr, scale)
-        row = {k: v for k, v in base.items() if k in self.names}
+        return self.batch(sr[None], hr[None], scale)[0]
+
+    def batch(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> list[dict[str, float]]:
+        """Metrics for a batch of same-size uint8-valued NCHW pairs; LPIPS runs on the whole batch."""
         sr_c, hr_c = crop_border(sr, scale), crop_border(hr, scale)
-        if "sharpness_diff" in self.names:
-            row["sharpness_diff"] = sharpness_difference(rgb_to_y(sr_c), rgb_to_y(hr_c))
-        for metric in self.lpips:
-            row[metric.name] = float(metric(sr_c, hr_c)[0])
-        if self.faces is not None:
-            row.update(self.faces.compare(sr.cpu(), hr.cpu()))  # on whole images: the face may touch the border
-        for name in self.missing:
-            for column in FFR_COLUMNS if name == "ffr" else [name]:
-                row[column] = float("nan")
-        return row
+        lpips_values = {metric.name: metric(sr_c, hr_c).tolist() for metric in self.lpips}
+        rows = []
+        for i in range(sr.shape[0]):
+            base = image_metrics(sr[i], hr[i], scale)
+            row = {k: v for k, v in base.items() if k in self.names}
+            if "sharpness_diff" in self.names:
+                row["sharpness_diff"] = sharpness_difference(rgb_to_y(sr_c[i]), rgb_to_y(hr_c[i]))
+            for name, values in lpips_values.items():
+                row[name] = values[i]
+            if self.faces is not None:  # on whole images (the face may touch the border), on the CPU
+                row.update(self.faces.compare(sr[i].cpu(), hr[i].cpu()))
+            for name in self.missing:
+                for column in FFR_COLUMNS if name == "ffr" else [name]:
+                    row[column] = float("nan")
+            rows.append(row)
+        return rows
+
+
+def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_size: int):
+    """Consecutive runs of at most ``batch_size`` images whose LR and HR shapes agree."""
+    batch: list = []
+    for item in images:
+        if batch and (len(batch) == batch_size or item[1].shape != batch[0][1].shape or item[2].shape != batch[0][2].shape):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
 
 
 @torch.no_grad()
@@ -120,17 +141,21 @@ def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, 
     missing_note = "; ".join(f"{k}: {v}" for k, v in metric_set.missing.items())
     rows, crops = [], {}
     n_crops, crop_size = evaluation["crops"]["images"], evaluation["crops"]["size"]
-    for i, (name, lr, hr) in enumerate(read_images(test_shard)):
-        hr_t = torch.from_numpy(hr).to(device)
-        sr = to_uint8(model(torch.from_numpy(lr).to(device).float().div(255)[None])[0])
-        metrics = metric_set(sr, hr_t, spec["scale"])
-        rows.append({**{k: spec[k] for k in ID_COLUMNS if k != "image"}, "image": name, "status": status,
-                     **metrics, "missing": missing_note})
-        if i < n_crops:
-            top, left, side = detail_crop(hr_t, crop_size)
-            crops[f"sr__{name}"] = sr[:, top:top + side, left:left + side].cpu().numpy()
-            crops[f"hr__{name}"] = hr[:, top:top + side, left:left + side]
-            crops[f"box__{name}"] = np.array([top, left, side])
+    images = read_images(test_shard)
+    crop_names = {name for name, _, _ in images[:n_crops]}
+    for batch in same_size_batches(images, evaluation.get("batch_size", 8)):
+        names = [name for name, _, _ in batch]
+        lr = torch.from_numpy(np.stack([lr for _, lr, _ in batch])).to(device).float().div(255)
+        hr = torch.from_numpy(np.stack([hr for _, _, hr in batch])).to(device)
+        sr = to_uint8(model(lr))
+        for name, sr_i, hr_i, metrics in zip(names, sr, hr, metric_set.batch(sr, hr, spec["scale"])):
+            rows.append({**{k: spec[k] for k in ID_COLUMNS if k != "image"}, "image": name, "status": status,
+                         **metrics, "missing": missing_note})
+            if name in crop_names:
+                top, left, side = detail_crop(hr_i, crop_size)
+                crops[f"sr__{name}"] = sr_i[:, top:top + side, left:left + side].cpu().numpy()
+                crops[f"hr__{name}"] = hr_i[:, top:top + side, left:left + side].cpu().numpy()
+                crops[f"box__{name}"] = np.array([top, left, side])
     table = pd.DataFrame(rows)
     with atomic_path(metrics_out) as tmp:
         table.to_csv(tmp, index=False)
