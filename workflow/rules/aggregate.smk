@@ -1,5 +1,7 @@
 # Tables, figures and statistics of the whole study; report() outputs go into
 # `snakemake --report results/<study>/report.html` with the captions in workflow/report/.
+import os
+
 from srloss import report as srreport
 
 RUNS = study.runs()
@@ -48,6 +50,7 @@ rule aggregate:
               + [srreport.grid_stem(d, m, s) for d, m, s in VIEWS] + [srreport.PD_STEM, srreport.CURVES_STEM]],
     params:
         config=to_json(config),
+        root=lambda w, output: os.path.dirname(os.path.dirname(output.per_image)),  # results/<study>
     log:
         RESULTS + "/logs/aggregate.log",
     benchmark:
@@ -57,6 +60,6 @@ rule aggregate:
     conda:
         "../../envs/srloss.yaml"
     shell:
-        "srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {RESULTS}"
+        "srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"
         " --figure {output.figure} --provenance {output.provenance} > {log} 2>&1"
