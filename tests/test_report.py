@@ -47,7 +47,7 @@ def _write_run(root: Path, model: str, loss: str, seed: int, psnr_offset: float,
 @pytest.fixture(scope="module")
 def aggregated(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    note = "lpips_alex: LPIPS-alex: ImageNet backbone weights not cached at /nowhere/alexnet-owt-7be5be79.pth"
+    note = json.dumps({"lpips_alex": "LPIPS-alex: ImageNet backbone weights not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)"})
     paths = [_write_run(root, "bicubic", "none", 0, 0.0, note)]
     for seed in (0, 1):
         paths += [_write_run(root, "espcn", "mse", seed, 1.0, note), _write_run(root, "espcn", "l1", seed, 0.5, note)]
@@ -65,7 +65,7 @@ def test_results_table_marks_the_best_loss(aggregated):
     # mse is better than l1 on all 6 images: bold, and significant (exact p = 2/64 < 0.05).
     assert "**33.50 ± " in rows["mse"] and "†" in rows["mse"] and "**" not in rows["l1"]
     assert "bicubic (baseline)" in rows and "**" not in rows["bicubic (baseline)"]
-    assert "missing" in rows["mse"] and "not cached at /nowhere" in md  # LPIPS: missing, with the reason
+    assert "missing" in rows["mse"] and "not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)" in md
     tex = (aggregated / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 $\pm$" in tex
     csv = pd.read_csv(aggregated / f"{report.table_stem('d', 'espcn', 2)}.csv").set_index("loss")

@@ -2,7 +2,7 @@
 
 Which metrics are computed is set by the study's ``evaluation`` config (``Study.evaluation_spec``).
 A metric that cannot be computed here (LPIPS without cached backbone weights, FFR without dlib)
-is written as NaN with the reason in the ``missing`` column and in ``eval.json``: the run is
+is written as NaN with the reason in the ``missing`` column (JSON: {metric: reason}) and in ``eval.json``: the run is
 still evaluated, and nothing is silently replaced.
 """
 
@@ -138,7 +138,7 @@ def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, 
     if checkpoint is not None:
         record_path = Path(checkpoint).with_name("run.json")
         status = json.loads(record_path.read_text())["status"] if record_path.exists() else "unknown"
-    missing_note = "; ".join(f"{k}: {v}" for k, v in metric_set.missing.items())
+    missing_note = json.dumps(metric_set.missing, sort_keys=True) if metric_set.missing else ""  # {metric: reason}
     rows, crops = [], {}
     n_crops, crop_size = evaluation["crops"]["images"], evaluation["crops"]["size"]
     images = read_images(test_shard)

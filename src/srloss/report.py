@@ -121,13 +121,11 @@ def tidy(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_reasons(per_image: pd.DataFrame) -> dict[str, str]:
-    """metric -> reason, from the per-image ``missing`` notes ("name: reason; ...")."""
+    """metric -> reason it is missing, from the per-image ``missing`` column (JSON objects)."""
     reasons = {}
     for note in per_image.get("missing", pd.Series(dtype=str)).dropna().unique():
-        for part in str(note).split("; "):
-            if ": " in part:
-                name, reason = part.split(": ", 1)
-                reasons[name] = reason
+        if str(note).strip():
+            reasons.update(json.loads(note))
     return reasons
 
 
@@ -239,9 +237,15 @@ def _style() -> None:
 
 
 def loss_palette(losses) -> dict[str, tuple]:
-    """One colour per loss name, the same in every figure: baselines first, then losses by name."""
-    names = sorted(set(losses), key=lambda n: (not n.endswith("(baseline)") and n != BASELINE_LOSS, n))
-    return dict(zip(names, sns.color_palette("colorblind", max(len(names), 1))))
+    """One colour per loss name, the same in every figure: baselines grey (listed first), the
+    trained losses in name order on the colour-blind palette."""
+    names = set(losses)
+    baselines = sorted(n for n in names if n.endswith("(baseline)") or n == BASELINE_LOSS)
+    trained = sorted(names - set(baselines))
+    greys = [(0.45, 0.45, 0.45), (0.65, 0.65, 0.65), (0.3, 0.3, 0.3)]
+    colours = {n: greys[i % len(greys)] for i, n in enumerate(baselines)}
+    colours.update(zip(trained, sns.color_palette("colorblind", max(len(trained), 1))))
+    return colours
 
 
 def _save(fig: plt.Figure, root: Path, stem: str) -> None:
@@ -376,7 +380,8 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
     if not images:
         return _message_figure(f"{title}: no crops (evaluation.crops.images is 0)")
     names = ["ground truth"] + [loss for loss, _ in columns if loss in crops]
-    fig, axes = plt.subplots(len(images), len(names), figsize=(1.9 * len(names), 2.1 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(len(images), len(names), figsize=(1.9 * len(names), 2.3 * len(images)), squeeze=False,
+                             layout="constrained")
     psnr = view.groupby(["loss", "image"])["psnr_y"].mean() if "psnr_y" in view else None
     for i, image in enumerate(images):
         for j, name in enumerate(names):
@@ -392,7 +397,6 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
                 top, left, side = first[f"box__{image}"]
                 ax.set_ylabel(f"{image}\n({top},{left}) {side}px", fontsize=7)
     fig.suptitle(f"{title} (PSNR-Y of the whole image under each crop)", fontsize=9)
-    fig.tight_layout()
     return fig
 
 
@@ -476,7 +480,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
               metrics_figure_stem(dataset, model))
 
     lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
-    lpips_reason = "; ".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
+    lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
     _save(plot_perception_distortion(summary, lpips_cols[0] if lpips_cols else None, lpips_reason), root, PD_STEM)
     _save(plot_training_curves(load_histories(per_image)), root, CURVES_STEM)
     return summary
