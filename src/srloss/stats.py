@@ -93,7 +93,11 @@ def per_image_means(per_image: pd.DataFrame, group: list[str], metric: str) -> p
 
 
 def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str]) -> pd.DataFrame:
-    """Wilcoxon test for every pair of losses within each group, per metric (paired by image)."""
+    """Wilcoxon test for every pair of losses within each group, per metric (paired by image).
+
+    Values are direction-adjusted first (``score``), so a positive effect size or median
+    difference means ``loss_a`` is better.
+    """
     rows = []
     for metric, direction in metrics.items():
         if metric not in per_image or per_image[metric].isna().all():
