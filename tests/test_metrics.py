@@ -7,7 +7,8 @@ from scipy.signal import correlate2d
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from srloss.data.degrade import imresize
-from srloss.metrics import crop_border, image_metrics, mse, psnr, rgb_to_y, ssim
+from srloss.metrics import (LPIPS, FaceVerifier, MetricUnavailable, crop_border, detail_crop, gradient_magnitude,
+                            image_metrics, metric_info, mse, psnr, rgb_to_y, sharpness_difference, ssim)
 
 
 def _bicubic_round_trip(img: np.ndarray, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,3 +71,113 @@ def test_image_metrics_ranks_scales(astronaut):
 def test_mismatched_shapes_are_an_error():
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(torch.zeros(3, 4, 4), torch.zeros(3, 4, 5))
+
+
+# --- sharpness -----------------------------------------------------------------------------------
+
+def test_sharpness_difference_on_ramps_is_hand_computed():
+    # Horizontal ramp with slope 10 grey levels/px: Sobel Gx = (1 + 2 + 1) * 2 * 10 = 80 everywhere.
+    x = torch.arange(8, dtype=torch.float64)
+    hr = (10 * x).repeat(8, 1)
+    sr = (5 * x).repeat(8, 1)  # half the slope: half the gradient
+    assert math.isclose(float(gradient_magnitude(hr)), 80.0, abs_tol=1e-12)
+    assert math.isclose(sharpness_difference(sr, hr), 0.5, abs_tol=1e-12)  # positive = blurrier
+    assert math.isclose(sharpness_difference(hr, sr), -1.0, abs_tol=1e-12)  # negative = sharper
+    assert math.isnan(sharpness_difference(sr, torch.zeros(8, 8, dtype=torch.float64)))
+
+
+def test_sharpness_sign_on_real_image(astronaut):
+    sr, hr = _bicubic_round_trip(astronaut, 4)
+    y_sr, y_hr = rgb_to_y(sr), rgb_to_y(hr)
+    assert sharpness_difference(y_hr, y_hr) == 0.0
+    assert 0.2 < sharpness_difference(y_sr, y_hr) < 0.9  # bicubic x4 loses detail
+
+
+def test_detail_crop_finds_the_textured_region():
+    g = torch.Generator().manual_seed(0)
+    img = torch.full((3, 128, 160), 128, dtype=torch.uint8)
+    img[:, 64:96, 96:128] = torch.randint(0, 256, (3, 32, 32), generator=g, dtype=torch.uint8)
+    top, left, side = detail_crop(img, 32)
+    assert side == 32 and (top, left) == (64, 96)
+    assert detail_crop(img, 500)[2] == 128  # never larger than the image
+
+
+# --- LPIPS ---------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # lpips passes torchvision the deprecated `pretrained=`
+def test_lpips_equals_the_lpips_package(astronaut):
+    import lpips
+
+    sr, hr = _bicubic_round_trip(astronaut, 4)
+    sr, hr = sr[:, :128, :128], hr[:, :128, :128]
+    torch.manual_seed(0)
+    ours = LPIPS("alex", random_backbone=True)
+    torch.manual_seed(0)
+    ref_model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
+    with torch.no_grad():
+        ref = float(ref_model(sr[None].float() / 127.5 - 1, hr[None].float() / 127.5 - 1))
+        ref01 = float(ref_model(sr[None].float() / 255, hr[None].float() / 255, normalize=True))
+    value = float(ours(sr, hr)[0])
+    assert ours.name == "lpips_alex_random_backbone"
+    assert "RANDOM BACKBONE" in metric_info(ours.name)[0]
+    assert value > 0 and abs(value - ref) <= 1e-6 and abs(value - ref01) <= 1e-6
+    assert float(ours(hr, hr)[0]) == 0.0
+
+
+def test_lpips_without_cached_weights_is_missing_not_random(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(MetricUnavailable, match="alexnet-owt-7be5be79.pth"):
+        LPIPS("alex")
+    from srloss.evaluate import DEFAULT_EVALUATION, MetricSet
+
+    metric_set = MetricSet(DEFAULT_EVALUATION, torch.device("cpu"))
+    assert set(metric_set.missing) == {"lpips_alex", "lpips_vgg"} and not metric_set.lpips
+    img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    row = metric_set(img, img, 2)
+    assert math.isnan(row["lpips_alex"]) and math.isnan(row["lpips_vgg"]) and row["psnr_y"] == math.inf
+
+
+# --- failed face recognitions (dlib) -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def verifier():
+    return FaceVerifier(threshold=0.6)
+
+
+def test_ffr_keeps_identity_under_x2_bicubic(astronaut, verifier):
+    sr, hr = _bicubic_round_trip(astronaut, 2)
+    out = verifier.compare(sr, hr)
+    assert out["gt_face"] == 1 and out["ffr"] == 0 and out["ffr_no_face"] == 0
+    assert 0 < out["face_distance"] < 0.4  # about 0.2
+
+
+def test_ffr_counts_detection_failure_on_destroyed_image(astronaut, verifier):
+    hr = torch.from_numpy(astronaut.transpose(2, 0, 1).copy())
+    destroyed = imresize(imresize(hr, 1 / 16), 16)  # x16 bicubic round trip: no face left
+    out = verifier.compare(destroyed, hr)
+    assert out["gt_face"] == 1 and out["ffr"] == 1 and out["ffr_no_face"] == 1 and out["ffr_mismatch"] == 0
+    assert math.isnan(out["face_distance"])
+
+
+def test_ffr_excludes_ground_truth_without_face(verifier):
+    from skimage import data
+
+    hr = torch.from_numpy(data.chelsea().transpose(2, 0, 1).copy())  # a cat
+    out = verifier.compare(hr, hr)
+    assert out["gt_face"] == 0 and all(math.isnan(out[k]) for k in ("ffr", "ffr_no_face", "ffr_mismatch", "face_distance"))
+
+
+def test_psnr_ssim_match_piq_where_conventions_match(astronaut):
+    import piq
+
+    sr, hr = _bicubic_round_trip(astronaut, 4)
+    sr_c, hr_c = crop_border(sr, 4), crop_border(hr, 4)
+    ref_psnr = float(piq.psnr(sr_c[None].double(), hr_c[None].double(), data_range=255.0))
+    # piq adds eps = 1e-8 to the MSE of [0, 1] images (1.5e-5 dB here); remove that, the rest agrees.
+    mse01 = mse(sr_c, hr_c) / 255**2
+    assert abs(psnr(sr_c, hr_c) - ref_psnr - 10 * math.log10(1 + 1e-8 / mse01)) <= 1e-9
+    y_sr, y_hr = rgb_to_y(sr_c), rgb_to_y(hr_c)
+    # piq's ssim average-pools images larger than 256 px unless downsample=False.
+    ref_ssim = float(piq.ssim(y_sr[None, None], y_hr[None, None], data_range=255.0, downsample=False,
+                              kernel_size=11, kernel_sigma=1.5, k1=0.01, k2=0.03))
+    assert abs(ssim(y_sr, y_hr) - ref_ssim) <= 1e-6

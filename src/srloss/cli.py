@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--metrics", required=True, help="output: per-image metrics (.csv)")
     e.add_argument("--record", required=True, help="output: evaluation record (.json)")
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--evaluation", type=_json, default=None, help="evaluation settings (JSON, Study.evaluation_spec); default: the schema's defaults, FFR off")
+    e.add_argument("--crops", default=None, help="output: fixed crops for comparison grids (.npz)")
 
     a = sub.add_parser("aggregate", help="summary tables and figures from per-image metrics")
     a.add_argument("--config", type=_json, required=True, help="the validated study config (JSON), recorded with the results")
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--summary-md", required=True)
     a.add_argument("--figure", required=True)
     a.add_argument("--provenance", required=True)
+    a.add_argument("--root", default=None, help="results/<study>: where the per-model tables, statistics and figures go (see srloss.report)")
 
     w = sub.add_parser("fetch-weights", help="download pretrained backbone weights into the torch hub cache")
     w.add_argument("backbones", nargs="*", help="backbone names (vgg19, resnet18, resnet50, alexnet, vgg16)")
@@ -96,12 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         from srloss.evaluate import evaluate
 
-        evaluate(args.spec, args.checkpoint, args.test_shard, args.metrics, args.record, args.threads)
+        evaluate(args.spec, args.checkpoint, args.test_shard, args.metrics, args.record, args.threads,
+                 evaluation=args.evaluation, crops_out=args.crops)
     elif args.command == "aggregate":
         from srloss.report import aggregate
 
         out = {"per_image": args.per_image, "summary_csv": args.summary_csv, "summary_md": args.summary_md,
                "figure": args.figure, "provenance": args.provenance}
+        if args.root:
+            out["root"] = args.root
         aggregate(args.metrics, args.config, out)
     elif args.command == "fetch-weights":
         from srloss import weights

@@ -208,6 +208,9 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"config key {key}.terms: {len(adversarial)} adversarial terms (positions {adversarial}); a loss trains at most one discriminator")
     _check_init_from(config["losses"])
     _check_training(config.get("training", {}))
+    for name in config.get("evaluation", {}).get("ffr", {}).get("datasets", []):
+        if name not in config["datasets"]:
+            raise ConfigError(f"config key evaluation.ffr.datasets: unknown dataset {name!r}; valid choices: {', '.join(config['datasets'])}")
 
 
 def _check_adversarial(key: str, term: dict) -> None:
@@ -248,7 +251,6 @@ def _check_training(training: dict) -> None:
     for field in SCHEDULE_REQUIRED.get(schedule.get("name", "none"), ()):
         if field not in schedule:
             raise ConfigError(f"config key training.schedule.{field}: required by schedule {schedule['name']!r}")
-
 
 
 def _checked(config: dict, cache_dir: str | Path | None) -> dict[str, bool]:
@@ -341,6 +343,21 @@ class Study:
         """The run whose trained generator ``run`` starts from (``losses.<loss>.init_from``), if any."""
         ref = self.config["losses"].get(run.loss, {}).get("init_from")
         return Run(run.dataset, run.model, ref["loss"], run.scale, run.seed) if ref else None
+
+    def evaluation_spec(self, dataset: str) -> dict:
+        """The evaluate job's settings for one dataset (FFR on only for the datasets listed).
+
+        Reads the schema-validated config, whose defaults the schema has filled in.
+        """
+        ev = self.config["evaluation"]
+        ffr = {k: v for k, v in ev["ffr"].items() if k != "datasets"}
+        ffr["enabled"] = dataset in ev["ffr"]["datasets"]
+        return {"metrics": ev["metrics"], "lpips": ev["lpips"], "ffr": ffr, "crops": ev["crops"],
+                "device": ev["device"], "batch_size": ev["batch_size"]}
+
+    def trained_views(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, scale) of every trained model: one results table and grid each."""
+        return [(d, m, s) for d in self.config["datasets"] for m in self.models if self.is_trained(m) for s in self.config["scales"]]
 
 
 def to_json(spec: dict) -> str:

@@ -1,21 +1,43 @@
-"""Evaluate one run on the test shard: one row of metrics per test image."""
+"""Evaluate one run on the test shard: one row of metrics per test image, plus fixed crops.
+
+Which metrics are computed is set by the study's ``evaluation`` config (``Study.evaluation_spec``).
+A metric that cannot be computed here (LPIPS without cached backbone weights, FFR without dlib)
+is written as NaN with the reason in the ``missing`` column (JSON: {metric: reason}) and in ``eval.json``: the run is
+still evaluated, and nothing is silently replaced.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
 from srloss.data.shards import read_images
-from srloss.metrics import image_metrics, to_uint8
+from srloss.metrics import (LPIPS, FaceVerifier, MetricUnavailable, crop_border, detail_crop, image_metrics,
+                            rgb_to_y, sharpness_difference, to_uint8)
 from srloss.models import MODELS, build_model
+
+log = logging.getLogger(__name__)
 
 # Columns of every metrics table, identifying the run and the image.
 ID_COLUMNS = ["study", "dataset", "model", "loss", "scale", "seed", "image"]
+FFR_COLUMNS = ["gt_face", "ffr", "ffr_no_face", "ffr_mismatch", "face_distance"]
+
+# What `evaluation` means when a caller passes none (the schema's defaults, FFR off).
+DEFAULT_EVALUATION = {
+    "metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "lpips"],
+    "lpips": {"nets": ["alex", "vgg"], "random_backbone": False},
+    "ffr": {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5},
+    "crops": {"images": 3, "size": 96},
+    "device": "auto",
+    "batch_size": 8,
+}
 
 
 def load_model(spec: dict, checkpoint: str | Path | None) -> torch.nn.Module:
@@ -29,22 +51,118 @@ def load_model(spec: dict, checkpoint: str | Path | None) -> torch.nn.Module:
     return model.eval()
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: the first visible GPU if there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class MetricSet:
+    """The configured metrics, built once per job; ``missing`` maps metric -> reason it is absent."""
+
+    def __init__(self, evaluation: dict, device: torch.device):
+        self.names = list(evaluation["metrics"])
+        self.device = device
+        self.missing: dict[str, str] = {}
+        self.lpips: list[LPIPS] = []
+        if "lpips" in self.names:
+            for net in evaluation["lpips"]["nets"]:
+                try:
+                    self.lpips.append(LPIPS(net, device, random_backbone=evaluation["lpips"]["random_backbone"]))
+                except MetricUnavailable as e:
+                    self.missing[f"lpips_{net}"] = str(e)
+                    log.warning("%s", e)
+        self.faces: FaceVerifier | None = None
+        ffr = evaluation["ffr"]
+        if ffr["enabled"]:
+            try:
+                self.faces = FaceVerifier(ffr["threshold"], ffr["min_detection_score"])
+            except MetricUnavailable as e:
+                self.missing["ffr"] = str(e)
+                log.warning("%s", e)
+
+    def __call__(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
+        """All configured metrics for one uint8-valued CHW RGB pair (missing ones as NaN)."""
+        return self.batch(sr[None], hr[None], scale)[0]
+
+    def batch(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> list[dict[str, float]]:
+        """Metrics for a batch of same-size uint8-valued NCHW pairs; LPIPS runs on the whole batch."""
+        sr_c, hr_c = crop_border(sr, scale), crop_border(hr, scale)
+        lpips_values = {metric.name: metric(sr_c, hr_c).tolist() for metric in self.lpips}
+        rows = []
+        for i in range(sr.shape[0]):
+            base = image_metrics(sr[i], hr[i], scale)
+            row = {k: v for k, v in base.items() if k in self.names}
+            if "sharpness_diff" in self.names:
+                row["sharpness_diff"] = sharpness_difference(rgb_to_y(sr_c[i]), rgb_to_y(hr_c[i]))
+            for name, values in lpips_values.items():
+                row[name] = values[i]
+            if self.faces is not None:  # on whole images (the face may touch the border), on the CPU
+                row.update(self.faces.compare(sr[i].cpu(), hr[i].cpu()))
+            for name in self.missing:
+                for column in FFR_COLUMNS if name == "ffr" else [name]:
+                    row[column] = float("nan")
+            rows.append(row)
+        return rows
+
+
+def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_size: int):
+    """Consecutive runs of at most ``batch_size`` images whose LR and HR shapes agree."""
+    batch: list = []
+    for item in images:
+        if batch and (len(batch) == batch_size or item[1].shape != batch[0][1].shape or item[2].shape != batch[0][2].shape):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
 @torch.no_grad()
-def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, metrics_out: str | Path, record_out: str | Path, threads: int = 1) -> pd.DataFrame:
-    """Run the model over every test image and write per-image metrics (CSV) and a record (JSON)."""
+def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, metrics_out: str | Path,
+             record_out: str | Path, threads: int = 1, evaluation: dict | None = None,
+             crops_out: str | Path | None = None) -> pd.DataFrame:
+    """Run the model over every test image; write per-image metrics (CSV), a record (JSON) and,
+    if ``crops_out`` is given, the fixed crops of the first test images (NPZ) for comparison grids.
+
+    The run's ``status`` (from run.json beside the checkpoint, e.g. "diverged at step N") is
+    copied into every row; untrained baselines have status "baseline".
+    """
+    evaluation = evaluation or DEFAULT_EVALUATION
     torch.set_num_threads(threads)
-    model = load_model(spec, checkpoint)
+    device = pick_device(evaluation.get("device", "auto"))
+    model = load_model(spec, checkpoint).to(device)
+    metric_set = MetricSet(evaluation, device)
     status = "baseline"
     if checkpoint is not None:
         record_path = Path(checkpoint).with_name("run.json")
         status = json.loads(record_path.read_text())["status"] if record_path.exists() else "unknown"
-    rows = []
-    for name, lr, hr in read_images(test_shard):
-        sr = to_uint8(model(torch.from_numpy(lr).float().div(255)[None])[0])
-        metrics = image_metrics(sr, torch.from_numpy(hr), spec["scale"])
-        rows.append({**{k: spec[k] for k in ID_COLUMNS if k != "image"}, "image": name, "status": status, **metrics})
+    missing_note = json.dumps(metric_set.missing, sort_keys=True) if metric_set.missing else ""  # {metric: reason}
+    rows, crops = [], {}
+    n_crops, crop_size = evaluation["crops"]["images"], evaluation["crops"]["size"]
+    images = read_images(test_shard)
+    crop_names = {name for name, _, _ in images[:n_crops]}
+    for batch in same_size_batches(images, evaluation.get("batch_size", 8)):
+        names = [name for name, _, _ in batch]
+        lr = torch.from_numpy(np.stack([lr for _, lr, _ in batch])).to(device).float().div(255)
+        hr = torch.from_numpy(np.stack([hr for _, _, hr in batch])).to(device)
+        sr = to_uint8(model(lr))
+        for name, sr_i, hr_i, metrics in zip(names, sr, hr, metric_set.batch(sr, hr, spec["scale"])):
+            rows.append({**{k: spec[k] for k in ID_COLUMNS if k != "image"}, "image": name, "status": status,
+                         **metrics, "missing": missing_note})
+            if name in crop_names:
+                top, left, side = detail_crop(hr_i, crop_size)
+                crops[f"sr__{name}"] = sr_i[:, top:top + side, left:left + side].cpu().numpy()
+                crops[f"hr__{name}"] = hr_i[:, top:top + side, left:left + side].cpu().numpy()
+                crops[f"box__{name}"] = np.array([top, left, side])
     table = pd.DataFrame(rows)
     with atomic_path(metrics_out) as tmp:
         table.to_csv(tmp, index=False)
-    write_text(record_out, json.dumps({"spec": spec, "checkpoint": str(checkpoint) if checkpoint else None, "provenance": provenance.collect("cpu")}, indent=2, sort_keys=True))
+    if crops_out is not None:
+        with atomic_path(crops_out) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **crops)
+    record = {"spec": spec, "evaluation": evaluation, "checkpoint": str(checkpoint) if checkpoint else None,
+              "status": status, "missing": metric_set.missing, "provenance": provenance.collect(str(device))}
+    write_text(record_out, json.dumps(record, indent=2, sort_keys=True))
     return table

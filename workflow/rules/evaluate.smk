@@ -1,9 +1,13 @@
-# Evaluate one run (or an untrained baseline) on the test shard: per-image metrics.
+# Evaluate one run (or an untrained baseline) on the test shard: per-image metrics and fixed crops.
 def evaluate_inputs(wildcards):
     inputs = {"test": RESULTS + f"/data/{wildcards.dataset}/x{wildcards.scale}/test.h5"}
     if study.is_trained(wildcards.model):
         inputs["model"] = RUN_DIR.format(**wildcards) + "/model.pt"
     return inputs
+
+
+def evaluation_json(wildcards):
+    return to_json(study.evaluation_spec(wildcards.dataset))
 
 
 rule evaluate:
@@ -12,10 +16,15 @@ rule evaluate:
     output:
         metrics=RUN_DIR + "/metrics.csv",
         record=RUN_DIR + "/eval.json",
+        crops=RUN_DIR + "/crops.npz",
     params:
         spec=run_spec_json,
         code=CODE["evaluate"],
+        evaluation=evaluation_json,
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
+    threads: 1
+    resources:
+        gpu=lambda w: 1 if config.get("evaluation", {}).get("device", "auto") != "cpu" else 0,
     log:
         RESULTS + "/logs/evaluate/" + RUN_ID + ".log",
     benchmark:
@@ -24,4 +33,5 @@ rule evaluate:
         "../../envs/srloss.yaml"
     shell:
         "srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
-        " --metrics {output.metrics} --record {output.record} > {log} 2>&1"
+        " --evaluation {params.evaluation:q} --threads {threads}"
+        " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"

@@ -1,0 +1,161 @@
+"""Statistics for the study's answer: confidence intervals and paired tests between losses.
+
+* Mean, sample standard deviation (ddof = 1) and the two-sided 95% Student-t confidence
+  interval of the mean, mean +- t(0.975, n-1) * s / sqrt(n), computed across test images (each
+  image's value averaged over seeds) and across seeds (each seed's mean over images).
+* Paired comparison of two losses on the same dataset/model/scale/test images: Wilcoxon
+  signed-rank test (Wilcoxon 1945; scipy.stats.wilcoxon, two-sided, zero differences dropped,
+  exact distribution for small n) on the per-image values averaged over seeds, with the
+  matched-pairs rank-biserial correlation r = (R+ - R-) / (R+ + R-) as effect size
+  (Kerby, "The simple difference formula", Comprehensive Psychology 2014): +1 when every
+  image favours the first loss's larger value, -1 the other way, 0 no tendency.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+# How "better" is defined per metric: larger, smaller, or closer to zero.
+MAX, MIN, ZERO = "max", "min", "zero"
+
+
+def describe(values, confidence: float = 0.95) -> dict[str, float]:
+    """n, mean, std (ddof=1) and the Student-t confidence interval of the mean; NaNs are dropped.
+
+    With one value the std and interval are NaN (unknown), not zero.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    n = int(x.size)
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    mean = float(x.mean())
+    if n == 1:
+        return {"n": 1, "mean": mean, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    std = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def rank_biserial(x, y) -> float:
+    """Matched-pairs rank-biserial correlation of x - y (zero differences dropped); NaN if none remain."""
+    d = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    d = d[d != 0]
+    if d.size == 0:
+        return math.nan
+    ranks = sps.rankdata(np.abs(d))
+    r_plus, r_minus = ranks[d > 0].sum(), ranks[d < 0].sum()
+    return float((r_plus - r_minus) / (r_plus + r_minus))
+
+
+def paired_wilcoxon(x, y) -> dict[str, float]:
+    """Two-sided Wilcoxon signed-rank test of paired samples x, y, with effect size.
+
+    Pairs with a NaN on either side are dropped. Returns n (pairs), n_nonzero, statistic (the
+    smaller rank sum), p_value (1.0 when every difference is zero), effect_size (rank-biserial
+    r of x - y) and median_diff (median of x - y).
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired_wilcoxon: samples must be paired (same length), got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    d = x - y
+    nonzero = int(np.count_nonzero(d))
+    out = {"n": int(d.size), "n_nonzero": nonzero, "median_diff": float(np.median(d)) if d.size else math.nan,
+           "effect_size": rank_biserial(x, y)}
+    if nonzero == 0:
+        return {**out, "statistic": math.nan, "p_value": 1.0 if d.size else math.nan}
+    res = sps.wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
+    return {**out, "statistic": float(res.statistic), "p_value": float(res.pvalue)}
+
+
+def score(values, direction: str):
+    """Values transformed so that larger is better (for ranking)."""
+    v = np.asarray(values, dtype=np.float64)
+    if direction == MAX:
+        return v
+    if direction == MIN:
+        return -v
+    if direction == ZERO:
+        return -np.abs(v)
+    raise ValueError(f"unknown direction {direction!r}; valid choices: {MAX}, {MIN}, {ZERO}")
+
+
+def per_image_means(per_image: pd.DataFrame, group: list[str], metric: str) -> pd.DataFrame:
+    """Each image's value averaged over seeds: a (group..., image) x loss table of ``metric``."""
+    return per_image.groupby(group + ["loss", "image"])[metric].mean().unstack("loss")
+
+
+def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str]) -> pd.DataFrame:
+    """Wilcoxon test for every pair of losses within each group, per metric (paired by image).
+
+    Values are direction-adjusted first (``score``), so a positive effect size or median
+    difference means ``loss_a`` is better.
+    """
+    rows = []
+    for metric, direction in metrics.items():
+        if metric not in per_image or per_image[metric].isna().all():
+            continue
+        table = per_image_means(per_image, group, metric)
+        for key, block in table.groupby(level=list(range(len(group)))):
+            key = key if isinstance(key, tuple) else (key,)
+            losses = [c for c in block.columns if block[c].notna().any()]
+            for a, b in combinations(sorted(losses), 2):
+                sa, sb = score(block[a], direction), score(block[b], direction)
+                rows.append({**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b,
+                             **paired_wilcoxon(sa, sb)})
+    return pd.DataFrame(rows)
+
+
+def best_losses(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str], alpha: float = 0.05) -> pd.DataFrame:
+    """Per group and metric: the best loss by mean (over images, seed-averaged), the runner-up,
+    and whether their paired Wilcoxon test is significant at ``alpha``.
+
+    The test compares the direction-adjusted values (e.g. |sharpness difference|), so a
+    positive effect size means the best loss is better on most images.
+    """
+    rows = []
+    for metric, direction in metrics.items():
+        if metric not in per_image or per_image[metric].isna().all():
+            continue
+        table = per_image_means(per_image, group, metric)
+        for key, block in table.groupby(level=list(range(len(group)))):
+            key = key if isinstance(key, tuple) else (key,)
+            means = {c: float(np.nanmean(score(block[c], direction))) for c in block.columns if block[c].notna().any()}
+            if not means:
+                continue
+            ranked = sorted(means, key=lambda c: (-means[c], c))
+            row = {**dict(zip(group, key)), "metric": metric, "direction": direction, "best": ranked[0],
+                   "best_mean": float(block[ranked[0]].mean()), "runner_up": None, "runner_up_mean": math.nan,
+                   "n": math.nan, "p_value": math.nan, "effect_size": math.nan, "significant": False}
+            if len(ranked) > 1:
+                test = paired_wilcoxon(score(block[ranked[0]], direction), score(block[ranked[1]], direction))
+                row.update(runner_up=ranked[1], runner_up_mean=float(block[ranked[1]].mean()), n=test["n"],
+                           p_value=test["p_value"], effect_size=test["effect_size"],
+                           significant=bool(test["p_value"] < alpha))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_stats(per_image: pd.DataFrame, group: list[str], metrics: list[str], confidence: float = 0.95) -> pd.DataFrame:
+    """Long table: per group (incl. loss) and metric, statistics across images and across seeds."""
+    rows = []
+    for key, block in per_image.groupby(group, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        for metric in metrics:
+            if metric not in block:
+                continue
+            over_images = describe(block.groupby("image")[metric].mean(), confidence)
+            over_seeds = describe(block.groupby("seed")[metric].mean(), confidence)
+            rows.append({**dict(zip(group, key)), "metric": metric,
+                         "n_images": over_images["n"], "mean": over_images["mean"], "std": over_images["std"],
+                         "ci_low": over_images["ci_low"], "ci_high": over_images["ci_high"],
+                         "n_seeds": over_seeds["n"], "seed_std": over_seeds["std"],
+                         "seed_ci_low": over_seeds["ci_low"], "seed_ci_high": over_seeds["ci_high"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,175 @@
+"""Tables, figures and the Snakemake report built from per-image metrics."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from srloss import report
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+IMAGES = [f"img{i}" for i in range(6)]
+
+
+def _write_run(root: Path, model: str, loss: str, seed: int, psnr_offset: float, lpips_note: str) -> Path:
+    run = root / f"runs/d/{model}/{loss}/x2/seed{seed}"
+    run.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    rows = [{"study": "s", "dataset": "d", "model": model, "loss": loss, "scale": 2, "seed": seed, "image": img,
+             "status": "baseline" if loss == "none" else "completed",
+             "psnr_rgb": 28 + i + psnr_offset, "psnr_y": 30 + i + psnr_offset + 0.01 * rng.random(),
+             "ssim_y": 0.8 + 0.01 * i + psnr_offset / 100, "mse": 50 - i - psnr_offset,
+             "sharpness_diff": 0.3 - psnr_offset / 10, "lpips_alex": math.nan, "missing": lpips_note}
+            for i, img in enumerate(IMAGES)]
+    pd.DataFrame(rows).to_csv(run / "metrics.csv", index=False)
+    crops = {}
+    for img in IMAGES[:2]:
+        crops[f"sr__{img}"] = np.full((3, 16, 16), int(100 + 20 * psnr_offset), np.uint8)
+        crops[f"hr__{img}"] = np.full((3, 16, 16), 200, np.uint8)
+        crops[f"box__{img}"] = np.array([0, 0, 16])
+    np.savez(run / "crops.npz", **crops)
+    if loss != "none":
+        steps = np.arange(1, 41)
+        pd.DataFrame({"step": steps, "loss": 1 / steps, loss: 1 / steps,
+                      "val_psnr_y": [30 + s / 10 if s % 10 == 0 else "" for s in steps]}).to_csv(run / "history.csv", index=False)
+    return run / "metrics.csv"
+
+
+@pytest.fixture(scope="module")
+def aggregated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    note = json.dumps({"lpips_alex": "LPIPS-alex: ImageNet backbone weights not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)"})
+    paths = [_write_run(root, "bicubic", "none", 0, 0.0, note)]
+    for seed in (0, 1):
+        paths += [_write_run(root, "espcn", "mse", seed, 1.0, note), _write_run(root, "espcn", "l1", seed, 0.5, note)]
+    out = {"per_image": root / "tables/per_image.csv", "summary_csv": root / "tables/summary.csv",
+           "summary_md": root / "tables/summary.md", "figure": root / "figures/psnr_ssim.png",
+           "provenance": root / "tables/provenance.json", "root": root}
+    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
+    return root
+
+
+def test_results_table_marks_the_best_loss(aggregated):
+    md = (aggregated / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert "PSNR Y (dB, BT.601, border=scale) ↑" in rows["Loss"] and "+=blurrier" in rows["Loss"]
+    # mse is better than l1 on all 6 images: bold, and significant (exact p = 2/64 < 0.05).
+    assert "**33.50 ± " in rows["mse"] and "†" in rows["mse"] and "**" not in rows["l1"]
+    assert "bicubic (baseline)" in rows and "**" not in rows["bicubic (baseline)"]
+    assert "missing" in rows["mse"] and "not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)" in md
+    tex = (aggregated / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 $\pm$" in tex
+    csv = pd.read_csv(aggregated / f"{report.table_stem('d', 'espcn', 2)}.csv").set_index("loss")
+    assert csv.loc["mse", "n_seeds"] == 2 and csv.loc["mse", "psnr_y"] == pytest.approx(33.5, abs=0.02)
+
+
+def test_statistics_tables(aggregated):
+    best = pd.read_csv(aggregated / "tables/best.csv").set_index("metric")
+    assert best.loc["psnr_y", "best"] == "mse" and best.loc["psnr_y", "runner_up"] == "l1"
+    assert best.loc["psnr_y", "p_value"] == pytest.approx(2 / 64) and bool(best.loc["psnr_y", "significant"])
+    assert best.loc["sharpness_diff", "best"] == "mse"  # 0.2 is closer to zero than 0.25
+    assert "lpips_alex" not in best.index  # nothing to rank
+    tidy = pd.read_csv(aggregated / "tables/per_image_long.csv")
+    assert set(tidy.columns) >= {"model", "loss", "seed", "image", "metric", "value"}
+    assert len(tidy) == 5 * 6 * 5  # runs x images x metrics with values (LPIPS missing)
+    stats = pd.read_csv(aggregated / "tables/summary_stats.csv")
+    mse_rows = stats[(stats["loss"] == "mse") & (stats["metric"] != "lpips_alex")]
+    assert len(mse_rows) == 5 and (mse_rows["n_seeds"] == 2).all() and (mse_rows["n_images"] == 6).all()
+
+
+def test_figures_are_written_as_png_and_pdf(aggregated):
+    for stem in [report.metrics_figure_stem("d", "espcn"), report.grid_stem("d", "espcn", 2), report.PD_STEM, report.CURVES_STEM]:
+        assert (aggregated / f"{stem}.png").read_bytes()[:8] == PNG
+        assert (aggregated / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+# --- end to end: snakemake, then snakemake --report, then (if available) headless Chromium -------
+
+TINY = {
+    "study": "tiny",
+    "datasets": {"faces": {"source": "skimage", "splits": {"train": ["rocket"], "val": ["coffee"], "test": ["astronaut", "chelsea"]},
+                           "patch_size": 32, "stride": 32}},
+    "models": {"espcn": {"arch": "espcn", "options": {"residual": True}}},
+    "losses": {"mse": {"terms": [{"name": "mse"}]}, "l1": {"terms": [{"name": "l1"}]}},
+    "scales": [2],
+    "training": {"steps": 20, "batch_size": 8, "lr": 1e-3, "val_every": 10},
+    "evaluation": {"lpips": {"nets": ["alex"], "random_backbone": True}, "ffr": {"datasets": ["faces"]},
+                   "crops": {"images": 2, "size": 64}},
+}
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("snakemake"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([exe, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", "study.yaml", *args],
+                          capture_output=True, text=True, cwd=workdir, timeout=900, env=env)
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("report")
+    (workdir / "study.yaml").write_text(yaml.safe_dump(TINY))
+    result = _snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = _snakemake(workdir, "--report", "results/tiny/report.html")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.integration
+def test_report_builds_with_every_figure(tiny_report):
+    root = tiny_report / "results/tiny"
+    html = (root / "report.html").read_text()
+    for name in ["metrics_espcn.png", "perception_distortion.png", "training_curves.png", "grid_espcn_x2.png", "espcn_x2.csv", "best.csv"]:
+        assert name in html
+    assert "Blau and Michaeli" in html and "highest mean Sobel gradient" in html  # captions
+    assert html.count("data:image/png;base64") >= 4 or html.count("iVBORw0KGgo") >= 4  # figures embedded
+    per_image = pd.read_csv(root / "tables/per_image.csv").set_index(["loss", "image"])
+    assert per_image.loc[("none", "astronaut"), "gt_face"] == 1 and per_image.loc[("none", "astronaut"), "ffr"] == 0
+    assert per_image.loc[("none", "chelsea"), "gt_face"] == 0 and math.isnan(per_image.loc[("none", "chelsea"), "ffr"])
+    assert per_image["lpips_alex_random_backbone"].notna().all()
+    record = json.loads((root / "runs/faces/espcn/mse/x2/seed0/eval.json").read_text())
+    assert record["status"] == "completed" and record["evaluation"]["ffr"]["enabled"]
+    md = (root / f"{report.table_stem('faces', 'espcn', 2)}.md").read_text()
+    baseline = next(line for line in md.splitlines() if line.startswith("| bicubic (baseline)"))
+    assert "0.000 (0/1)" in baseline  # FFR: rate (failures/faces); chelsea (a cat) is excluded
+    assert "1 test image(s) without a detectable face in the ground truth are excluded" in md
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
+    shot = tmp_path / "report.png"
+    html = tiny_report / "results/tiny/report.html"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
+                    "--virtual-time-budget=8000", f"--screenshot={shot}", html.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000",
+                          "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert shot.read_bytes()[:8] == PNG and shot.stat().st_size > 20_000  # not a blank page
+    assert "1. Tables" in dom and "2. Figures" in dom  # the app rendered its categories
+
+
+def test_evaluation_config_defaults_and_checks():
+    from srloss.config import ConfigError, Study, check_config, load_yaml
+    from snakemake.utils import validate
+
+    config = load_yaml(REPO / "config.yaml")
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    spec = Study(config).evaluation_spec("demo")
+    assert spec["ffr"] == {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5}  # off for non-face data
+    assert spec["lpips"] == {"nets": ["alex", "vgg"], "random_backbone": False}
+    config["evaluation"]["ffr"]["datasets"] = ["demo"]
+    assert Study(config).evaluation_spec("demo")["ffr"]["enabled"]
+    config["evaluation"]["ffr"]["datasets"] = ["faces"]
+    with pytest.raises(ConfigError, match=r"evaluation\.ffr\.datasets: unknown dataset 'faces'; valid choices: demo"):
+        check_config(config)
