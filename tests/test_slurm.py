@@ -76,8 +76,8 @@ def test_study_runs_through_the_slurm_profile(cluster, tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("profile", ["slurm", "local"])
-def test_profiles_load_and_request_gpus_for_training_only(tmp_path, profile):
-    """Without a cluster: the profiles parse, and only training jobs ask for a GPU."""
+def test_profiles_load_and_request_gpus_for_gpu_rules_only(tmp_path, profile):
+    """Without a cluster: the profiles parse, and only training and evaluation jobs ask for a GPU."""
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(STUDY))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": f"{REPO / 'src'}:{os.environ.get('PYTHONPATH', '')}"}
     result = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", "study.yaml",
@@ -86,6 +86,6 @@ def test_profiles_load_and_request_gpus_for_training_only(tmp_path, profile):
     jobs = [j for j in re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M) if j[0] != "all"]
     assert sorted(rule for rule, _ in jobs) == ["aggregate", "evaluate", "evaluate", "evaluate", "prepare", "train", "train"]
     for rule, resources in jobs:
-        assert ("gpu=1" in resources.split(", ")) == (rule == "train"), (rule, resources)
+        assert ("gpu=1" in resources.split(", ")) == (rule in ("train", "evaluate")), (rule, resources)
         if profile == "slurm" and rule != "aggregate":
             assert "runtime=" in resources and "mem_mb=" in resources and "cpus_per_task=" in resources, (rule, resources)

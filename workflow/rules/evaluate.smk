@@ -10,6 +10,9 @@ def evaluation_json(wildcards):
     return to_json(study.evaluation_spec(wildcards.dataset))
 
 
+EVALUATE_ON_GPU = config["evaluation"]["device"] != "cpu"
+
+
 rule evaluate:
     input:
         unpack(evaluate_inputs),
@@ -22,9 +25,10 @@ rule evaluate:
         code=CODE["evaluate"],
         evaluation=evaluation_json,
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
+        gpu_run="srloss gpu-run --" if EVALUATE_ON_GPU else "",  # one free GPU per job, as for training
     threads: 1
     resources:
-        gpu=lambda w: 1 if config.get("evaluation", {}).get("device", "auto") != "cpu" else 0,
+        gpu=1 if EVALUATE_ON_GPU else 0,
     log:
         RESULTS + "/logs/evaluate/" + RUN_ID + ".log",
     benchmark:
@@ -32,6 +36,6 @@ rule evaluate:
     conda:
         "../../envs/srloss.yaml"
     shell:
-        "srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
+        "{params.gpu_run} srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
         " --evaluation {params.evaluation:q} --threads {threads}"
         " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"
