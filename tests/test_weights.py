@@ -232,13 +232,19 @@ def test_fetch_weights_rule_plans_exactly_the_needed_files(tmp_path):
 
     config = _config(a={"terms": [{"name": "vgg"}, {"name": "mse"}]}, b={"terms": [{"name": "lpips", "net": "alex"}]},
                      c={"terms": [{"name": "resnet", "arch": "resnet50", "backbone_weights": "random"}]})
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
     env = {k: v for k, v in __import__("os").environ.items() if k != "TORCH_HOME"}
-    result = subprocess.run([SNAKEMAKE, "fetch_weights", "-n", "--cores", "1", "-s", str(REPO / "Snakefile"),
-                             "--directory", str(tmp_path), "--configfile", "study.yaml"], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr
-    planned = {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: resources/weights/")}
-    assert planned == {"resources/weights/hub/checkpoints/vgg19-dcbb9e9d.pth", "resources/weights/hub/checkpoints/alexnet-owt-7be5be79.pth"}
+
+    def planned_files(evaluation: dict) -> set[str]:
+        (tmp_path / "study.yaml").write_text(yaml.safe_dump({**config, "evaluation": evaluation}))
+        result = subprocess.run([SNAKEMAKE, "fetch_weights", "-n", "--cores", "1", "-s", str(REPO / "Snakefile"),
+                                 "--directory", str(tmp_path), "--configfile", "study.yaml"], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+        assert result.returncode == 0, result.stderr
+        return {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: resources/weights/")}
+
+    losses_only = {"resources/weights/hub/checkpoints/vgg19-dcbb9e9d.pth", "resources/weights/hub/checkpoints/alexnet-owt-7be5be79.pth"}
+    assert planned_files({"metrics": ["psnr_y", "ssim_y"]}) == losses_only
+    # the LPIPS metric (default evaluation: alex and vgg) adds its trunks
+    assert planned_files({}) == losses_only | {"resources/weights/hub/checkpoints/vgg16-397923af.pth"}
 
 
 def test_cli_fetch_weights_needs_names_or_a_config(capsys):

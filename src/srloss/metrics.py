@@ -167,6 +167,9 @@ class MetricUnavailable(RuntimeError):
     """A metric cannot be computed here (e.g. its weights are not cached); the message says why."""
 
 
+LPIPS_TRUNKS = {"alex": "alexnet", "vgg": "vgg16"}  # srloss.weights names of the trunks
+
+
 def lpips_backbone_path(net: str) -> Path:
     """Where torch.hub looks for the ImageNet backbone of LPIPS ``net`` (honours $TORCH_HOME)."""
     if net not in LPIPS_BACKBONE_FILES:
@@ -191,7 +194,7 @@ class LPIPS:
     def __init__(self, net: str = "alex", device: str | torch.device = "cpu", random_backbone: bool = False):
         path = lpips_backbone_path(net)
         if not random_backbone and not path.is_file():
-            raise MetricUnavailable(f"LPIPS-{net}: ImageNet backbone weights not cached at {path} (no download is attempted; put {path.name} there or set TORCH_HOME)")
+            raise MetricUnavailable(f"LPIPS-{net}: ImageNet backbone weights not cached at {path} (no download is attempted; fetch it with `snakemake fetch_weights --cores 1` or `srloss fetch-weights {LPIPS_TRUNKS[net]} --torch-home {path.parents[2]}`, or set TORCH_HOME)")
         import lpips  # imported here: it pulls in torchvision
 
         self.net = net

@@ -31,7 +31,15 @@ def run_weight_files(wildcards):
     return weight_files(required_backbones(config["losses"][run.loss]["terms"])) if run.trained else []
 
 
-STUDY_BACKBONES = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])})
+# The LPIPS metric's trunks (evaluation), fetched too so `fetch_weights` gets all a study needs;
+# evaluation does not require them (without them LPIPS is reported missing, with the reason).
+LPIPS_METRIC_BACKBONES = {"alex": "alexnet", "vgg": "vgg16"}
+EVALUATION_BACKBONES = (
+    {LPIPS_METRIC_BACKBONES[net] for net in config["evaluation"]["lpips"]["nets"]}
+    if "lpips" in config["evaluation"]["metrics"] and not config["evaluation"]["lpips"]["random_backbone"]
+    else set()
+)
+STUDY_BACKBONES = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])} | EVALUATION_BACKBONES)
 
 
 rule fetch_weights:
