@@ -92,6 +92,16 @@ def per_image_means(per_image: pd.DataFrame, group: list[str], metric: str) -> p
     return per_image.groupby(group + ["loss", "image"])[metric].mean().unstack("loss")
 
 
+def _metric_blocks(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str]):
+    """Yield (metric, direction, group key, images × losses table) for every metric present."""
+    for metric, direction in metrics.items():
+        if metric not in per_image or per_image[metric].isna().all():
+            continue
+        table = per_image_means(per_image, group, metric)
+        for key, block in table.groupby(level=list(range(len(group)))):
+            yield metric, direction, key if isinstance(key, tuple) else (key,), block
+
+
 def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str]) -> pd.DataFrame:
     """Wilcoxon test for every pair of losses within each group, per metric (paired by image).
 
@@ -99,17 +109,12 @@ def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str,
     difference means ``loss_a`` is better.
     """
     rows = []
-    for metric, direction in metrics.items():
-        if metric not in per_image or per_image[metric].isna().all():
-            continue
-        table = per_image_means(per_image, group, metric)
-        for key, block in table.groupby(level=list(range(len(group)))):
-            key = key if isinstance(key, tuple) else (key,)
-            losses = [c for c in block.columns if block[c].notna().any()]
-            for a, b in combinations(sorted(losses), 2):
-                sa, sb = score(block[a], direction), score(block[b], direction)
-                rows.append({**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b,
-                             **paired_wilcoxon(sa, sb)})
+    for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
+        losses = [c for c in block.columns if block[c].notna().any()]
+        for a, b in combinations(sorted(losses), 2):
+            sa, sb = score(block[a], direction), score(block[b], direction)
+            rows.append({**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b,
+                         **paired_wilcoxon(sa, sb)})
     return pd.DataFrame(rows)
 
 
@@ -121,25 +126,20 @@ def best_losses(per_image: pd.DataFrame, group: list[str], metrics: dict[str, st
     positive effect size means the best loss is better on most images.
     """
     rows = []
-    for metric, direction in metrics.items():
-        if metric not in per_image or per_image[metric].isna().all():
+    for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
+        means = {c: float(np.nanmean(score(block[c], direction))) for c in block.columns if block[c].notna().any()}
+        if not means:
             continue
-        table = per_image_means(per_image, group, metric)
-        for key, block in table.groupby(level=list(range(len(group)))):
-            key = key if isinstance(key, tuple) else (key,)
-            means = {c: float(np.nanmean(score(block[c], direction))) for c in block.columns if block[c].notna().any()}
-            if not means:
-                continue
-            ranked = sorted(means, key=lambda c: (-means[c], c))
-            row = {**dict(zip(group, key)), "metric": metric, "direction": direction, "best": ranked[0],
-                   "best_mean": float(block[ranked[0]].mean()), "runner_up": None, "runner_up_mean": math.nan,
-                   "n": math.nan, "p_value": math.nan, "effect_size": math.nan, "significant": False}
-            if len(ranked) > 1:
-                test = paired_wilcoxon(score(block[ranked[0]], direction), score(block[ranked[1]], direction))
-                row.update(runner_up=ranked[1], runner_up_mean=float(block[ranked[1]].mean()), n=test["n"],
-                           p_value=test["p_value"], effect_size=test["effect_size"],
-                           significant=bool(test["p_value"] < alpha))
-            rows.append(row)
+        ranked = sorted(means, key=lambda c: (-means[c], c))
+        row = {**dict(zip(group, key)), "metric": metric, "direction": direction, "best": ranked[0],
+               "best_mean": float(block[ranked[0]].mean()), "runner_up": None, "runner_up_mean": math.nan,
+               "n": math.nan, "p_value": math.nan, "effect_size": math.nan, "significant": False}
+        if len(ranked) > 1:
+            test = paired_wilcoxon(score(block[ranked[0]], direction), score(block[ranked[1]], direction))
+            row.update(runner_up=ranked[1], runner_up_mean=float(block[ranked[1]].mean()), n=test["n"],
+                       p_value=test["p_value"], effect_size=test["effect_size"],
+                       significant=bool(test["p_value"] < alpha))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
