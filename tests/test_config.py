@@ -2,7 +2,6 @@
 
 import copy
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ import yaml
 from srloss.config import ConfigError, Run, Study, load_yaml
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def demo_config() -> dict:
@@ -60,10 +59,7 @@ def _dry_run(tmp_path: Path, config: dict, extra_files: dict | None = None) -> s
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
     for name, text in (extra_files or {}).items():
         (tmp_path / name).write_text(text)
-    return subprocess.run(
-        [SNAKEMAKE, "-n", "--cores", "1", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", "study.yaml"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )
+    return run_snakemake(tmp_path, "-n", "--cores", "1", timeout=300)
 
 
 @pytest.mark.integration

@@ -12,16 +12,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_runner import snakemake_command, test_env
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 RUNS = "results/gan/runs/photos/espcn"
 
 STUDY = {
@@ -43,22 +42,18 @@ STUDY = {
 }
 
 
-def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
-    return [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", "study.yaml", *args]
-
-
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+ENV = test_env()
 
 
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("gan")
     (workdir / "study.yaml").write_text(yaml.safe_dump(STUDY))
-    plan = subprocess.run(snakemake_cmd(workdir, "-n", "--cores", "1"), capture_output=True, text=True, cwd=workdir, env=ENV, timeout=300)
+    plan = subprocess.run(snakemake_command(workdir, "-n", "--cores", "1"), capture_output=True, text=True, cwd=workdir, env=ENV, timeout=300)
     assert plan.returncode == 0, plan.stderr[-3000:]
     output = workdir / "snakemake.out"
     with open(output, "w") as out:
-        proc = subprocess.Popen(snakemake_cmd(workdir, "--cores", "2"), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=ENV)
+        proc = subprocess.Popen(snakemake_command(workdir, "--cores", "2"), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=ENV)
         log = workdir / "results/gan/logs/train/photos/espcn/mse/x2/seed0.log"
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None:  # preempt the mse run once it is under way
@@ -97,7 +92,7 @@ def test_gan_run_starts_from_the_pretrained_run(gan_run):
     history = pd.read_csv(workdir / RUNS / "gan/x2/seed0/history.csv")
     assert {"adversarial", "d_loss", "d_real", "d_fake"} <= set(history.columns) and len(history) == 100
     assert (workdir / RUNS / "gan/x2/seed0/model_best.pt").exists()
-    again = subprocess.run(snakemake_cmd(workdir, "-n", "--cores", "1"), capture_output=True, text=True, cwd=workdir, env=ENV, timeout=300)
+    again = subprocess.run(snakemake_command(workdir, "-n", "--cores", "1"), capture_output=True, text=True, cwd=workdir, env=ENV, timeout=300)
     assert "Nothing to be done" in again.stdout + again.stderr
 
 

@@ -5,9 +5,6 @@ provide; while one of them is not registered yet, its test is skipped and says w
 missing. Once everything is merged, every preset must dry-run.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +13,9 @@ import yaml
 from srloss.data.sources import SOURCES
 from srloss.losses import LOSS_TERMS
 from srloss.models import DISCRIMINATORS, MODELS
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PRESETS = sorted((REPO / "config/experiments").glob("*.yaml"))
 
 
@@ -53,9 +50,7 @@ def test_preset_dry_run_resolves(preset, tmp_path):
     missing = missing_names(config)
     if missing:
         pytest.skip(f"{preset.name} needs {', '.join(missing)}, not registered yet (provided by another part of the project)")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    result = subprocess.run([SNAKEMAKE, "-n", "--cores", "1", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-                             "--configfile", str(preset)], capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env)
+    result = run_snakemake(tmp_path, "-n", "--cores", "1", configfile=str(preset), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     n_runs = sum(1 for _ in config["losses"]) * len(config["models"]) * len(config["scales"]) * len(config.get("seeds", [0])) * len(config["datasets"])
     trained = [line for line in result.stdout.splitlines() if line.split()[:1] == ["train"]]

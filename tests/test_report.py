@@ -2,10 +2,8 @@
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from srloss import report
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -107,20 +106,13 @@ TINY = {
 }
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    exe = str(Path(sys.executable).with_name("snakemake"))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run([exe, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", "study.yaml", *args],
-                          capture_output=True, text=True, cwd=workdir, timeout=900, env=env)
-
-
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("report")
     (workdir / "study.yaml").write_text(yaml.safe_dump(TINY))
-    result = _snakemake(workdir, "--cores", "2")
+    result = run_snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    result = _snakemake(workdir, "--report", "results/tiny/report.html")
+    result = run_snakemake(workdir, "--report", "results/tiny/report.html")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
 

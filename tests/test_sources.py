@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from srloss.config import ConfigError, check_config
 from srloss.data.prepare import prepare, split_names
 from srloss.data.shards import PatchDataset, read_attrs, read_images
 from srloss.data.sources import MLFDB_DOI, BenchmarkSource, DatasetError, open_source
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
@@ -191,10 +189,7 @@ def test_dataset_config_errors_name_the_key(dataset, message):
 
 def _dry_run(tmp_path: Path, datasets: dict) -> str:
     config = {**copy.deepcopy(BASE), "datasets": datasets}
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    result = subprocess.run([snakemake, "-n", "--cores", "1", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", "study.yaml"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    result = run_snakemake(tmp_path, "-n", "--cores", "1", config=config, timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

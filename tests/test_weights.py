@@ -14,7 +14,6 @@ import torchvision
 
 from srloss import weights
 from srloss.config import ConfigError, Run, Study
-from srloss.losses import build_loss
 from srloss.losses.backbones import IMAGENET_MEAN, IMAGENET_STD
 from srloss.losses.perceptual import LPIPSLoss, ResNetFeatureLoss, VGGFeatureLoss
 
@@ -224,20 +223,14 @@ def test_run_spec_carries_the_random_backbone_flag():
 
 @pytest.mark.integration
 def test_fetch_weights_rule_plans_exactly_the_needed_files(tmp_path):
-    import subprocess
-
-    import yaml
-
-    from test_config import REPO, SNAKEMAKE
+    from workflow_runner import run_snakemake, test_env
 
     config = _config(a={"terms": [{"name": "vgg"}, {"name": "mse"}]}, b={"terms": [{"name": "lpips", "net": "alex"}]},
                      c={"terms": [{"name": "resnet", "arch": "resnet50", "backbone_weights": "random"}]})
-    env = {k: v for k, v in __import__("os").environ.items() if k != "TORCH_HOME"}
+    env = {k: v for k, v in test_env().items() if k != "TORCH_HOME"}
 
     def planned_files(evaluation: dict) -> set[str]:
-        (tmp_path / "study.yaml").write_text(yaml.safe_dump({**config, "evaluation": evaluation}))
-        result = subprocess.run([SNAKEMAKE, "fetch_weights", "-n", "--cores", "1", "-s", str(REPO / "Snakefile"),
-                                 "--directory", str(tmp_path), "--configfile", "study.yaml"], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+        result = run_snakemake(tmp_path, "fetch_weights", "-n", "--cores", "1", config={**config, "evaluation": evaluation}, timeout=300, env=env)
         assert result.returncode == 0, result.stderr
         return {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: resources/weights/")}
 

@@ -1,17 +1,15 @@
 """End to end: the real snakemake CLI runs a tiny study in a temporary folder."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 TINY = {
     "study": "tiny",
@@ -31,19 +29,11 @@ TINY = {
 }
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env_path = f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"
-    return subprocess.run(
-        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", "study.yaml", *args],
-        capture_output=True, text=True, cwd=workdir, timeout=900, env={**__import__("os").environ, "PATH": env_path},
-    )
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     (workdir / "study.yaml").write_text(yaml.safe_dump(TINY))
-    result = snakemake(workdir, "--cores", "2")
+    result = run_snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
 
@@ -85,6 +75,6 @@ def test_trained_espcn_beats_bicubic(tiny_run):
 
 @pytest.mark.integration
 def test_second_run_plans_nothing(tiny_run):
-    result = snakemake(tiny_run, "--cores", "2", "-n")
+    result = run_snakemake(tiny_run, "--cores", "2", "-n")
     assert result.returncode == 0, result.stderr
     assert "Nothing to be done" in result.stdout + result.stderr
