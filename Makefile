@@ -1,13 +1,13 @@
 # The two commands a newcomer needs:
 #   make demo   create .venv if needed, install srloss, run the demo study (results/demo/)
-#   make test   the whole test suite, in the same environment
+#   make test   lint (ruff, snakefmt, snakemake --lint) and the whole test suite, in the same environment
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test install constraints clean-demo
+.PHONY: demo test lint install constraints clean-demo
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
+
+# Lint and format checks; any finding fails `make test`.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules/
+	$(BIN)/snakemake --lint --cores 1
 
 # Refresh the exact pins after changing dependencies in pyproject.toml.
 constraints: install

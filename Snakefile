@@ -3,13 +3,26 @@
 #        snakemake --cores all --configfile my.yaml  (another study)
 from snakemake.utils import min_version, validate
 
+from srloss.config import check_schema, exit_on_config_error, reread_config
+
 min_version("9.0")
 
+CONFIGFILES = workflow.overwrite_configfiles or ["config.yaml"]
+# srloss's YAML loader first: syntax errors with file, line and column, duplicate keys refused, 1e-3 a number
+with exit_on_config_error():
+    reread_config(config, CONFIGFILES, workflow.config_settings.config)
 if not workflow.overwrite_configfiles:
+
     configfile: "config.yaml"
 
+    reread_config(config, CONFIGFILES, workflow.config_settings.config)
 
-validate(config, "workflow/schemas/config.schema.yaml")
+
+with exit_on_config_error():  # one line naming the key (snakemake's validate prints the whole schema)
+    check_schema(config, workflow.basedir + "/workflow/schemas/config.schema.yaml")
+
+
+validate(config, "workflow/schemas/config.schema.yaml")  # fills the schema's defaults
 
 
 report: "workflow/report/workflow.rst"
@@ -25,6 +38,6 @@ include: "workflow/rules/weights.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.aggregate.output,
-    default_target: True

@@ -40,11 +40,19 @@ def grid_config(n_models: int, n_losses: int, n_scales: int, n_seeds: int) -> di
     losses = {}
     for i in range(n_losses):
         w = round(0.1 + 0.8 * i / max(n_losses - 1, 1), 4)
-        losses[f"mix{i}"] = {"terms": [{"name": "l1", "weight": w}, {"name": "charbonnier", "weight": round(1 - w, 4), "eps": 1e-3}]}
+        losses[f"mix{i}"] = {
+            "terms": [{"name": "l1", "weight": w}, {"name": "charbonnier", "weight": round(1 - w, 4), "eps": 1e-3}]
+        }
     return {
         "study": "bench",
-        "datasets": {"photos": {"source": "skimage", "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]},
-                                "patch_size": 48, "stride": 48}},
+        "datasets": {
+            "photos": {
+                "source": "skimage",
+                "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]},
+                "patch_size": 48,
+                "stride": 48,
+            }
+        },
         "models": models,
         "losses": losses,
         "scales": [2, 3, 4, 8][:n_scales],
@@ -64,8 +72,13 @@ def dry_run(workdir: Path) -> tuple[float, float, int]:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     cpu = _children_cpu()
     start = time.perf_counter()
-    out = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", "study.yaml", "-n"],
-                         cwd=workdir, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", "study.yaml", "-n"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if out.returncode != 0:
         sys.exit(out.stderr[-3000:])
@@ -85,10 +98,14 @@ def main() -> None:
         (work / "Empty").write_text("rule all:\n    output: 'x'\n    shell: 'touch {output}'\n")
         cpu, start = _children_cpu(), time.perf_counter()
         subprocess.run([str(BIN / "snakemake"), "-s", "Empty", "-n"], cwd=work, capture_output=True, check=True)
-        print(f"snakemake start-up (one-rule workflow): wall {time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s")
+        print(
+            f"snakemake start-up (one-rule workflow): wall {time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s"
+        )
         cpu, start = _children_cpu(), time.perf_counter()
         subprocess.run([sys.executable, "-c", "import torch"], check=True)
-        print(f"import torch (paid by a parse only when the config check is not cached): wall {time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s")
+        print(
+            f"import torch (paid by a parse only when the config check is not cached): wall {time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s"
+        )
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for size in args.sizes:
             shape = GRIDS[size]
@@ -98,14 +115,18 @@ def main() -> None:
                 seconds, cpu, jobs = dry_run(work)
                 times.append(seconds)
                 cpus.append(cpu)
-            print(f"{size:>6} runs ({shape[0]} models x {shape[1]} losses x {shape[2]} scales x {shape[3]} seeds), {jobs} jobs: "
-                  f"snakemake -n wall median {statistics.median(times):.2f} s (min {min(times):.2f}), "
-                  f"CPU median {statistics.median(cpus):.2f} s (n={args.repeat})")
+            print(
+                f"{size:>6} runs ({shape[0]} models x {shape[1]} losses x {shape[2]} scales x {shape[3]} seeds), {jobs} jobs: "
+                f"snakemake -n wall median {statistics.median(times):.2f} s (min {min(times):.2f}), "
+                f"CPU median {statistics.median(cpus):.2f} s (n={args.repeat})"
+            )
             if args.profile and size == args.sizes[0]:
                 prof = work / "prof.txt"
-                code = ("import cProfile, pstats, sys; from snakemake.cli import main; sys.argv = ['snakemake', '-s', %r, '--configfile', 'study.yaml', '-n'];"
-                        "cProfile.run('\\ntry:\\n    main()\\nexcept SystemExit:\\n    pass', 'prof.out');"
-                        "pstats.Stats('prof.out', stream=open(%r, 'w')).sort_stats('cumulative').print_stats(40)") % (str(REPO / "Snakefile"), str(prof))
+                code = (
+                    "import cProfile, pstats, sys; from snakemake.cli import main; sys.argv = ['snakemake', '-s', %r, '--configfile', 'study.yaml', '-n'];"
+                    "cProfile.run('\\ntry:\\n    main()\\nexcept SystemExit:\\n    pass', 'prof.out');"
+                    "pstats.Stats('prof.out', stream=open(%r, 'w')).sort_stats('cumulative').print_stats(40)"
+                ) % (str(REPO / "Snakefile"), str(prof))
                 subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True)
                 print(prof.read_text() if prof.exists() else "(profile failed)")
 

@@ -43,11 +43,16 @@ def main() -> None:
         "  + LPIPS alex": (base + ["lpips"], ["alex"], False),
         "  + LPIPS alex + vgg + FFR (full set)": (base + ["lpips"], ["alex", "vgg"], True),
     }
-    print(f"device {device}, {args.threads} thread(s), {args.images} images per row (512x512 and 400x600, x4 bicubic)"
-          + ("; LPIPS with a random trunk (backbone weights not cached; same cost)" if random else ""))
+    print(
+        f"device {device}, {args.threads} thread(s), {args.images} images per row (512x512 and 400x600, x4 bicubic)"
+        + ("; LPIPS with a random trunk (backbone weights not cached; same cost)" if random else "")
+    )
     for label, (metrics, nets, ffr) in configs.items():
-        evaluation = {"metrics": metrics, "lpips": {"nets": nets, "random_backbone": random},
-                      "ffr": {"enabled": ffr, "threshold": 0.6, "min_detection_score": 0.5}}
+        evaluation = {
+            "metrics": metrics,
+            "lpips": {"nets": nets, "random_backbone": random},
+            "ffr": {"enabled": ffr, "threshold": 0.6, "min_detection_score": 0.5},
+        }
         metric_set = MetricSet(evaluation, device)
         metric_set(*pairs[0], 4)  # warm-up
         if device.type == "cuda":

@@ -73,7 +73,11 @@ class PngPatches(Dataset):
         p = PATCH // SCALE
         ly, lx = (int(v) for v in rng.integers(0, lr.shape[0] - p + 1, 2))
         lr_t = torch.from_numpy(lr[ly : ly + p, lx : lx + p].transpose(2, 0, 1).copy()).float().div_(255)
-        hr_t = torch.from_numpy(hr[ly * SCALE : (ly + p) * SCALE, lx * SCALE : (lx + p) * SCALE].transpose(2, 0, 1).copy()).float().div_(255)
+        hr_t = (
+            torch.from_numpy(hr[ly * SCALE : (ly + p) * SCALE, lx * SCALE : (lx + p) * SCALE].transpose(2, 0, 1).copy())
+            .float()
+            .div_(255)
+        )
         return augment(lr_t, hr_t, int(rng.integers(8)))
 
 
@@ -96,7 +100,10 @@ def throughput(loader: DataLoader, seconds: float) -> tuple[float, int]:
     it = iter(loader)
     for _ in range(3):
         lr, hr = next(it)
-    assert hr.shape == (BATCH, 3, PATCH, PATCH) and lr.shape == (BATCH, 3, PATCH // SCALE, PATCH // SCALE), (lr.shape, hr.shape)
+    assert hr.shape == (BATCH, 3, PATCH, PATCH) and lr.shape == (BATCH, 3, PATCH // SCALE, PATCH // SCALE), (
+        lr.shape,
+        hr.shape,
+    )
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         next(it)
@@ -120,8 +127,13 @@ def main() -> None:
                 w.append(*crop_patches(hr, lr, SCALE, PATCH, 64))
         n_patches = w.count
         length = 10**6
-        png = DataLoader(PngPatches(folder, len(pairs), length), batch_size=BATCH, num_workers=args.workers,
-                         sampler=RandomSampler(range(length), replacement=True, num_samples=length), persistent_workers=False)
+        png = DataLoader(
+            PngPatches(folder, len(pairs), length),
+            batch_size=BATCH,
+            num_workers=args.workers,
+            sampler=RandomSampler(range(length), replacement=True, num_samples=length),
+            persistent_workers=False,
+        )
         results = {"PNG sub-images, decode + crop per sample": throughput(png, args.seconds)}
         for in_memory in (False, True):
             ds = PatchDataset(shard, augment=True, in_memory=in_memory)
@@ -133,10 +145,14 @@ def main() -> None:
         loader = DataLoader(ShardBatches(ds), sampler=sampler, batch_size=None, num_workers=args.workers)
         results["HDF5 shard, in RAM, uint8 batches (as_uint8)"] = throughput(loader, args.seconds)
         # what srloss.train does: PatchDataset.batch in the training process, no workers
-        inproc = DataLoader(ShardBatches(PatchDataset(shard, in_memory=True)), sampler=sampler, batch_size=None, num_workers=0)
+        inproc = DataLoader(
+            ShardBatches(PatchDataset(shard, in_memory=True)), sampler=sampler, batch_size=None, num_workers=0
+        )
         results["HDF5 shard, in RAM, in-process (srloss.train)"] = throughput(inproc, args.seconds)
-    print(f"batches of {BATCH} x 3x{PATCH}x{PATCH} HR + 3x{PATCH // SCALE}x{PATCH // SCALE} LR (x{SCALE}), float32, "
-          f"{args.workers} DataLoader workers; {len(pairs)} PNG pairs ({SUB} px HR), {n_patches} shard patches")
+    print(
+        f"batches of {BATCH} x 3x{PATCH}x{PATCH} HR + 3x{PATCH // SCALE}x{PATCH // SCALE} LR (x{SCALE}), float32, "
+        f"{args.workers} DataLoader workers; {len(pairs)} PNG pairs ({SUB} px HR), {n_patches} shard patches"
+    )
     print(f"{'pipeline':44s} {'batches/s':>10s} {'samples/s':>10s} {'ms/batch':>9s} {'batches':>8s}")
     for label, (rate, n) in results.items():
         print(f"{label:44s} {rate:10.1f} {rate * BATCH:10.0f} {1e3 / rate:9.2f} {n:8d}")

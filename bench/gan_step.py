@@ -22,10 +22,24 @@ from srloss.models import build_model
 
 LOSSES = {
     "mse": [{"name": "mse"}],
-    "mse+ragan(vgg)": [{"name": "mse"}, {"name": "adversarial", "weight": 5e-3, "kind": "ragan", "discriminator": "vgg"}],
-    "mse+wgan_gp(vgg,no norm)": [{"name": "mse"}, {"name": "adversarial", "weight": 5e-3, "kind": "wgan_gp", "discriminator": "vgg",
-                                                   "discriminator_options": {"norm": "none"}}],
-    "mse+hinge(unet)": [{"name": "mse"}, {"name": "adversarial", "weight": 5e-3, "kind": "hinge", "discriminator": "unet"}],
+    "mse+ragan(vgg)": [
+        {"name": "mse"},
+        {"name": "adversarial", "weight": 5e-3, "kind": "ragan", "discriminator": "vgg"},
+    ],
+    "mse+wgan_gp(vgg,no norm)": [
+        {"name": "mse"},
+        {
+            "name": "adversarial",
+            "weight": 5e-3,
+            "kind": "wgan_gp",
+            "discriminator": "vgg",
+            "discriminator_options": {"norm": "none"},
+        },
+    ],
+    "mse+hinge(unet)": [
+        {"name": "mse"},
+        {"name": "adversarial", "weight": 5e-3, "kind": "hinge", "discriminator": "unet"},
+    ],
 }
 
 
@@ -63,13 +77,19 @@ def bench(arch: str, scale: int, patch: int, batch: int, steps: int, device: str
         ms = (time.perf_counter() - start) / steps * 1000
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "checkpoint.pt"
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "discriminator": adv.discriminator.state_dict() if adv else None, "d_optimizer": d_opt.state_dict() if d_opt else None}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "discriminator": adv.discriminator.state_dict() if adv else None,
+                "d_optimizer": d_opt.state_dict() if d_opt else None,
+            }
             t0 = time.perf_counter()
             checkpoint.save(path, state)
             save_ms = (time.perf_counter() - t0) * 1000
             size_mb = path.stat().st_size / 1e6
-        print(f"{arch} x{scale} patch {patch} batch {batch} {device} | {name:26s} | {ms:8.1f} ms/step | checkpoint {size_mb:7.1f} MB in {save_ms:6.1f} ms")
+        print(
+            f"{arch} x{scale} patch {patch} batch {batch} {device} | {name:26s} | {ms:8.1f} ms/step | checkpoint {size_mb:7.1f} MB in {save_ms:6.1f} ms"
+        )
 
 
 if __name__ == "__main__":

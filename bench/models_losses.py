@@ -19,10 +19,19 @@ from srloss.losses import build_loss
 from srloss.models import MODELS, build_model, count_parameters
 
 TERMS = [
-    {"name": "mse"}, {"name": "charbonnier"}, {"name": "huber", "delta": 0.01}, {"name": "ssim"}, {"name": "tv"},
-    {"name": "downsampled"}, {"name": "vgg", "layers": "relu2_2"}, {"name": "vgg", "layers": "conv5_4", "criterion": "l1"},
-    {"name": "resnet", "arch": "resnet18"}, {"name": "resnet", "arch": "resnet50"}, {"name": "lpips", "net": "alex"},
-    {"name": "lpips", "net": "vgg"}, {"name": "gram"},
+    {"name": "mse"},
+    {"name": "charbonnier"},
+    {"name": "huber", "delta": 0.01},
+    {"name": "ssim"},
+    {"name": "tv"},
+    {"name": "downsampled"},
+    {"name": "vgg", "layers": "relu2_2"},
+    {"name": "vgg", "layers": "conv5_4", "criterion": "l1"},
+    {"name": "resnet", "arch": "resnet18"},
+    {"name": "resnet", "arch": "resnet50"},
+    {"name": "lpips", "net": "alex"},
+    {"name": "lpips", "net": "vgg"},
+    {"name": "gram"},
 ]
 
 
@@ -63,6 +72,7 @@ def main() -> None:
             out = model(x)
             if cls.trainable:
                 out.mean().backward()
+
         print(f"| {arch} | {count_parameters(model):,} | {timed(step, device, args.repeat):.4f} |")
     print("\n| loss term | s / step (fwd+bwd) |\n|---|---|")
     hr = torch.rand(n, 3, size * s, size * s, device=device)
@@ -74,6 +84,7 @@ def main() -> None:
 
         def step():
             loss(sr, hr, {"lr": lr})[0].backward()
+
         label = ", ".join(f"{k}={v}" for k, v in term.items() if k != "name")
         print(f"| {term['name']}{' (' + label + ')' if label else ''} | {timed(step, device, args.repeat):.4f} |")
 

@@ -46,7 +46,10 @@ FAKE = torch.tensor([[-1.0], [1.0]])
 
 
 def test_standard_gan_hand_computed():
-    d = -(math.log(sigmoid(2.0)) + math.log(sigmoid(0.5))) / 2 - (math.log(1 - sigmoid(-1.0)) + math.log(1 - sigmoid(1.0))) / 2
+    d = (
+        -(math.log(sigmoid(2.0)) + math.log(sigmoid(0.5))) / 2
+        - (math.log(1 - sigmoid(-1.0)) + math.log(1 - sigmoid(1.0))) / 2
+    )
     g = -(math.log(sigmoid(-1.0)) + math.log(sigmoid(1.0))) / 2  # non-saturating: -log D(G(z))
     assert math.isclose(float(discriminator_loss("standard", REAL, FAKE)), d, rel_tol=1e-6)
     assert math.isclose(float(generator_loss("standard", None, FAKE)), g, rel_tol=1e-6)
@@ -105,8 +108,18 @@ def test_unknown_kind_lists_choices():
 @pytest.mark.parametrize("kind", KINDS)
 def test_generator_term_trains_generator_not_discriminator(kind):
     torch.manual_seed(0)
-    loss = build_loss([{"name": "mse"}, {"name": "adversarial", "weight": 0.1, "kind": kind, "discriminator": "vgg",
-                                          "discriminator_options": {"channels": 4, "stages": 2, "norm": "none"}}])
+    loss = build_loss(
+        [
+            {"name": "mse"},
+            {
+                "name": "adversarial",
+                "weight": 0.1,
+                "kind": kind,
+                "discriminator": "vgg",
+                "discriminator_options": {"channels": 4, "stages": 2, "norm": "none"},
+            },
+        ]
+    )
     adv = loss.terms[1]
     sr = torch.rand(2, 3, 16, 16, requires_grad=True)
     hr = torch.rand(2, 3, 16, 16)
@@ -121,11 +134,17 @@ def test_generator_term_trains_generator_not_discriminator(kind):
     assert all(p.grad is not None for p in adv.discriminator.parameters())
     assert list(parts) == adv.log_columns
     if kind == "wgan_gp":
-        assert parts["d_loss"] == pytest.approx(float(discriminator_loss(kind, adv.discriminator(hr), adv.discriminator(sr.detach())).detach()) + 10 * parts["d_gp"], rel=1e-5)
+        assert float(parts["d_loss"]) == pytest.approx(
+            float(discriminator_loss(kind, adv.discriminator(hr), adv.discriminator(sr.detach())).detach())
+            + 10 * float(parts["d_gp"]),
+            rel=1e-5,
+        )
 
 
 def test_wgan_clip_weights():
-    adv = AdversarialLoss("wgan", "vgg", {"channels": 4, "stages": 1, "norm": "none"})
+    adv = AdversarialLoss(
+        kind="wgan", discriminator="vgg", discriminator_options={"channels": 4, "stages": 1, "norm": "none"}
+    )
     largest = lambda: max(float(p.detach().abs().max()) for p in adv.discriminator.parameters())  # noqa: E731
     assert largest() > 0.01
     adv.clip_weights(0.01)

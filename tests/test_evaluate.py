@@ -14,14 +14,18 @@ from srloss.metrics import detail_crop
 from srloss.models import build_model
 
 BASE = {"study": "s", "dataset": "d", "loss": "none", "scale": 2, "seed": 0}
-EVALUATION = {**DEFAULT_EVALUATION, "lpips": {"nets": ["alex"], "random_backbone": True}, "crops": {"images": 2, "size": 32}}
+EVALUATION = {
+    **DEFAULT_EVALUATION,
+    "lpips": {"nets": ["alex"], "random_backbone": True},
+    "crops": {"images": 2, "size": 32},
+}
 
 
 @pytest.fixture(scope="module")
 def test_shard(tmp_path_factory, astronaut):
     images = []
     for name, (top, left, h, w) in {"a": (0, 0, 64, 64), "b": (100, 200, 64, 64), "c": (300, 100, 64, 96)}.items():
-        hr, lr = degrade_pair(astronaut[top:top + h, left:left + w], 2)
+        hr, lr = degrade_pair(astronaut[top : top + h, left : left + w], 2)
         images.append((name, lr.transpose(2, 0, 1).copy(), hr.transpose(2, 0, 1).copy()))
     path = tmp_path_factory.mktemp("shard") / "test.h5"
     write_images(path, images, 2, {"test": True})
@@ -32,8 +36,15 @@ def _evaluate(tmp_path, shard, spec, checkpoint=None, **evaluation):
     torch.manual_seed(0)  # the test-only random LPIPS trunk
     out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
     out.mkdir()
-    table = evaluate(spec, checkpoint, shard, out / "metrics.csv", out / "eval.json", evaluation={**EVALUATION, **evaluation},
-                     crops_out=out / "crops.npz")
+    table = evaluate(
+        spec,
+        checkpoint,
+        shard,
+        out / "metrics.csv",
+        out / "eval.json",
+        evaluation={**EVALUATION, **evaluation},
+        crops_out=out / "crops.npz",
+    )
     return table, out
 
 
@@ -52,7 +63,7 @@ def test_batched_equals_one_by_one_and_crops_are_fixed(tmp_path, test_shard):
         top, left, side = z["box__b"]
     hr_b = next(h for name, _, h in read_images(test_shard) if name == "b")
     assert (top, left, side) == detail_crop(torch.from_numpy(hr_b), 32)  # chosen from the ground truth
-    np.testing.assert_array_equal(hr, hr_b[:, top:top + 32, left:left + 32])
+    np.testing.assert_array_equal(hr, hr_b[:, top : top + 32, left : left + 32])
     record = json.loads((out / "eval.json").read_text())
     assert record["evaluation"]["batch_size"] == 8 and record["missing"] == {}
 

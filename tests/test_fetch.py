@@ -85,7 +85,15 @@ def test_normal_download_and_second_run_downloads_nothing(server, tmp_path):
 def test_interrupted_download_is_resumed_with_range(server, tmp_path):
     server.drops = 2
     pauses = []
-    dest = download(server.url + "/flaky.bin", tmp_path / "f.bin", size=len(PAYLOAD), md5=MD5, sleep=pauses.append, backoff=0.5, timeout=10)
+    dest = download(
+        server.url + "/flaky.bin",
+        tmp_path / "f.bin",
+        size=len(PAYLOAD),
+        md5=MD5,
+        sleep=pauses.append,
+        backoff=0.5,
+        timeout=10,
+    )
     assert dest.read_bytes() == PAYLOAD
     ranges = [r for _, r in server.requests]
     assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[2].startswith("bytes=")
@@ -134,7 +142,7 @@ def _zip(members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> b
             zf.writestr(name, data)
         for name, link in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, link)
     return buf.getvalue()
 
@@ -158,10 +166,20 @@ def test_fetch_downloads_extracts_and_marks_complete(server, tmp_path):
     data = _zip({"DIV2K_train_HR/0001.png": b"one", "DIV2K_train_HR/0002.png": b"two"})
     server.files["d.zip"] = data
     target, marker = tmp_path / "ds" / "DIV2K_train_HR", tmp_path / "ds" / ".fetched" / "d.json"
-    fetch(server.url + "/archive/d.zip", tmp_path / "dl" / "d.zip", target, marker, size=len(data), md5=hashlib.md5(data).hexdigest(), **NO_SLEEP)
+    fetch(
+        server.url + "/archive/d.zip",
+        tmp_path / "dl" / "d.zip",
+        target,
+        marker,
+        size=len(data),
+        md5=hashlib.md5(data).hexdigest(),
+        **NO_SLEEP,
+    )
     assert sorted(p.name for p in target.iterdir()) == ["0001.png", "0002.png"]  # top folder stripped
     assert json.loads(marker.read_text())["md5"] == hashlib.md5(data).hexdigest()
-    fetch(server.url + "/archive/d.zip", tmp_path / "dl" / "d.zip", target, marker, size=len(data), md5=None, **NO_SLEEP)
+    fetch(
+        server.url + "/archive/d.zip", tmp_path / "dl" / "d.zip", target, marker, size=len(data), md5=None, **NO_SLEEP
+    )
     assert len(server.requests) == 1  # second run: nothing downloaded
     assert [p.name for p in (tmp_path / "ds").iterdir() if p.name.startswith(".") and p.name != ".fetched"] == []
 
@@ -197,7 +215,10 @@ def test_extract_tar_replaces_an_old_target_atomically(tmp_path):
     target.mkdir()
     (target / "stale.txt").write_text("old")
     extract(archive, target)
-    assert sorted(str(p.relative_to(target)) for p in target.rglob("*.png")) == ["Set14/HR/lenna.png", "Set5/HR/baby.png"]
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*.png")) == [
+        "Set14/HR/lenna.png",
+        "Set5/HR/baby.png",
+    ]
     assert not (target / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar", "benchmark"]
 
@@ -208,12 +229,96 @@ def test_command_line_used_by_the_workflow(server, tmp_path):
     data = _tar({"db/train/s/hr.png": b"h"})
     server.files["db.tar"] = data
     marker = tmp_path / "m" / "web.json"
-    assert main(["--url", server.url + "/archive/db.tar", "--archive", str(tmp_path / "dl" / "db.tar"), "--target", str(tmp_path / "web"),
-                 "--marker", str(marker), "--md5", hashlib.md5(data).hexdigest(), "--size", str(len(data))]) == 0
+    assert (
+        main(
+            [
+                "--url",
+                server.url + "/archive/db.tar",
+                "--archive",
+                str(tmp_path / "dl" / "db.tar"),
+                "--target",
+                str(tmp_path / "web"),
+                "--marker",
+                str(marker),
+                "--md5",
+                hashlib.md5(data).hexdigest(),
+                "--size",
+                str(len(data)),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "web" / "train" / "s" / "hr.png").read_bytes() == b"h" and marker.exists()
     local = tmp_path / "user.tar"
     local.write_bytes(data)
-    main(["--local", "--archive", str(local), "--target", str(tmp_path / "mlfdb"), "--marker", str(tmp_path / "m" / "local.json")])
+    main(
+        [
+            "--local",
+            "--archive",
+            str(local),
+            "--target",
+            str(tmp_path / "mlfdb"),
+            "--marker",
+            str(tmp_path / "m" / "local.json"),
+        ]
+    )
     assert (tmp_path / "mlfdb" / "train" / "s" / "hr.png").exists()
     with pytest.raises(SystemExit, match="archive not found"):
-        main(["--local", "--archive", str(tmp_path / "nope.tar"), "--target", str(tmp_path / "x"), "--marker", str(tmp_path / "x.json")])
+        main(
+            [
+                "--local",
+                "--archive",
+                str(tmp_path / "nope.tar"),
+                "--target",
+                str(tmp_path / "x"),
+                "--marker",
+                str(tmp_path / "x.json"),
+            ]
+        )
+
+
+def test_download_logs_progress_bytes_percent_and_rate(server, tmp_path, caplog):
+    caplog.set_level("INFO", logger="srloss.data.fetch")
+    download(
+        server.url + "/good.bin",
+        tmp_path / "p.bin",
+        size=len(PAYLOAD),
+        md5=MD5,
+        chunk=50_000,
+        progress_every=0,
+        **NO_SLEEP,
+    )
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("p.bin: ")]
+    assert len(lines) >= 6  # one per 50 kB block with progress_every=0, plus the final line
+    assert lines[0].startswith("p.bin: 0.1 MB of 0.3 MB (16.7%)") and lines[-1].startswith(
+        "p.bin: 0.3 MB of 0.3 MB (100.0%)"
+    )
+    assert all(line.endswith(" MB/s") for line in lines)
+
+
+def test_progress_is_logged_at_the_interval_with_time_left(caplog):
+    from srloss.data.fetch import Progress
+
+    caplog.set_level("INFO", logger="srloss.data.fetch")
+    now = [0.0]
+    progress = Progress("DIV2K_train_HR.zip", 1_000_000_000, 3_000_000_000, every=10.0, clock=lambda: now[0])
+    for _ in range(25):  # 25 s at 20 MB/s, resumed from 1 GB
+        now[0] += 1.0
+        progress.update(20_000_000)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "DIV2K_train_HR.zip: 1.20 GB of 3.00 GB (40.0%), 2 min left, 20.0 MB/s",
+        "DIV2K_train_HR.zip: 1.40 GB of 3.00 GB (46.7%), 80 s left, 20.0 MB/s",
+    ]
+
+
+def test_extracted_dataset_is_readable_by_the_group(tmp_path):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(_zip({"top/x.txt": b"x"}))
+    old = os.umask(0o022)
+    try:
+        extract(archive, tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755  # not mkdtemp's private 0700
+    assert (tmp_path / "out/x.txt").stat().st_mode & 0o777 == 0o644

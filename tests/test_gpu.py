@@ -72,8 +72,13 @@ def _gpu_run_env(tmp_path: Path, gpus: str) -> dict:
 def test_lock_is_held_for_the_command_lifetime(tmp_path):
     """The wrapper execs the command; the inherited fd keeps the device locked until it exits."""
     env = _gpu_run_env(tmp_path, "0")
-    holder = subprocess.Popen([str(BIN / "srloss"), "gpu-run", "--", sys.executable, "-c", "import sys; sys.stdin.read()"],
-                              stdin=subprocess.PIPE, env=env, stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [str(BIN / "srloss"), "gpu-run", "--", sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = holder.stderr.readline()  # the wrapper's log line, written before exec
         assert "CUDA_VISIBLE_DEVICES=0 (locked" in line, line
@@ -115,11 +120,19 @@ def test_concurrent_snakemake_gpu_jobs_get_distinct_devices(tmp_path):
     (tmp_path / "record.py").write_text(RECORD)
     env = _gpu_run_env(tmp_path, "0,1")
     env["PYTHONPATH"] = f"{REPO / 'src'}:{env.get('PYTHONPATH', '')}"
-    result = subprocess.run([str(BIN / "snakemake"), "--cores", "4", "--resources", "gpu=2"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "--cores", "4", "--resources", "gpu=2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = [json.loads((tmp_path / f"out/{i}.json").read_text()) for i in range(6)]
     assert {j["device"] for j in jobs} == {"0", "1"}
-    overlapping = [(a, b) for n, a in enumerate(jobs) for b in jobs[n + 1:] if a["start"] < b["end"] and b["start"] < a["end"]]
+    overlapping = [
+        (a, b) for n, a in enumerate(jobs) for b in jobs[n + 1 :] if a["start"] < b["end"] and b["start"] < a["end"]
+    ]
     assert overlapping, "jobs never overlapped: the test would not show anything"
     assert all(a["device"] != b["device"] for a, b in overlapping), jobs

@@ -6,9 +6,22 @@ import torch
 from scipy.signal import correlate2d
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from srloss.data.degrade import imresize
-from srloss.metrics import (LPIPS, FaceVerifier, MetricUnavailable, crop_border, detail_crop, gradient_magnitude,
-                            image_metrics, metric_info, mse, psnr, rgb_to_y, sharpness_difference, ssim)
+from srloss.metrics import (
+    LPIPS,
+    FaceVerifier,
+    MetricUnavailable,
+    crop_border,
+    detail_crop,
+    gradient_magnitude,
+    image_metrics,
+    metric_info,
+    mse,
+    psnr,
+    rgb_to_y,
+    sharpness_difference,
+    ssim,
+)
+from srloss.ops import imresize
 
 
 def _bicubic_round_trip(img: np.ndarray, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,8 +67,9 @@ def test_ssim_matches_reference_and_skimage(astronaut):
     y_sr, y_hr = rgb_to_y(crop_border(sr, 4)), rgb_to_y(crop_border(hr, 4))
     ours = ssim(y_sr, y_hr)
     assert abs(ours - _ssim_reference(y_sr.numpy(), y_hr.numpy())) <= 1e-6
-    sk = structural_similarity(y_hr.numpy(), y_sr.numpy(), gaussian_weights=True, sigma=1.5,
-                               use_sample_covariance=False, data_range=255)
+    sk = structural_similarity(
+        y_hr.numpy(), y_sr.numpy(), gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+    )
     assert abs(ours - sk) <= 1e-6
     assert 0.80 < ours < 0.90  # x4 bicubic on astronaut (Y, border 4): about 0.84
     assert math.isclose(ssim(y_hr, y_hr), 1.0, abs_tol=1e-12)
@@ -74,6 +88,7 @@ def test_mismatched_shapes_are_an_error():
 
 
 # --- sharpness -----------------------------------------------------------------------------------
+
 
 def test_sharpness_difference_on_ramps_is_hand_computed():
     # Horizontal ramp with slope 10 grey levels/px: Sobel Gx = (1 + 2 + 1) * 2 * 10 = 80 everywhere.
@@ -103,6 +118,7 @@ def test_detail_crop_finds_the_textured_region():
 
 
 # --- LPIPS ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # lpips passes torchvision the deprecated `pretrained=`
 def test_lpips_equals_the_lpips_package(astronaut):
@@ -139,6 +155,7 @@ def test_lpips_without_cached_weights_is_missing_not_random(tmp_path, monkeypatc
 
 # --- failed face recognitions (dlib) -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def verifier():
     return FaceVerifier(threshold=0.6)
@@ -164,7 +181,9 @@ def test_ffr_excludes_ground_truth_without_face(verifier):
 
     hr = torch.from_numpy(data.chelsea().transpose(2, 0, 1).copy())  # a cat
     out = verifier.compare(hr, hr)
-    assert out["gt_face"] == 0 and all(math.isnan(out[k]) for k in ("ffr", "ffr_no_face", "ffr_mismatch", "face_distance"))
+    assert out["gt_face"] == 0 and all(
+        math.isnan(out[k]) for k in ("ffr", "ffr_no_face", "ffr_mismatch", "face_distance")
+    )
 
 
 def test_psnr_ssim_match_piq_where_conventions_match(astronaut):
@@ -178,6 +197,39 @@ def test_psnr_ssim_match_piq_where_conventions_match(astronaut):
     assert abs(psnr(sr_c, hr_c) - ref_psnr - 10 * math.log10(1 + 1e-8 / mse01)) <= 1e-9
     y_sr, y_hr = rgb_to_y(sr_c), rgb_to_y(hr_c)
     # piq's ssim average-pools images larger than 256 px unless downsample=False.
-    ref_ssim = float(piq.ssim(y_sr[None, None], y_hr[None, None], data_range=255.0, downsample=False,
-                              kernel_size=11, kernel_sigma=1.5, k1=0.01, k2=0.03))
+    ref_ssim = float(
+        piq.ssim(
+            y_sr[None, None],
+            y_hr[None, None],
+            data_range=255.0,
+            downsample=False,
+            kernel_size=11,
+            kernel_sigma=1.5,
+            k1=0.01,
+            k2=0.03,
+        )
+    )
     assert abs(ssim(y_sr, y_hr) - ref_ssim) <= 1e-6
+
+
+# --- layout: one job per module, the public names importable from srloss.metrics --------------
+
+
+def test_public_names_stay_importable_from_srloss_metrics(monkeypatch, tmp_path):
+    import srloss.metrics as metrics
+    from srloss import weights
+
+    homes = {
+        "pixel": ["psnr", "ssim", "mse", "image_metrics", "sharpness_difference", "gradient_magnitude", "detail_crop"],
+        "perceptual": ["LPIPS", "lpips_backbone_path"],
+        "faces": ["FaceVerifier", "face_model_dir"],
+        "catalog": ["METRIC_INFO", "metric_info", "MetricUnavailable"],
+    }
+    for module, names in homes.items():
+        for name in names:
+            value = getattr(metrics, name)
+            assert getattr(value, "__module__", f"srloss.metrics.{module}") == f"srloss.metrics.{module}", name
+    for name in ("rgb_to_y", "crop_border", "to_uint8"):  # shared with models and training: srloss.ops
+        assert getattr(metrics, name).__module__ == "srloss.ops.image"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert metrics.lpips_backbone_path("vgg") == weights.weight_path("vgg16")  # the one table of weight files

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from srloss.data.degrade import imresize
 from srloss.models import MODELS, build_model, count_parameters, reference_frame
+from srloss.ops import imresize
 
 # Small variants keep the suite fast; the architecture (and its upsampling path) is the same.
 FAST = {"rrdbnet": {"blocks": 1, "nf": 16, "gc": 8}, "srresnet": {"blocks": 2, "nf": 16}, "unet_geu": {"nf": 8}}
@@ -77,8 +77,15 @@ def test_srresnet_parameter_count_by_hand():
     nf, blocks = 16, 2
     conv = lambda i, o, k: i * o * k * k + o  # noqa: E731
     bn, prelu = 2 * nf, 1
-    expected = (conv(3, nf, 9) + prelu + blocks * (2 * conv(nf, nf, 3) + 2 * bn + prelu) + conv(nf, nf, 3) + bn
-                + 2 * (conv(nf, 4 * nf, 3) + prelu) + conv(nf, 3, 9))
+    expected = (
+        conv(3, nf, 9)
+        + prelu
+        + blocks * (2 * conv(nf, nf, 3) + 2 * bn + prelu)
+        + conv(nf, nf, 3)
+        + bn
+        + 2 * (conv(nf, 4 * nf, 3) + prelu)
+        + conv(nf, 3, 9)
+    )
     assert count_parameters(build_model("srresnet", 4, {"nf": nf, "blocks": blocks})) == expected
 
 
@@ -122,3 +129,47 @@ def test_residual_variant_starts_near_bicubic(arch):
         out = build_model(arch, 2, {"residual": True})(lr)
     ref = build_model("bicubic", 2)(lr)
     assert float((out - ref).abs().max()) < 0.05
+
+
+# --- the SRModel protocol -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+def test_every_model_is_an_srmodel_with_documented_options(arch):
+    from torch import nn
+
+    from srloss.models import SRModel
+
+    cls = MODELS[arch]
+    assert issubclass(cls, SRModel)
+    assert list(cls.check_options()) == cls.option_names()  # every default passes its own check
+    for option in cls.options:
+        assert option.doc and not hasattr(nn.Module, option.name), (arch, option.name)
+
+
+@pytest.mark.parametrize(
+    "arch, options, message",
+    [
+        ("srcnn", {"depth": 3}, "option depth: unknown option for SRCNN; valid options: channels, hidden, residual"),
+        ("espcn", {"residual": "yes"}, "option residual: expected true or false, got 'yes'"),
+        ("rrdbnet", {"blocks": 0}, "option blocks: expected an integer >= 1, got 0"),
+        ("unet_geu", {"frames": 2.0}, "option frames: expected an integer >= 1, got 2.0"),
+    ],
+)
+def test_model_options_are_checked_by_the_class(arch, options, message):
+    with pytest.raises(ValueError) as err:
+        build_model(arch, 2, options)
+    assert str(err.value) == message
+
+
+def test_discriminators_declare_their_options():
+    from srloss.models import DISCRIMINATORS
+    from srloss.models.discriminators import Discriminator
+
+    for name, cls in DISCRIMINATORS.items():
+        assert issubclass(cls, Discriminator) and list(cls.check_options()) == cls.option_names(), name
+    with pytest.raises(
+        ValueError,
+        match="option stages: unknown option for UNetDiscriminatorSN; valid options: channels, skip_connection",
+    ):
+        DISCRIMINATORS["unet"](stages=3)

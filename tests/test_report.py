@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_runner import run_snakemake
 
 from srloss import report
-from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -23,12 +23,26 @@ def _write_run(root: Path, model: str, loss: str, seed: int, psnr_offset: float,
     run = root / f"runs/d/{model}/{loss}/x2/seed{seed}"
     run.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    rows = [{"study": "s", "dataset": "d", "model": model, "loss": loss, "scale": 2, "seed": seed, "image": img,
-             "status": "baseline" if loss == "none" else "completed",
-             "psnr_rgb": 28 + i + psnr_offset, "psnr_y": 30 + i + psnr_offset + 0.01 * rng.random(),
-             "ssim_y": 0.8 + 0.01 * i + psnr_offset / 100, "mse": 50 - i - psnr_offset,
-             "sharpness_diff": 0.3 - psnr_offset / 10, "lpips_alex": math.nan, "missing": lpips_note}
-            for i, img in enumerate(IMAGES)]
+    rows = [
+        {
+            "study": "s",
+            "dataset": "d",
+            "model": model,
+            "loss": loss,
+            "scale": 2,
+            "seed": seed,
+            "image": img,
+            "status": "baseline" if loss == "none" else "completed",
+            "psnr_rgb": 28 + i + psnr_offset,
+            "psnr_y": 30 + i + psnr_offset + 0.01 * rng.random(),
+            "ssim_y": 0.8 + 0.01 * i + psnr_offset / 100,
+            "mse": 50 - i - psnr_offset,
+            "sharpness_diff": 0.3 - psnr_offset / 10,
+            "lpips_alex": math.nan,
+            "missing": lpips_note,
+        }
+        for i, img in enumerate(IMAGES)
+    ]
     pd.DataFrame(rows).to_csv(run / "metrics.csv", index=False)
     crops = {}
     for img in IMAGES[:2]:
@@ -38,21 +52,36 @@ def _write_run(root: Path, model: str, loss: str, seed: int, psnr_offset: float,
     np.savez(run / "crops.npz", **crops)
     if loss != "none":
         steps = np.arange(1, 41)
-        pd.DataFrame({"step": steps, "loss": 1 / steps, loss: 1 / steps,
-                      "val_psnr_y": [30 + s / 10 if s % 10 == 0 else "" for s in steps]}).to_csv(run / "history.csv", index=False)
+        pd.DataFrame(
+            {
+                "step": steps,
+                "loss": 1 / steps,
+                loss: 1 / steps,
+                "val_psnr_y": [30 + s / 10 if s % 10 == 0 else "" for s in steps],
+            }
+        ).to_csv(run / "history.csv", index=False)
     return run / "metrics.csv"
 
 
 @pytest.fixture(scope="module")
 def aggregated(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    note = json.dumps({"lpips_alex": "LPIPS-alex: ImageNet backbone weights not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)"})
+    note = json.dumps(
+        {
+            "lpips_alex": "LPIPS-alex: ImageNet backbone weights not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)"
+        }
+    )
     paths = [_write_run(root, "bicubic", "none", 0, 0.0, note)]
     for seed in (0, 1):
         paths += [_write_run(root, "espcn", "mse", seed, 1.0, note), _write_run(root, "espcn", "l1", seed, 0.5, note)]
-    out = {"per_image": root / "tables/per_image.csv", "summary_csv": root / "tables/summary.csv",
-           "summary_md": root / "tables/summary.md", "figure": root / "figures/psnr_ssim.png",
-           "provenance": root / "tables/provenance.json", "root": root}
+    out = {
+        "per_image": root / "tables/per_image.csv",
+        "summary_csv": root / "tables/summary.csv",
+        "summary_md": root / "tables/summary.md",
+        "figure": root / "figures/psnr_ssim.png",
+        "provenance": root / "tables/provenance.json",
+        "root": root,
+    }
     report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
     return root
 
@@ -64,7 +93,10 @@ def test_results_table_marks_the_best_loss(aggregated):
     # mse is better than l1 on all 6 images: bold, and significant (exact p = 2/64 < 0.05).
     assert "**33.50 ± " in rows["mse"] and "†" in rows["mse"] and "**" not in rows["l1"]
     assert "bicubic (baseline)" in rows and "**" not in rows["bicubic (baseline)"]
-    assert "missing" in rows["mse"] and "not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)" in md
+    assert (
+        "missing" in rows["mse"]
+        and "not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)" in md
+    )
     tex = (aggregated / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 $\pm$" in tex
     csv = pd.read_csv(aggregated / f"{report.table_stem('d', 'espcn', 2)}.csv").set_index("loss")
@@ -86,7 +118,12 @@ def test_statistics_tables(aggregated):
 
 
 def test_figures_are_written_as_png_and_pdf(aggregated):
-    for stem in [report.metrics_figure_stem("d", "espcn"), report.grid_stem("d", "espcn", 2), report.PD_STEM, report.CURVES_STEM]:
+    for stem in [
+        report.metrics_figure_stem("d", "espcn"),
+        report.grid_stem("d", "espcn", 2),
+        report.PD_STEM,
+        report.CURVES_STEM,
+    ]:
         assert (aggregated / f"{stem}.png").read_bytes()[:8] == PNG
         assert (aggregated / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
 
@@ -95,14 +132,23 @@ def test_figures_are_written_as_png_and_pdf(aggregated):
 
 TINY = {
     "study": "tiny",
-    "datasets": {"faces": {"source": "skimage", "splits": {"train": ["rocket"], "val": ["coffee"], "test": ["astronaut", "chelsea"]},
-                           "patch_size": 32, "stride": 32}},
+    "datasets": {
+        "faces": {
+            "source": "skimage",
+            "splits": {"train": ["rocket"], "val": ["coffee"], "test": ["astronaut", "chelsea"]},
+            "patch_size": 32,
+            "stride": 32,
+        }
+    },
     "models": {"espcn": {"arch": "espcn", "options": {"residual": True}}},
     "losses": {"mse": {"terms": [{"name": "mse"}]}, "l1": {"terms": [{"name": "l1"}]}},
     "scales": [2],
     "training": {"steps": 20, "batch_size": 8, "lr": 1e-3, "val_every": 10},
-    "evaluation": {"lpips": {"nets": ["alex"], "random_backbone": True}, "ffr": {"datasets": ["faces"]},
-                   "crops": {"images": 2, "size": 64}},
+    "evaluation": {
+        "lpips": {"nets": ["alex"], "random_backbone": True},
+        "ffr": {"datasets": ["faces"]},
+        "crops": {"images": 2, "size": 64},
+    },
 }
 
 
@@ -121,7 +167,14 @@ def tiny_report(tmp_path_factory):
 def test_report_builds_with_every_figure(tiny_report):
     root = tiny_report / "results/tiny"
     html = (root / "report.html").read_text()
-    for name in ["metrics_espcn.png", "perception_distortion.png", "training_curves.png", "grid_espcn_x2.png", "espcn_x2.csv", "best.csv"]:
+    for name in [
+        "metrics_espcn.png",
+        "perception_distortion.png",
+        "training_curves.png",
+        "grid_espcn_x2.png",
+        "espcn_x2.csv",
+        "best.csv",
+    ]:
         assert name in html
     assert "Blau and Michaeli" in html and "highest mean Sobel gradient" in html  # captions
     assert html.count("data:image/png;base64") >= 4 or html.count("iVBORw0KGgo") >= 4  # figures embedded
@@ -138,22 +191,50 @@ def test_report_builds_with_every_figure(tiny_report):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="headless Chromium not installed (apt-get install chromium)"
+)
 def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
     shot = tmp_path / "report.png"
     html = tiny_report / "results/tiny/report.html"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
-                    "--virtual-time-budget=8000", f"--screenshot={shot}", html.as_uri()],
-                   capture_output=True, timeout=120, check=True)
-    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000",
-                          "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,900",
+            "--virtual-time-budget=8000",
+            f"--screenshot={shot}",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    dom = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert shot.read_bytes()[:8] == PNG and shot.stat().st_size > 20_000  # not a blank page
     assert "1. Tables" in dom and "2. Figures" in dom  # the app rendered its categories
 
 
 def test_evaluation_config_defaults_and_checks():
-    from srloss.config import ConfigError, Study, check_config, load_yaml
     from snakemake.utils import validate
+
+    from srloss.config import ConfigError, Study, check_config, load_yaml
 
     config = load_yaml(REPO / "config.yaml")
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))

@@ -21,8 +21,14 @@ BIN = Path(sys.executable).parent
 
 STUDY = {
     "study": "rr",
-    "datasets": {"photos": {"source": "skimage", "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]},
-                            "patch_size": 16, "stride": 64}},
+    "datasets": {
+        "photos": {
+            "source": "skimage",
+            "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]},
+            "patch_size": 16,
+            "stride": 64,
+        }
+    },
     "models": {"espcn": {"arch": "espcn", "options": {"channels": 8, "hidden": 4}}},
     "losses": {"mse": {"terms": [{"name": "mse"}]}, "l1": {"terms": [{"name": "l1"}]}},
     "scales": [2],
@@ -30,15 +36,26 @@ STUDY = {
     "training": {"steps": 2, "batch_size": 2, "val_every": 2, "threads": 1},
 }
 RUN = "photos/{model}/{loss}/x{scale}/seed0"
-TRAINED = {f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=2) for rule in ("train", "evaluate") for loss in ("mse", "l1")}
+TRAINED = {
+    f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=2)
+    for rule in ("train", "evaluate")
+    for loss in ("mse", "l1")
+}
 BASELINE_EVAL = "evaluate/" + RUN.format(model="bicubic", loss="none", scale=2)
-EVERYTHING = TRAINED | {BASELINE_EVAL, "prepare/photos/x2", "aggregate", "all"}
+PREPARE_X2 = {f"prepare/photos/x2/{split}" for split in ("train", "val", "test")}  # one job per split
+EVERYTHING = TRAINED | {BASELINE_EVAL, "aggregate", "all"} | PREPARE_X2
 
 
 def snakemake(workdir: Path, src: Path, configfile: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": str(src)}
-    return subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", configfile, *args],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", configfile, *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def planned_jobs(output: str) -> set[str]:
@@ -103,39 +120,74 @@ def test_nothing_changed_plans_nothing(study):
 def test_editing_a_loss_weight_reruns_that_loss_only(study):
     losses = {**STUDY["losses"], "l1": {"terms": [{"name": "l1", "weight": 0.5}]}}
     assert dry_run(study, variant(losses=losses)) == {
-        "train/" + RUN.format(model="espcn", loss="l1", scale=2), "evaluate/" + RUN.format(model="espcn", loss="l1", scale=2), "aggregate", "all"}
+        "train/" + RUN.format(model="espcn", loss="l1", scale=2),
+        "evaluate/" + RUN.format(model="espcn", loss="l1", scale=2),
+        "aggregate",
+        "all",
+    }
 
 
 @pytest.mark.integration
 def test_adding_a_loss_adds_only_its_jobs(study):
     losses = {**STUDY["losses"], "charb": {"terms": [{"name": "charbonnier", "eps": 1e-3}]}}
     assert dry_run(study, variant(losses=losses)) == {
-        "train/" + RUN.format(model="espcn", loss="charb", scale=2), "evaluate/" + RUN.format(model="espcn", loss="charb", scale=2), "aggregate", "all"}
+        "train/" + RUN.format(model="espcn", loss="charb", scale=2),
+        "evaluate/" + RUN.format(model="espcn", loss="charb", scale=2),
+        "aggregate",
+        "all",
+    }
 
 
 @pytest.mark.integration
 def test_adding_a_scale_adds_only_its_jobs(study):
-    new = {f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=4) for rule in ("train", "evaluate") for loss in ("mse", "l1")}
+    new = {
+        f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=4)
+        for rule in ("train", "evaluate")
+        for loss in ("mse", "l1")
+    }
     assert dry_run(study, variant(scales=[2, 4])) == new | {
-        "prepare/photos/x4", "evaluate/" + RUN.format(model="bicubic", loss="none", scale=4), "aggregate", "all"}
+        f"prepare/photos/x4/{split}" for split in ("train", "val", "test")
+    } | {"evaluate/" + RUN.format(model="bicubic", loss="none", scale=4), "aggregate", "all"}
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("module, expected", [
-    ("report.py", {"aggregate", "all"}),  # aggregation and figure code
-    ("evaluate.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
-    ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
-    ("data/degrade.py", EVERYTHING),  # every stage imports it
-])
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("report.py", {"aggregate", "all"}),  # aggregation and figure code
+        ("evaluate.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
+        ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
+        ("data/degrade.py", EVERYTHING),  # every stage imports it
+    ],
+)
 def test_editing_a_library_module_reruns_the_stages_that_import_it(study, module, expected):
     assert dry_run(study, edit=module) == expected
 
 
 def test_stage_modules_follow_imports():
-    assert set(stage_modules(STAGES["aggregate"])) == {"srloss", "srloss.report", "srloss.provenance", "srloss.atomic",
-                                                       "srloss.outputs", "srloss.metrics", "srloss.stats"}
+    metrics = {
+        "srloss.metrics",
+        *(f"srloss.metrics.{m}" for m in ("catalog", "pixel", "perceptual", "faces")),
+        "srloss.ops",
+        "srloss.ops.image",
+        "srloss.ops.kernels",
+        "srloss.ops.resize",
+        "srloss.weights",
+    }
+    assert set(stage_modules(STAGES["aggregate"])) == {
+        "srloss",
+        "srloss.report",
+        "srloss.provenance",
+        "srloss.atomic",
+        "srloss.outputs",
+        "srloss.stats",
+        "srloss.errors",
+        *metrics,
+    }
     train = stage_modules(STAGES["train"])
-    assert {"srloss.train", "srloss.losses", "srloss.losses.pixel", "srloss.models.espcn", "srloss.metrics"} <= set(train)
+    assert {"srloss.train", "srloss.losses", "srloss.losses.pixel", "srloss.models.espcn", "srloss.metrics"} <= set(
+        train
+    )
     assert "srloss.report" not in train and "srloss.cli" not in train
 
 
@@ -143,7 +195,7 @@ def test_stage_hash_changes_with_the_sources_only(tmp_path):
     shutil.copytree(REPO / "src/srloss", tmp_path / "srloss", ignore=shutil.ignore_patterns("__pycache__"))
     before = stage_hashes(tmp_path / "srloss")
     assert before == stage_hashes(REPO / "src/srloss")  # independent of where the code lives
-    with open(tmp_path / "srloss/metrics.py", "a") as f:
+    with open(tmp_path / "srloss/metrics/pixel.py", "a") as f:
         f.write("\n# edited\n")
     stage_hashes.cache_clear()
     after = stage_hashes(tmp_path / "srloss")

@@ -5,7 +5,12 @@ import torch
 from srloss.data.prepare import crop_patches, degrade_pair, prepare
 from srloss.data.shards import PatchDataset, augment, check_shard, read_attrs, read_images, spec_hash, write_patches
 
-SPEC = {"source": "skimage", "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]}, "patch_size": 48, "stride": 48}
+SPEC = {
+    "source": "skimage",
+    "splits": {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]},
+    "patch_size": 48,
+    "stride": 48,
+}
 
 
 def test_crop_patches_are_aligned(astronaut):
@@ -28,7 +33,7 @@ def test_prepare_round_trip(tmp_path):
     lr, hr = ds[0]
     assert lr.shape == (3, 24, 24) and hr.shape == (3, 48, 48) and lr.dtype == torch.float32
     assert 0 <= float(hr.min()) and float(hr.max()) <= 1
-    (name, lr_img, hr_img), = read_images(out["test"])
+    ((name, lr_img, hr_img),) = read_images(out["test"])
     assert name == "astronaut" and hr_img.shape == (3, 512, 512) and lr_img.shape == (3, 256, 256)
     check_shard(out["test"], "images", 2, SPEC)
     with pytest.raises(ValueError, match="does not match"):
@@ -79,7 +84,15 @@ def burst_shards(tmp_path_factory):
 def test_burst_shards_store_t_c_h_w_and_record_degradation(burst_shards):
     attrs = read_attrs(burst_shards["train"])
     assert attrs["frames"] == 3 and attrs["source"] == "skimage"
-    assert attrs["degradation"] == {"blur_sigma": 0.5, "noise_sigma": 1.0, "jpeg_quality": 0, "frames": 3, "max_shift": 2.0, "max_rotation": 1.0, "seed": 7}
+    assert attrs["degradation"] == {
+        "blur_sigma": 0.5,
+        "noise_sigma": 1.0,
+        "jpeg_quality": 0,
+        "frames": 3,
+        "max_shift": 2.0,
+        "max_rotation": 1.0,
+        "seed": 7,
+    }
     ds = PatchDataset(burst_shards["train"], augment=False, expect=(4, BURST))
     lr, hr = ds[0]
     assert ds.frames == 3 and lr.shape == (3, 3, 12, 12) and hr.shape == (3, 48, 48)
@@ -89,13 +102,15 @@ def test_burst_shards_store_t_c_h_w_and_record_degradation(burst_shards):
     ref = imresize(hr, 0.25)
     errs = [float((lr[t] - ref).abs().mean()) for t in range(3)]
     assert errs[1] < min(errs[0], errs[2])
-    (name, lr_img, hr_img), = read_images(burst_shards["test"], expect=(4, BURST))
+    ((name, lr_img, hr_img),) = read_images(burst_shards["test"], expect=(4, BURST))
     assert name == "astronaut" and lr_img.shape == (3, 3, 128, 128) and hr_img.shape == (3, 512, 512)
 
 
 def test_shard_disagreeing_with_config_is_an_error(burst_shards):
     other = {**BURST, "degradation": {**BURST["degradation"], "noise_sigma": 2.0}}
-    with pytest.raises(ValueError, match=r"does not match what it is asked to serve.*'degradation'.*'noise_sigma': 2.0"):
+    with pytest.raises(
+        ValueError, match=r"does not match what it is asked to serve.*'degradation'.*'noise_sigma': 2.0"
+    ):
         PatchDataset(burst_shards["train"], expect=(4, other))
     with pytest.raises(ValueError, match=r"'scale': \{'expected': 2, 'found': 4\}"):
         read_images(burst_shards["val"], expect=(2, BURST))
@@ -149,7 +164,9 @@ def test_patch_writer_appends_and_is_atomic(tmp_path):
     rng = np.random.default_rng(0)
     with PatchWriter(path, 2, SPEC) as w:
         for _ in range(3):
-            w.append(rng.integers(0, 255, (4, 3, 5, 5), dtype=np.uint8), rng.integers(0, 255, (4, 3, 10, 10), dtype=np.uint8))
+            w.append(
+                rng.integers(0, 255, (4, 3, 5, 5), dtype=np.uint8), rng.integers(0, 255, (4, 3, 10, 10), dtype=np.uint8)
+            )
     assert len(PatchDataset(path)) == 12
     bad = tmp_path / "bad.h5"
     with pytest.raises(RuntimeError, match="boom"):

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from workflow_runner import run_snakemake
 
 from srloss.config import ConfigError, check_config
 from srloss.data.prepare import prepare, split_names
 from srloss.data.shards import PatchDataset, read_attrs, read_images
 from srloss.data.sources import MLFDB_DOI, BenchmarkSource, DatasetError, open_source
-from workflow_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
@@ -29,13 +29,22 @@ def _png(path: Path, h: int, w: int, value: int | None = None) -> np.ndarray:
 @pytest.fixture(scope="module")
 def div2k(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("div2k")
-    for i in range(1, 901):
-        _png(root / ("DIV2K_train_HR" if i <= 800 else "DIV2K_valid_HR") / f"{i:04d}.png", 16, 20)
+    for i in range(1, 901):  # validation images large enough for the metrics at x2 (35 px, images.size_problem)
+        _png(
+            root / ("DIV2K_train_HR" if i <= 800 else "DIV2K_valid_HR") / f"{i:04d}.png",
+            *((16, 20) if i <= 800 else (36, 40)),
+        )
     return root
 
 
 def test_existing_div2k_copy_is_checked(div2k, tmp_path):
-    spec = {"source": "div2k", "root": str(div2k), "splits": {"train": ["0001-0003"], "val": ["0801"], "test": ["0802", "0803"]}, "patch_size": 8, "stride": 8}
+    spec = {
+        "source": "div2k",
+        "root": str(div2k),
+        "splits": {"train": ["0001-0003"], "val": ["0801"], "test": ["0802", "0803"]},
+        "patch_size": 8,
+        "stride": 8,
+    }
     open_source(spec)  # complete: no error
     assert split_names(spec, "train") == ["0001", "0002", "0003"]
     # a broken copy: one file missing, one unexpected
@@ -46,14 +55,23 @@ def test_existing_div2k_copy_is_checked(div2k, tmp_path):
         if i != 5:
             (broken / "DIV2K_train_HR" / f"{i:04d}.png").write_bytes(b"")
     (broken / "DIV2K_train_HR" / "0001x2.png").write_bytes(b"")
-    with pytest.raises(DatasetError, match=r"DIV2K_train_HR: expected 800 files 0001.png ... 0800.png; found 800 files: 1 missing \(e.g. 0005.png\); 1 unexpected \(e.g. 0001x2.png\)"):
+    with pytest.raises(
+        DatasetError,
+        match=r"DIV2K_train_HR: expected 800 files 0001.png ... 0800.png; found 800 files: 1 missing \(e.g. 0005.png\); 1 unexpected \(e.g. 0001x2.png\)",
+    ):
         open_source({**spec, "root": str(broken)})
     with pytest.raises(DatasetError, match="folder DIV2K_train_HR/ is missing"):
         open_source({**spec, "root": str(tmp_path / "nowhere")})
 
 
 def test_prepare_from_div2k_copy(div2k, tmp_path):
-    spec = {"source": "div2k", "root": str(div2k), "splits": {"train": ["0001-0003"], "val": ["0801"], "test": ["0802-0803"]}, "patch_size": 8, "stride": 4}
+    spec = {
+        "source": "div2k",
+        "root": str(div2k),
+        "splits": {"train": ["0001-0003"], "val": ["0801"], "test": ["0802-0803"]},
+        "patch_size": 8,
+        "stride": 4,
+    }
     out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
     prepare(spec, 2, out)
     ds = PatchDataset(out["train"], augment=False)
@@ -74,7 +92,11 @@ def benchmark(tmp_path_factory) -> Path:
 
 
 def test_benchmark_copy_sets_and_images(benchmark, tmp_path):
-    spec = {"source": "benchmark", "root": str(benchmark), "splits": {"train": ["Urban100"], "val": ["Set5/img001"], "test": ["Set14"]}}
+    spec = {
+        "source": "benchmark",
+        "root": str(benchmark),
+        "splits": {"train": ["Urban100"], "val": ["Set5/img001"], "test": ["Set14"]},
+    }
     src = open_source(spec)
     assert split_names(spec, "test", src) == [f"Set14/img{i:03d}" for i in range(14)]
     assert src.load("Set5/img003")[0, 0, 0] == 3
@@ -111,7 +133,13 @@ def _mlfdb(root: Path, n_frames: int = 9, scale: int = 8, lr: int = 4) -> None:
 
 def test_mlfdb_layout_and_multi_frame_shards(tmp_path):
     _mlfdb(tmp_path / "db")
-    spec = {"source": "mlfdb", "root": str(tmp_path / "db"), "degradation": {"frames": 7}, "patch_size": 32, "stride": 32}
+    spec = {
+        "source": "mlfdb",
+        "root": str(tmp_path / "db"),
+        "degradation": {"frames": 7},
+        "patch_size": 32,
+        "stride": 32,
+    }
     out = {s: tmp_path / f"{s}.h5" for s in ("train", "val", "test")}
     prepare(spec, 8, out)
     ds = PatchDataset(out["train"], augment=False)
@@ -130,7 +158,10 @@ def test_mlfdb_layout_and_multi_frame_shards(tmp_path):
     [
         (lambda db: __import__("shutil").rmtree(db / "val"), "split folder val/ is missing"),
         (lambda db: (db / "test" / "seq1" / "hr.png").unlink(), "sequence test/seq1 lacks lr/ or hr.png"),
-        (lambda db: [p.unlink() for p in sorted((db / "train" / "seq0" / "lr").iterdir())[:4]], "has 5 frames, fewer than frames=7"),
+        (
+            lambda db: [p.unlink() for p in sorted((db / "train" / "seq0" / "lr").iterdir())[:4]],
+            "has 5 frames, fewer than frames=7",
+        ),
     ],
 )
 def test_mlfdb_malformed_is_a_clear_error(tmp_path, damage, match):
@@ -144,8 +175,16 @@ def test_mlfdb_malformed_is_a_clear_error(tmp_path, damage, match):
 
 def test_mlfdb_scale_mismatch_names_sequence(tmp_path):
     _mlfdb(tmp_path / "db", scale=4)
-    spec = {"source": "mlfdb", "root": str(tmp_path / "db"), "degradation": {"frames": 7}, "patch_size": 32, "stride": 32}
-    with pytest.raises(DatasetError, match=r"sequence train/seq0: hr.png is 16x16, expected 32x32 \(frames 4x4 at scale 8\)"):
+    spec = {
+        "source": "mlfdb",
+        "root": str(tmp_path / "db"),
+        "degradation": {"frames": 7},
+        "patch_size": 32,
+        "stride": 32,
+    }
+    with pytest.raises(
+        DatasetError, match=r"sequence train/seq0: hr.png is 16x16, expected 32x32 \(frames 4x4 at scale 8\)"
+    ):
         prepare(spec, 8, {"train": tmp_path / "t.h5"})
     assert not (tmp_path / "t.h5").exists()
 
@@ -167,14 +206,29 @@ DIV2K_SPLITS = {"train": ["train"], "val": ["0801-0810"], "test": ["0811-0900"]}
     "dataset,message",
     [
         ({"source": "mlfdb"}, "datasets.d: source 'mlfdb' needs exactly one of `root`"),
-        ({"source": "mlfdb", "root": "x", "degradation": {"noise_sigma": 2}}, "datasets.d.degradation: noise_sigma do not apply to mlfdb"),
+        (
+            {"source": "mlfdb", "root": "x", "degradation": {"noise_sigma": 2}},
+            "datasets.d.degradation: noise_sigma do not apply to mlfdb",
+        ),
         ({"source": "folder", "splits": DIV2K_SPLITS}, "datasets.d.root: source 'folder' needs the folder"),
         ({"source": "div2k"}, "datasets.d.splits: required for source 'div2k'"),
-        ({"source": "div2k", "splits": {**DIV2K_SPLITS, "val": ["0801-0950"]}}, "datasets.d.splits.val[0]: DIV2K split entry '0801-0950': images are numbered 0001..0900"),
+        (
+            {"source": "div2k", "splits": {**DIV2K_SPLITS, "val": ["0801-0950"]}},
+            "datasets.d.splits.val[0]: DIV2K split entry '0801-0950': images are numbered 0001..0900",
+        ),
         ({"source": "div2k", "splits": {**DIV2K_SPLITS, "val": ["0005"]}}, "image '0005' is in both 'train' and 'val'"),
-        ({"source": "benchmark", "splits": {"train": ["Set6"], "val": ["Set5"], "test": ["B100"]}}, "datasets.d.splits.train[0]: benchmark split entry 'Set6'"),
-        ({"source": "skimage", "root": "/data", "splits": DIV2K_SPLITS}, "datasets.d.root: not used by source 'skimage'; it applies to sources: benchmark, div2k, folder, mlfdb"),
-        ({"source": "div2k", "archive": "a.zip", "splits": DIV2K_SPLITS}, "datasets.d.archive: not used by source 'div2k'; it applies to sources: mlfdb"),
+        (
+            {"source": "benchmark", "splits": {"train": ["Set6"], "val": ["Set5"], "test": ["B100"]}},
+            "datasets.d.splits.train[0]: benchmark split entry 'Set6'",
+        ),
+        (
+            {"source": "skimage", "root": "/data", "splits": DIV2K_SPLITS},
+            "datasets.d.root: not used by source 'skimage'; it applies to sources: benchmark, div2k, folder, mlfdb",
+        ),
+        (
+            {"source": "div2k", "archive": "a.zip", "splits": DIV2K_SPLITS},
+            "datasets.d.archive: not used by source 'div2k'; it applies to sources: mlfdb",
+        ),
     ],
 )
 def test_dataset_config_errors_name_the_key(dataset, message):

@@ -47,8 +47,17 @@ def _frame(values: dict[str, list[float]], metric: str = "psnr_y", seeds=(0,)) -
     for loss, vals in values.items():
         for seed in seeds:
             for i, v in enumerate(vals):
-                rows.append({"dataset": "d", "model": "m", "scale": 2, "loss": loss, "seed": seed,
-                             "image": f"img{i}", metric: v + 0.1 * seed})
+                rows.append(
+                    {
+                        "dataset": "d",
+                        "model": "m",
+                        "scale": 2,
+                        "loss": loss,
+                        "seed": seed,
+                        "image": f"img{i}",
+                        metric: v + 0.1 * seed,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -69,8 +78,10 @@ def test_best_loss_not_significant_with_two_images():
 
 
 def test_direction_zero_prefers_values_near_zero():
-    frame = _frame({"blurry": [0.3, 0.4, 0.35, 0.5, 0.45, 0.3], "sharp": [-0.01, 0.02, 0.0, -0.02, 0.01, 0.03]},
-                   metric="sharpness_diff")
+    frame = _frame(
+        {"blurry": [0.3, 0.4, 0.35, 0.5, 0.45, 0.3], "sharp": [-0.01, 0.02, 0.0, -0.02, 0.01, 0.03]},
+        metric="sharpness_diff",
+    )
     row = best_losses(frame, ["dataset", "model", "scale"], {"sharpness_diff": "zero"}).iloc[0]
     assert row["best"] == "sharp" and row["p_value"] == pytest.approx(2 / 64)
     tests = pairwise_tests(frame, ["dataset", "model", "scale"], {"sharpness_diff": "zero"})

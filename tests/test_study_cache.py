@@ -28,7 +28,9 @@ print(json.dumps({"torch": "torch" in sys.modules, "runs": len(study.runs()),
 
 def probe(src: Path, config: Path, cache: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(config), str(cache)], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config), str(cache)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 

@@ -14,6 +14,7 @@ import torchvision
 
 from srloss import weights
 from srloss.config import ConfigError, Run, Study
+from srloss.losses import required_backbones
 from srloss.losses.backbones import IMAGENET_MEAN, IMAGENET_STD
 from srloss.losses.perceptual import LPIPSLoss, ResNetFeatureLoss, VGGFeatureLoss
 
@@ -66,7 +67,9 @@ def test_vgg_loss_loads_imagenet_layout_and_matches_torchvision(cache):
     x, y = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         fx, fy = _normalise(x), _normalise(y)
-        expected = 2.0 * torch.mean((features[:4](fx) - features[:4](fy)) ** 2) + 0.5 * torch.mean((features[:35](fx) - features[:35](fy)) ** 2)
+        expected = 2.0 * torch.mean((features[:4](fx) - features[:4](fy)) ** 2) + 0.5 * torch.mean(
+            (features[:35](fx) - features[:35](fy)) ** 2
+        )
         assert float(loss(x, y)) == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -101,16 +104,22 @@ def test_lpips_loads_trunk_from_cache_and_lin_layers_from_the_package(cache):
 
 
 def test_required_backbones_and_random_flag():
-    terms = [{"name": "mse"}, {"name": "vgg", "layers": "conv5_4"}, {"name": "gram"}, {"name": "lpips", "net": "vgg"},
-             {"name": "resnet", "arch": "resnet50", "backbone_weights": "random"}]
-    assert weights.required_backbones(terms) == ["vgg16", "vgg19"]
-    assert weights.required_backbones([{"name": "lpips"}, {"name": "resnet"}]) == ["alexnet", "resnet18"]
+    terms = [
+        {"name": "mse"},
+        {"name": "vgg", "layers": "conv5_4"},
+        {"name": "gram"},
+        {"name": "lpips", "net": "vgg"},
+        {"name": "resnet", "arch": "resnet50", "backbone_weights": "random"},
+    ]
+    assert required_backbones(terms) == ["vgg16", "vgg19"]
+    assert required_backbones([{"name": "lpips"}, {"name": "resnet"}]) == ["alexnet", "resnet18"]
     assert weights.uses_random_backbone(terms) and not weights.uses_random_backbone(terms[:4])
     assert weights.loss_display_name("perc", terms) == "perc [random backbone]"
     assert weights.loss_display_name("perc", terms[:4]) == "perc"
 
 
 # --- downloads from a local HTTP server -----------------------------------------------------
+
 
 @pytest.fixture
 def server(tmp_path):
@@ -169,19 +178,63 @@ def test_download_error_for_a_missing_url_leaves_no_file(server, cache):
     assert list(cache.iterdir()) == []
 
 
+def test_download_goes_through_torch_hub_with_progress_umask_and_no_orphans(server, cache, monkeypatch, capfd):
+    import os
+
+    import torch.hub
+
+    folder, url = server
+    name, _ = _served_checkpoint(folder, monkeypatch)
+    calls = []
+    real = torch.hub.download_url_to_file
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    orphan = cache / f"{name}.0123abcd.partial"  # what a killed torch.hub download leaves behind
+    orphan.write_bytes(b"partial")
+    old = os.umask(0o022)
+    try:
+        weights.fetch(["resnet18"], base_url=url)
+    finally:
+        os.umask(old)
+    assert calls and calls[0][0][2] == name.split("-")[1][:8]  # torch.hub checked the SHA-256 prefix
+    assert sorted(p.name for p in cache.iterdir()) == [name]  # the orphan is gone, no temporary file left
+    assert (cache / name).stat().st_mode & 0o777 == 0o644  # readable by colleagues, as the user's umask says
+    assert "100%" in capfd.readouterr().err  # torch.hub's progress bar
+
+
+def test_a_stalled_server_times_out_and_leaves_no_file(cache):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts the connection, never answers
+    try:
+        with pytest.raises(OSError):  # socket.timeout / URLError, after `timeout` seconds instead of forever
+            weights.download(f"http://127.0.0.1:{listener.getsockname()[1]}/x.pth", cache / "x.pth", timeout=1)
+    finally:
+        listener.close()
+    assert list(cache.iterdir()) == []
+
+
 def test_cli_fetch_weights(server, tmp_path, monkeypatch):
     from srloss.cli import main
 
     folder, url = server
     name, _ = _served_checkpoint(folder, monkeypatch)
     config = tmp_path / "study.yaml"
-    config.write_text("losses:\n  r: {terms: [{name: resnet, stages: layer1}, {name: vgg, backbone_weights: random}]}\n")
-    assert main(["fetch-weights", "--config", str(config), "--torch-home", str(tmp_path / "home"), "--base-url", url]) == 0
+    config.write_text(
+        "losses:\n  r: {terms: [{name: resnet, stages: layer1}, {name: vgg, backbone_weights: random}]}\n"
+    )
+    assert (
+        main(["fetch-weights", "--config", str(config), "--torch-home", str(tmp_path / "home"), "--base-url", url]) == 0
+    )
     assert (tmp_path / "home/hub/checkpoints" / name).is_file()
-    assert sorted(p.name for p in (tmp_path / "home/hub/checkpoints").iterdir()) == [name]  # the random VGG needs nothing
+    assert sorted(p.name for p in (tmp_path / "home/hub/checkpoints").iterdir()) == [
+        name
+    ]  # the random VGG needs nothing
 
 
 # --- config: option checks, frames, the random_backbone flag in run specs -------------------
+
 
 def _config(**losses) -> dict:
     from test_config import demo_config
@@ -191,13 +244,28 @@ def _config(**losses) -> dict:
     return config
 
 
-@pytest.mark.parametrize("term, message", [
-    ({"name": "vgg", "layers": ["relu2_2", "relu9_9"]}, "losses.x.terms[0]: option layers: unknown layer 'relu9_9'; valid choices: conv1_1"),
-    ({"name": "resnet", "arch": "resnet101"}, "losses.x.terms[0]: option arch: unknown ResNet 'resnet101'; valid choices: resnet18, resnet50"),
-    ({"name": "lpips", "backbone_weights": "none"}, "losses.x.terms[0]: option backbone_weights: 'none' is not a choice; valid choices: imagenet, random"),
-    ({"name": "tv", "form": "l0"}, "losses.x.terms[0]: option form: 'l0' is not a choice; valid choices: l1, l2, beta"),
-    ({"name": "gram", "layer": "relu1_1"}, "losses.x.terms[0].layer: unknown option for GramLoss; valid options: layers, criterion, backbone_weights, backbone_seed"),
-])
+@pytest.mark.parametrize(
+    "term, message",
+    [
+        (
+            {"name": "vgg", "layers": ["relu2_2", "relu9_9"]},
+            "losses.x.terms[0].layers: unknown layer 'relu9_9'; valid choices: conv1_1",
+        ),
+        (
+            {"name": "resnet", "arch": "resnet101"},
+            "losses.x.terms[0].arch: unknown ResNet 'resnet101'; valid choices: resnet18, resnet50",
+        ),
+        (
+            {"name": "lpips", "backbone_weights": "none"},
+            "losses.x.terms[0].backbone_weights: 'none' is not a choice; valid choices: imagenet, random",
+        ),
+        ({"name": "tv", "form": "l0"}, "losses.x.terms[0].form: 'l0' is not a choice; valid choices: l1, l2, beta"),
+        (
+            {"name": "gram", "layer": "relu1_1"},
+            "losses.x.terms[0].layer: unknown option for GramLoss; valid options: layers, criterion, backbone_weights, backbone_seed",
+        ),
+    ],
+)
 def test_config_checks_term_options(term, message):
     with pytest.raises(ConfigError) as err:
         Study(_config(x={"terms": [term]}))
@@ -208,14 +276,19 @@ def test_config_rejects_a_multi_frame_model_on_single_image_data():
     config = _config()
     config["models"]["faces"] = {"arch": "unet_geu", "options": {}}
     config["scales"] = [2, 4]
-    with pytest.raises(ConfigError, match=r"models.faces: arch 'unet_geu' takes 7 frames per sample, but dataset 'demo' provides single images \(datasets.demo.degradation.frames\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"models.faces: arch 'unet_geu' takes 7 frames per sample, but dataset 'demo' provides single images \(datasets.demo.degradation.frames\)",
+    ):
         Study(config)
     config["datasets"]["demo"]["degradation"] = {"frames": 7}  # synthetic 7-frame bursts: accepted
     Study(config)
 
 
 def test_run_spec_carries_the_random_backbone_flag():
-    study = Study(_config(real={"terms": [{"name": "mse"}]}, fake={"terms": [{"name": "vgg", "backbone_weights": "random"}]}))
+    study = Study(
+        _config(real={"terms": [{"name": "mse"}]}, fake={"terms": [{"name": "vgg", "backbone_weights": "random"}]})
+    )
     assert study.run_spec(Run("demo", "srcnn", "fake", 2, 0))["random_backbone"] is True
     assert study.run_spec(Run("demo", "srcnn", "real", 2, 0))["random_backbone"] is False
     assert "random_backbone" not in study.run_spec(Run("demo", "bicubic", "none", 2, 0))  # untrained: no loss
@@ -225,16 +298,35 @@ def test_run_spec_carries_the_random_backbone_flag():
 def test_fetch_weights_rule_plans_exactly_the_needed_files(tmp_path):
     from workflow_runner import run_snakemake, test_env
 
-    config = _config(a={"terms": [{"name": "vgg"}, {"name": "mse"}]}, b={"terms": [{"name": "lpips", "net": "alex"}]},
-                     c={"terms": [{"name": "resnet", "arch": "resnet50", "backbone_weights": "random"}]})
+    config = _config(
+        a={"terms": [{"name": "vgg"}, {"name": "mse"}]},
+        b={"terms": [{"name": "lpips", "net": "alex"}]},
+        c={"terms": [{"name": "resnet", "arch": "resnet50", "backbone_weights": "random"}]},
+    )
     env = {k: v for k, v in test_env().items() if k != "TORCH_HOME"}
 
     def planned_files(evaluation: dict) -> set[str]:
-        result = run_snakemake(tmp_path, "fetch_weights", "-n", "--cores", "1", config={**config, "evaluation": evaluation}, timeout=300, env=env)
+        result = run_snakemake(
+            tmp_path,
+            "fetch_weights",
+            "-n",
+            "--cores",
+            "1",
+            config={**config, "evaluation": evaluation},
+            timeout=300,
+            env=env,
+        )
         assert result.returncode == 0, result.stderr
-        return {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: resources/weights/")}
+        return {
+            line.split()[-1]
+            for line in result.stdout.splitlines()
+            if line.strip().startswith("output: resources/weights/")
+        }
 
-    losses_only = {"resources/weights/hub/checkpoints/vgg19-dcbb9e9d.pth", "resources/weights/hub/checkpoints/alexnet-owt-7be5be79.pth"}
+    losses_only = {
+        "resources/weights/hub/checkpoints/vgg19-dcbb9e9d.pth",
+        "resources/weights/hub/checkpoints/alexnet-owt-7be5be79.pth",
+    }
     assert planned_files({"metrics": ["psnr_y", "ssim_y"]}) == losses_only
     # the LPIPS metric (default evaluation: alex and vgg) adds its trunks
     assert planned_files({}) == losses_only | {"resources/weights/hub/checkpoints/vgg16-397923af.pth"}
@@ -243,8 +335,7 @@ def test_fetch_weights_rule_plans_exactly_the_needed_files(tmp_path):
 def test_cli_fetch_weights_needs_names_or_a_config(capsys):
     from srloss.cli import main
 
-    with pytest.raises(SystemExit):
-        main(["fetch-weights"])
+    assert main(["fetch-weights"]) == 2
     assert "name backbones (vgg19, resnet18, resnet50, alexnet, vgg16) or give --config" in capsys.readouterr().err
     with pytest.raises(KeyError, match="valid choices: vgg19, resnet18"):
         main(["fetch-weights", "vgg11"])

@@ -26,13 +26,34 @@ def snakemake_command(workdir: Path, *args: str, configfile: str = "study.yaml")
 
     ``--configfile`` comes last: it takes several values, so a target name after it would be read as one.
     """
-    return [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args, "--configfile", configfile]
+    return [
+        str(BIN / "snakemake"),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+        "--configfile",
+        configfile,
+    ]
 
 
-def run_snakemake(workdir: Path, *args: str, config: dict | None = None, configfile: str = "study.yaml",
-                  timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path,
+    *args: str,
+    config: dict | None = None,
+    configfile: str = "study.yaml",
+    timeout: int = 900,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` (writing ``config`` to ``configfile`` first, if given)."""
     if config is not None:
         (workdir / configfile).write_text(yaml.safe_dump(config))
-    return subprocess.run(snakemake_command(workdir, *args, configfile=configfile), capture_output=True, text=True,
-                          cwd=workdir, timeout=timeout, env=env or test_env())
+    return subprocess.run(
+        snakemake_command(workdir, *args, configfile=configfile),
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=timeout,
+        env=env or test_env(),
+    )

@@ -1,7 +1,8 @@
-"""``srloss prepare|train|evaluate|aggregate|fetch-weights``: what the workflow's rules call.
+"""``srloss``: what the workflow's rules call, plus ``srloss check`` for people.
 
 Each job's definition arrives as one JSON spec (built by ``srloss.config.Study``), so a rule
-needs no logic of its own and the same command can be run by hand.
+needs no logic of its own and the same command can be run by hand. ``srloss check CONFIG``
+validates a study the way the Snakefile does and prints its grid, without Snakemake.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
+from pathlib import Path
+
+import srloss
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+from srloss.errors import one_line_errors  # noqa: E402
 
 
 def _json(text: str) -> dict:
@@ -19,113 +29,310 @@ def _json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="srloss", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _usage_error(message: str) -> int:
+    """A wrong command line: one line on stderr and exit code 2, as argparse does."""
+    print(f"srloss: error: {message}", file=sys.stderr)
+    return 2
 
-    p = sub.add_parser("prepare", help="degrade a dataset's HR images and write train/val/test shards")
-    p.add_argument("--spec", type=_json, required=True, help="the dataset's definition (JSON)")
-    p.add_argument("--scale", type=int, required=True)
-    for split in ("train", "val", "test"):
-        p.add_argument(f"--{split}", required=True, help=f"output shard for the {split} split")
 
-    t = sub.add_parser("train", help="train one run")
-    t.add_argument("--spec", type=_json, required=True, help="the run's definition (JSON)")
+# ----- one function per subcommand: each gets the parsed arguments, returns the exit code ----------
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from srloss.data.prepare import prepare
+
+    out = {s: getattr(args, s) for s in ("train", "val", "test") if getattr(args, s)}
+    if not out:
+        return _usage_error("prepare: give at least one of --train, --val, --test")
+    prepare(args.spec, args.scale, out)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from srloss.atomic import prepare_outputs
+    from srloss.train import Preempted, train
+
+    prepare_outputs(*(p for p in (args.model, args.history, args.record, args.best) if p))
+    execution = dict(args.execution or {})
+    if args.threads is not None:
+        execution["threads"] = args.threads
+    try:
+        record = train(
+            args.spec,
+            args.train_shard,
+            args.val_shard,
+            args.model,
+            args.history,
+            args.record,
+            best_out=args.best,
+            checkpoint_path=args.checkpoint,
+            init_weights=args.init_weights,
+            execution=execution,
+        )
+    except Preempted as e:
+        logging.warning("%s; rerun the same command to resume", e)
+        return e.exit_code
+    logging.info("run status: %s", record["status"])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from srloss.atomic import prepare_outputs
+    from srloss.evaluate import DEFAULT_EVALUATION, evaluate
+
+    prepare_outputs(*(p for p in (args.metrics, args.record, args.crops) if p))
+    overrides = {k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None}
+    evaluation = {**(args.evaluation or DEFAULT_EVALUATION), **overrides}
+    evaluate(
+        args.spec,
+        args.checkpoint,
+        args.test_shard,
+        args.metrics,
+        args.record,
+        args.threads,
+        evaluation=evaluation,
+        crops_out=args.crops,
+    )
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from srloss.atomic import prepare_outputs
+    from srloss.report import aggregate
+
+    prepare_outputs(args.per_image, args.summary_csv, args.summary_md, args.figure, args.provenance)
+    out = {
+        "per_image": args.per_image,
+        "summary_csv": args.summary_csv,
+        "summary_md": args.summary_md,
+        "figure": args.figure,
+        "provenance": args.provenance,
+    }
+    if args.root:
+        out["root"] = args.root
+    aggregate(args.metrics, args.config, out)
+    return 0
+
+
+def cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from srloss import weights
+
+    if not args.backbones and not args.config:
+        names = ", ".join(weights.WEIGHT_FILES)
+        return _usage_error(f"fetch-weights: name backbones ({names}) or give --config")
+    backbones = list(args.backbones)
+    if args.config:
+        from srloss.config import load_yaml
+        from srloss.losses import required_backbones
+
+        for loss in load_yaml(args.config).get("losses", {}).values():
+            backbones += required_backbones(loss.get("terms", []))
+    paths = weights.fetch(sorted(set(backbones)), args.torch_home, args.base_url)
+    for path in paths:
+        logging.info("cached: %s", path)
+    if not paths:
+        logging.info("nothing to fetch: no term of the config uses pretrained ImageNet weights")
+    return 0
+
+
+def cmd_gpu_run(args: argparse.Namespace) -> int:
+    from srloss.gpu import exec_on_free_gpu
+
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        return _usage_error("gpu-run: no command given; usage: srloss gpu-run -- <command> [args...]")
+    exec_on_free_gpu(cmd)  # does not return
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from srloss.config import ConfigError
+
+    try:
+        config = validated_config(args.config)
+        lines = grid_summary(config)
+    except ConfigError as e:
+        print(f"srloss check: {args.config}: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.config}: valid")
+    print("\n".join(lines))
+    return 0
+
+
+# ----- srloss check -----------------------------------------------------------------------------
+
+
+def validated_config(path: str | Path) -> dict:
+    """The config at ``path`` checked against the schema (defaults filled, as the Snakefile does);
+    ``ConfigError`` naming the key on the first violation."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    from srloss.config import ConfigError, load_yaml
+
+    config = load_yaml(path)
+    try:
+        validate(config, str(SCHEMA))
+    except WorkflowError as e:
+        cause = e.__cause__ or e.__context__
+        message = getattr(cause, "message", None) or str(e).splitlines()[-1]
+        where = ".".join(str(p) for p in getattr(cause, "absolute_path", [])) or "(top level)"
+        raise ConfigError(f"config key {where}: {message}") from e
+    return config
+
+
+def grid_summary(config: dict) -> list[str]:
+    """What ``snakemake`` would do for this study: runs, jobs per stage, downloads. Runs the
+    semantic checks of ``srloss.config.Study`` (which raise ``ConfigError``)."""
+    from srloss.config import Study
+    from srloss.data.sources import archives_to_fetch
+    from srloss.losses import required_backbones
+    from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES
+
+    study = Study(config)
+    runs = study.runs()
+    trained = [r for r in runs if r.trained]
+    jobs = Counter(
+        {
+            "prepare": len(config["datasets"]) * len(config["scales"]),
+            "train": len(trained),
+            "evaluate": len(runs),
+            "aggregate": 1,
+        }
+    )
+    archives = sorted({a.filename for ds in config["datasets"].values() for a in archives_to_fetch(ds)})
+    backbones = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])})
+    ev = config["evaluation"]
+    if "lpips" in ev["metrics"] and not ev["lpips"]["random_backbone"]:
+        backbones = sorted(set(backbones) | {LPIPS_TRUNKS[n] for n in ev["lpips"]["nets"]})
+    return [
+        f"study {study.name}: results in results/{study.name}/",
+        f"runs: {len(runs)} ({len(trained)} trained: {len(config['datasets'])} datasets x "
+        f"{sum(study.is_trained(m) for m in study.models)} trained models x {len(config['losses'])} losses x "
+        f"{len(config['scales'])} scales x {len(config['seeds'])} seeds; "
+        f"{len(runs) - len(trained)} untrained baselines)",
+        "jobs: " + ", ".join(f"{stage} {n}" for stage, n in jobs.items()) + f" (total {sum(jobs.values())})",
+        "dataset archives to fetch: " + (", ".join(archives) or "none"),
+        "weight files to fetch: " + (", ".join(WEIGHT_FILES[b].file for b in backbones) or "none"),
+    ]
+
+
+# ----- the parser ---------------------------------------------------------------------------------
+
+
+def _add_train(sub) -> None:
+    t = sub.add_parser(
+        "train",
+        help="train one run (what the workflow's train rule calls)",
+        description="Train one (dataset, model, loss, scale, seed) run from its JSON spec.",
+    )
+    t.set_defaults(func=cmd_train)
+    t.add_argument("--spec", type=_json, required=True, help="the run's definition (JSON, Study.run_spec)")
     t.add_argument("--train-shard", required=True)
     t.add_argument("--val-shard", required=True)
     t.add_argument("--model", required=True, help="output: final state dict (.pt)")
-    t.add_argument("--history", required=True, help="output: per-step history (.csv)")
-    t.add_argument("--record", required=True, help="output: run record (.json)")
+    t.add_argument("--history", required=True, help="output: history, one row per logging window and validation (.csv)")
+    t.add_argument("--record", required=True, help="output: run record with status and health (.json)")
     t.add_argument("--best", default=None, help="output: state dict with the best validation PSNR-Y (.pt)")
-    t.add_argument("--checkpoint", default=None,
-                   help="resumable state: written every training.checkpoint_every steps and on SIGTERM/SIGUSR1, resumed from if present")
+    t.add_argument(
+        "--checkpoint",
+        default=None,
+        help="resumable state: written every checkpoint_every steps and on SIGTERM/SIGUSR1, resumed from if present",
+    )
     t.add_argument("--init-weights", default=None, help="generator state dict to start from (another run's model.pt)")
-    t.add_argument("--threads", type=int, default=1)
+    t.add_argument(
+        "--execution",
+        type=_json,
+        default=None,
+        help="execution settings (JSON: threads, device, checkpoint_every, keep_checkpoint, log_every, "
+        "tensorboard); missing keys take the schema defaults",
+    )
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (overrides the execution settings)")
 
-    e = sub.add_parser("evaluate", help="evaluate one run on a test shard")
+
+def _add_stage_parsers(sub) -> None:
+    p = sub.add_parser("prepare", help="degrade a dataset's HR images and write train/val/test shards")
+    p.set_defaults(func=cmd_prepare)
+    p.add_argument("--spec", type=_json, required=True, help="the dataset's definition (JSON)")
+    p.add_argument("--scale", type=int, required=True)
+    for split in ("train", "val", "test"):
+        p.add_argument(
+            f"--{split}", default=None, help=f"output shard for the {split} split (the splits given are prepared)"
+        )
+    _add_train(sub)
+    e = sub.add_parser("evaluate", help="measure one run (or an untrained baseline) on a test shard")
+    e.set_defaults(func=cmd_evaluate)
     e.add_argument("--spec", type=_json, required=True)
     e.add_argument("--checkpoint", default=None, help="trained state dict (omit for untrained baselines)")
     e.add_argument("--test-shard", required=True)
     e.add_argument("--metrics", required=True, help="output: per-image metrics (.csv)")
     e.add_argument("--record", required=True, help="output: evaluation record (.json)")
     e.add_argument("--threads", type=int, default=1)
-    e.add_argument("--evaluation", type=_json, default=None, help="evaluation settings (JSON, Study.evaluation_spec); default: the schema's defaults, FFR off")
+    e.add_argument(
+        "--evaluation",
+        type=_json,
+        default=None,
+        help="evaluation settings (JSON, Study.evaluation_spec); default: the schema's defaults, FFR off",
+    )
     e.add_argument("--crops", default=None, help="output: fixed crops for comparison grids (.npz)")
-
-    a = sub.add_parser("aggregate", help="summary tables and figures from per-image metrics")
-    a.add_argument("--config", type=_json, required=True, help="the validated study config (JSON), recorded with the results")
+    # execution only, so kept out of --evaluation (the job's identity): changing them reruns nothing
+    e.add_argument("--device", default=None, help="overrides evaluation.device")
+    e.add_argument("--batch-size", type=int, default=None, help="overrides evaluation.batch_size")
+    a = sub.add_parser("aggregate", help="summary tables, statistics and figures from every run's per-image metrics")
+    a.set_defaults(func=cmd_aggregate)
+    a.add_argument(
+        "--config", type=_json, required=True, help="the validated study config (JSON), recorded with the results"
+    )
     a.add_argument("--metrics", nargs="+", required=True)
-    a.add_argument("--per-image", required=True)
-    a.add_argument("--summary-csv", required=True)
-    a.add_argument("--summary-md", required=True)
-    a.add_argument("--figure", required=True)
-    a.add_argument("--provenance", required=True)
-    a.add_argument("--root", default=None, help="results/<study>: where the per-model tables, statistics and figures go (see srloss.report)")
+    for name in ("per-image", "summary-csv", "summary-md", "figure", "provenance"):
+        a.add_argument(f"--{name}", required=True)
+    a.add_argument(
+        "--root", default=None, help="results/<study>: where the per-model tables, statistics and figures go"
+    )
 
+
+def _add_tool_parsers(sub) -> None:
+    c = sub.add_parser(
+        "check",
+        help="validate a study config and print its grid, without Snakemake",
+        description="Check CONFIG against the schema and srloss's own checks (names, options, scales) "
+        "and print the runs, the jobs per stage and what will be downloaded.",
+    )
+    c.set_defaults(func=cmd_check)
+    c.add_argument("config", help="the study config (YAML)")
     w = sub.add_parser("fetch-weights", help="download pretrained backbone weights into the torch hub cache")
+    w.set_defaults(func=cmd_fetch_weights)
     w.add_argument("backbones", nargs="*", help="backbone names (vgg19, resnet18, resnet50, alexnet, vgg16)")
     w.add_argument("--config", default=None, help="also fetch what this study config's losses need (YAML)")
-    w.add_argument("--torch-home", default=None, help="cache root (default: $TORCH_HOME, else torch's default); files go to <root>/hub/checkpoints/")
-    w.add_argument("--base-url", default=None, help="download from this folder instead of download.pytorch.org (a mirror)")
-
-    g = sub.add_parser("gpu-run", help="run a command on a free GPU (sets CUDA_VISIBLE_DEVICES unless already set)",
-                       description="Lock a free GPU, set CUDA_VISIBLE_DEVICES and exec the command; see srloss.gpu.")
+    w.add_argument("--torch-home", default=None, help="cache root (default: $TORCH_HOME, else torch's default)")
+    w.add_argument("--base-url", default=None, help="download from this folder instead of download.pytorch.org")
+    g = sub.add_parser(
+        "gpu-run",
+        help="run a command on a free GPU (sets CUDA_VISIBLE_DEVICES unless already set)",
+        description="Lock a free GPU, set CUDA_VISIBLE_DEVICES and exec the command; see srloss.gpu.",
+    )
+    g.set_defaults(func=cmd_gpu_run)
     g.add_argument("cmd", nargs=argparse.REMAINDER, help="-- <command> [args...]")
 
-    args = parser.parse_args(argv)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srloss",
+        description="Compare loss functions for image super-resolution. The workflow (snakemake) calls "
+        "prepare, train, evaluate and aggregate; run `srloss check CONFIG` to validate a study and see its grid first.",
+    )
+    parser.add_argument("--version", action="version", version=f"srloss {srloss.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_stage_parsers(sub)
+    _add_tool_parsers(sub)
+    return parser
+
+
+@one_line_errors  # a UserError (bad config, dataset, folder, device) is one line and exit code 3
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-    if args.command == "gpu-run":
-        from srloss.gpu import exec_on_free_gpu
-
-        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-        if not cmd:
-            parser.error("gpu-run: no command given; usage: srloss gpu-run -- <command> [args...]")
-        exec_on_free_gpu(cmd)  # does not return
-    elif args.command == "prepare":
-        from srloss.data.prepare import prepare
-
-        prepare(args.spec, args.scale, {"train": args.train, "val": args.val, "test": args.test})
-    elif args.command == "train":
-        from srloss.train import Preempted, train
-
-        try:
-            record = train(args.spec, args.train_shard, args.val_shard, args.model, args.history, args.record, args.threads,
-                           best_out=args.best, checkpoint_path=args.checkpoint, init_weights=args.init_weights)
-        except Preempted as e:
-            logging.warning("%s; rerun the same command to resume", e)
-            return e.exit_code
-        logging.info("run finished: %s", record["status"])
-    elif args.command == "evaluate":
-        from srloss.evaluate import evaluate
-
-        evaluate(args.spec, args.checkpoint, args.test_shard, args.metrics, args.record, args.threads,
-                 evaluation=args.evaluation, crops_out=args.crops)
-    elif args.command == "aggregate":
-        from srloss.report import aggregate
-
-        out = {"per_image": args.per_image, "summary_csv": args.summary_csv, "summary_md": args.summary_md,
-               "figure": args.figure, "provenance": args.provenance}
-        if args.root:
-            out["root"] = args.root
-        aggregate(args.metrics, args.config, out)
-    elif args.command == "fetch-weights":
-        from srloss import weights
-
-        if not args.backbones and not args.config:
-            parser.error("fetch-weights: name backbones (" + ", ".join(weights.WEIGHT_FILES) + ") or give --config")
-        backbones = list(args.backbones)
-        if args.config:
-            from srloss.config import load_yaml
-
-            for loss in load_yaml(args.config).get("losses", {}).values():
-                backbones += weights.required_backbones(loss.get("terms", []))
-        paths = weights.fetch(sorted(set(backbones)), args.torch_home, args.base_url)
-        for path in paths:
-            logging.info("cached: %s", path)
-        if not paths:
-            logging.info("nothing to fetch: no term of the config uses pretrained ImageNet weights")
-    return 0
+    return args.func(args)
 
 
 if __name__ == "__main__":

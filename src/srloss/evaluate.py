@@ -19,8 +19,17 @@ import torch
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
 from srloss.data.shards import read_images
-from srloss.metrics import (LPIPS, FaceVerifier, MetricUnavailable, crop_border, detail_crop, image_metrics,
-                            rgb_to_y, sharpness_difference, to_uint8)
+from srloss.metrics import (
+    LPIPS,
+    FaceVerifier,
+    MetricUnavailable,
+    crop_border,
+    detail_crop,
+    image_metrics,
+    rgb_to_y,
+    sharpness_difference,
+    to_uint8,
+)
 from srloss.models import MODELS, build_model
 
 log = logging.getLogger(__name__)
@@ -53,9 +62,9 @@ def load_model(spec: dict, checkpoint: str | Path | None) -> torch.nn.Module:
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: the first visible GPU if there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    from srloss.gpu import resolve_device
+
+    return resolve_device(name, "evaluation.device")  # 'cuda' with no GPU visible: one clear line, not a CUDA traceback
 
 
 class MetricSet:
@@ -111,7 +120,9 @@ def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_si
     """Consecutive runs of at most ``batch_size`` images whose LR and HR shapes agree."""
     batch: list = []
     for item in images:
-        if batch and (len(batch) == batch_size or item[1].shape != batch[0][1].shape or item[2].shape != batch[0][2].shape):
+        if batch and (
+            len(batch) == batch_size or item[1].shape != batch[0][1].shape or item[2].shape != batch[0][2].shape
+        ):
             yield batch
             batch = []
         batch.append(item)
@@ -120,9 +131,16 @@ def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_si
 
 
 @torch.no_grad()
-def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, metrics_out: str | Path,
-             record_out: str | Path, threads: int = 1, evaluation: dict | None = None,
-             crops_out: str | Path | None = None) -> pd.DataFrame:
+def evaluate(
+    spec: dict,
+    checkpoint: str | Path | None,
+    test_shard: str | Path,
+    metrics_out: str | Path,
+    record_out: str | Path,
+    threads: int = 1,
+    evaluation: dict | None = None,
+    crops_out: str | Path | None = None,
+) -> pd.DataFrame:
     """Run the model over every test image; write per-image metrics (CSV), a record (JSON) and,
     if ``crops_out`` is given, the fixed crops of the first test images (NPZ) for comparison grids.
 
@@ -149,12 +167,19 @@ def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, 
         hr = torch.from_numpy(np.stack([hr for _, _, hr in batch])).to(device)
         sr = to_uint8(model(lr))
         for name, sr_i, hr_i, metrics in zip(names, sr, hr, metric_set.batch(sr, hr, spec["scale"])):
-            rows.append({**{k: spec[k] for k in ID_COLUMNS if k != "image"}, "image": name, "status": status,
-                         **metrics, "missing": missing_note})
+            rows.append(
+                {
+                    **{k: spec[k] for k in ID_COLUMNS if k != "image"},
+                    "image": name,
+                    "status": status,
+                    **metrics,
+                    "missing": missing_note,
+                }
+            )
             if name in crop_names:
                 top, left, side = detail_crop(hr_i, crop_size)
-                crops[f"sr__{name}"] = sr_i[:, top:top + side, left:left + side].cpu().numpy()
-                crops[f"hr__{name}"] = hr_i[:, top:top + side, left:left + side].cpu().numpy()
+                crops[f"sr__{name}"] = sr_i[:, top : top + side, left : left + side].cpu().numpy()
+                crops[f"hr__{name}"] = hr_i[:, top : top + side, left : left + side].cpu().numpy()
                 crops[f"box__{name}"] = np.array([top, left, side])
     table = pd.DataFrame(rows)
     with atomic_path(metrics_out) as tmp:
@@ -162,7 +187,13 @@ def evaluate(spec: dict, checkpoint: str | Path | None, test_shard: str | Path, 
     if crops_out is not None:
         with atomic_path(crops_out) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **crops)
-    record = {"spec": spec, "evaluation": evaluation, "checkpoint": str(checkpoint) if checkpoint else None,
-              "status": status, "missing": metric_set.missing, "provenance": provenance.collect(str(device))}
+    record = {
+        "spec": spec,
+        "evaluation": evaluation,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "status": status,
+        "missing": metric_set.missing,
+        "provenance": provenance.collect(str(device)),
+    }
     write_text(record_out, json.dumps(record, indent=2, sort_keys=True))
     return table

@@ -38,14 +38,23 @@ BASELINE_LOSS = "none"
 # Columns that are metrics but not shown in tables and plots (bookkeeping for FFR).
 HIDDEN = {"gt_face"}
 ARROW = {"max": "↑", "min": "↓", "zero": "→0"}
-FORMAT = {"psnr_rgb": ".2f", "psnr_y": ".2f", "ssim_y": ".4f", "mse": ".2f", "sharpness_diff": ".3f",
-          "ffr": ".3f", "ffr_no_face": ".3f", "ffr_mismatch": ".3f"}
+FORMAT = {
+    "psnr_rgb": ".2f",
+    "psnr_y": ".2f",
+    "ssim_y": ".4f",
+    "mse": ".2f",
+    "sharpness_diff": ".3f",
+    "ffr": ".3f",
+    "ffr_no_face": ".3f",
+    "ffr_mismatch": ".3f",
+}
 HEADERS = {k: v[0] for k, v in METRIC_INFO.items()}
 # Face-recognition failure indicators: the tables also give their counts (failures / faces).
 COUNTED = ("ffr", "ffr_no_face", "ffr_mismatch")
 
 
 # --- loading and summarising ------------------------------------------------------------------
+
 
 def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate per-run metric CSVs into one long table."""
@@ -114,6 +123,7 @@ def missing_reasons(per_image: pd.DataFrame) -> dict[str, str]:
 
 # --- tables -----------------------------------------------------------------------------------
 
+
 def view_rows(per_image: pd.DataFrame, dataset: str, model: str, scale: int) -> pd.DataFrame:
     """Rows of one results table: the model's losses plus untrained baselines (labelled so)."""
     block = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
@@ -151,12 +161,14 @@ def _cell(row: pd.Series, m: str) -> str:
 
 
 def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) -> str:
-    return (f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
-            f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
-            "images × seeds). Bold: best trained loss per column; "
-            f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
-            "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
-            "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr).")
+    return (
+        f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
+        f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
+        "images × seeds). Bold: best trained loss per column; "
+        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
+        "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
+        "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
+    )
 
 
 def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, notes: list[str]) -> str:
@@ -178,16 +190,33 @@ def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], capt
 def _tex(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
         text = text.replace(a, b)
-    return (text.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
-            .replace("→", r"$\to$").replace("†", r"$^\dagger$").replace("<", r"$<$").replace(">", r"$>$"))
+    return (
+        text.replace("±", r"$\pm$")
+        .replace("↑", r"$\uparrow$")
+        .replace("↓", r"$\downarrow$")
+        .replace("→", r"$\to$")
+        .replace("†", r"$^\dagger$")
+        .replace("<", r"$<$")
+        .replace(">", r"$>$")
+    )
 
 
-def to_latex_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, label: str, notes: list[str] = ()) -> str:
+def to_latex_table(
+    table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, label: str, notes: list[str] = ()
+) -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
     header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics]
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_tex(caption)}}}", rf"\label{{{label}}}",
-             r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\toprule",
-             " & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{_tex(caption)}}}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{l" + "c" * len(metrics) + "}",
+        r"\toprule",
+        " & ".join(_tex(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
     for loss, row in table.iterrows():
         cells = [_tex(str(loss))]
         for m in metrics:
@@ -204,6 +233,7 @@ def to_latex_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption
 
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
     """A GitHub-flavoured Markdown table of a plain data frame (no extra dependency)."""
+
     def cell(v):
         return format(v, floatfmt) if isinstance(v, float) else str(v)
 
@@ -214,6 +244,7 @@ def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 # --- figures ----------------------------------------------------------------------------------
+
 
 def _style() -> None:
     sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
@@ -260,10 +291,25 @@ def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figu
     long = per_image.melt(id_vars=["loss", "scale", "image"], value_vars=shown, var_name="metric", value_name="value")
     long["metric"] = long["metric"].map(lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
     palette = loss_palette(long["loss"])
-    grid = sns.catplot(data=long, kind="point", x="loss", y="value", hue="loss", row="metric", col="scale",
-                       order=list(palette), hue_order=list(palette), palette=palette,
-                       sharey="row", errorbar=_t_interval, linestyle="none", capsize=0.2, height=2.4, aspect=1.6,
-                       legend=False)
+    grid = sns.catplot(
+        data=long,
+        kind="point",
+        x="loss",
+        y="value",
+        hue="loss",
+        row="metric",
+        col="scale",
+        order=list(palette),
+        hue_order=list(palette),
+        palette=palette,
+        sharey="row",
+        errorbar=_t_interval,
+        linestyle="none",
+        capsize=0.2,
+        height=2.4,
+        aspect=1.6,
+        legend=False,
+    )
     grid.set_titles("{row_name} | x{col_name}", size=8)
     grid.set_axis_labels("", "")
     for ax in grid.axes.flat:
@@ -285,9 +331,17 @@ def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, rea
     markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
     for ax, scale in zip(axes[0], scales):
         for _, r in summary[summary["scale"] == scale].iterrows():
-            ax.errorbar(r[lpips_col], r["psnr_y"], xerr=_nan0(r[f"{lpips_col}_ci95"]), yerr=_nan0(r["psnr_y_ci95"]),
-                        fmt=markers[r["model"]], color=colors[r["loss"]], capsize=2, ms=6,
-                        label=r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}")
+            ax.errorbar(
+                r[lpips_col],
+                r["psnr_y"],
+                xerr=_nan0(r[f"{lpips_col}_ci95"]),
+                yerr=_nan0(r["psnr_y_ci95"]),
+                fmt=markers[r["model"]],
+                color=colors[r["loss"]],
+                capsize=2,
+                ms=6,
+                label=r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}",
+            )
         ax.set_title(f"x{scale}")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
@@ -307,7 +361,9 @@ def _nan0(v: float) -> float:
 def load_histories(per_image: pd.DataFrame) -> pd.DataFrame:
     """Every trained run's history.csv, long: (run columns, step, quantity, value)."""
     frames = []
-    runs = per_image[per_image["loss"] != BASELINE_LOSS][["run_dir", "dataset", "model", "loss", "scale", "seed"]].drop_duplicates()
+    runs = per_image[per_image["loss"] != BASELINE_LOSS][
+        ["run_dir", "dataset", "model", "loss", "scale", "seed"]
+    ].drop_duplicates()
     for _, run in runs.iterrows():
         path = Path(run["run_dir"]) / "history.csv"
         if not path.exists():
@@ -319,8 +375,16 @@ def load_histories(per_image: pd.DataFrame) -> pd.DataFrame:
             values = pd.to_numeric(hist[q], errors="coerce")
             if q != "val_psnr_y":
                 values = values.rolling(window, min_periods=1).mean()  # smooth per-step noise
-            frames.append(pd.DataFrame({"step": hist["step"], "value": values, "quantity": q,
-                                        **{k: run[k] for k in ["dataset", "model", "loss", "scale", "seed"]}}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "step": hist["step"],
+                        "value": values,
+                        "quantity": q,
+                        **{k: run[k] for k in ["dataset", "model", "loss", "scale", "seed"]},
+                    }
+                )
+            )
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True).dropna(subset=["value"])
@@ -335,9 +399,22 @@ def plot_training_curves(hist: pd.DataFrame) -> plt.Figure:
     order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", "val_psnr_y")) + ["val_psnr_y"]
     order = [q for q in order if q in set(hist["quantity"])]
     palette = loss_palette(hist["loss"])
-    grid = sns.relplot(data=hist, kind="line", x="step", y="value", hue="loss", row="quantity", col="run",
-                       hue_order=list(palette), palette=palette,
-                       row_order=order, errorbar=None, height=2.2, aspect=1.5, facet_kws={"sharey": False})
+    grid = sns.relplot(
+        data=hist,
+        kind="line",
+        x="step",
+        y="value",
+        hue="loss",
+        row="quantity",
+        col="run",
+        hue_order=list(palette),
+        palette=palette,
+        row_order=order,
+        errorbar=None,
+        height=2.2,
+        aspect=1.5,
+        facet_kws={"sharey": False},
+    )
     grid.set_titles("{row_name} | {col_name}", size=8)
     for (quantity, _), ax in grid.axes_dict.items():
         if quantity != "val_psnr_y" and (hist.loc[hist["quantity"] == quantity, "value"] > 0).all():
@@ -363,8 +440,9 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
     if not images:
         return _message_figure(f"{title}: no crops (evaluation.crops.images is 0)")
     names = ["ground truth"] + [loss for loss, _ in columns if loss in crops]
-    fig, axes = plt.subplots(len(images), len(names), figsize=(1.9 * len(names), 2.3 * len(images)), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(images), len(names), figsize=(1.9 * len(names), 2.3 * len(images)), squeeze=False, layout="constrained"
+    )
     psnr = view.groupby(["loss", "image"])["psnr_y"].mean() if "psnr_y" in view else None
     for i, image in enumerate(images):
         for j, name in enumerate(names):
@@ -385,11 +463,24 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
 
 def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images)."""
-    long = per_image.melt(id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value")
+    long = per_image.melt(
+        id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value"
+    )
     long["metric"] = long["metric"].map(HEADERS)
     _style()
-    grid = sns.catplot(data=long, kind="bar", x="loss", y="value", hue="model", row="metric", col="scale",
-                       sharey="row", errorbar=("ci", 95), height=3, aspect=1.4)
+    grid = sns.catplot(
+        data=long,
+        kind="bar",
+        x="loss",
+        y="value",
+        hue="model",
+        row="metric",
+        col="scale",
+        sharey="row",
+        errorbar=("ci", 95),
+        height=3,
+        aspect=1.4,
+    )
     grid.set_titles("{row_name} | x{col_name}")
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", rotation=30)
@@ -399,6 +490,7 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
 
 
 # --- the whole aggregation --------------------------------------------------------------------
+
 
 def trained_views(per_image: pd.DataFrame) -> list[tuple[str, str, int]]:
     trained = per_image[per_image["loss"] != BASELINE_LOSS]
@@ -423,11 +515,18 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         summary.to_csv(tmp, index=False)
     base_cols = GROUP + [m for m in metrics] + ["n_images", "n_seeds", "status"]
     notes = "".join(f"\n- {k} missing: {v}" for k, v in reasons.items())
-    write_text(out["summary_md"], f"# Study `{config['study']}`: mean over test images and seeds\n\n"
-               + to_markdown(summary[[c for c in base_cols if c in summary]]) + notes + "\n")
+    write_text(
+        out["summary_md"],
+        f"# Study `{config['study']}`: mean over test images and seeds\n\n"
+        + to_markdown(summary[[c for c in base_cols if c in summary]])
+        + notes
+        + "\n",
+    )
     _style()
     plot_summary(per_image, out["figure"])
-    write_text(out["provenance"], json.dumps({"config": config, "provenance": provenance.collect()}, indent=2, sort_keys=True))
+    write_text(
+        out["provenance"], json.dumps({"config": config, "provenance": provenance.collect()}, indent=2, sort_keys=True)
+    )
     if "root" not in out:
         return summary
 
@@ -451,16 +550,24 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         stem = root / table_stem(dataset, model, scale)
         view_notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
         if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
-            view_notes.append(f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face in the ground truth are excluded")
+            view_notes.append(
+                f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face in the ground truth are excluded"
+            )
         with atomic_path(stem.with_suffix(".csv")) as tmp:
             table.reset_index().to_csv(tmp, index=False)
         write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, view_notes))
-        write_text(stem.with_suffix(".tex"), to_latex_table(table, marks, shown, caption, f"tab:{dataset}-{model}-x{scale}", view_notes))
+        write_text(
+            stem.with_suffix(".tex"),
+            to_latex_table(table, marks, shown, caption, f"tab:{dataset}-{model}-x{scale}", view_notes),
+        )
         _save(plot_grid(view, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
     for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
         view = pd.concat([view_rows(per_image, dataset, model, s) for s in sorted(per_image["scale"].unique())])
-        _save(plot_metrics(view, metrics, f"{dataset} / {model}: mean and 95% CI over test images"), root,
-              metrics_figure_stem(dataset, model))
+        _save(
+            plot_metrics(view, metrics, f"{dataset} / {model}: mean and 95% CI over test images"),
+            root,
+            metrics_figure_stem(dataset, model),
+        )
 
     lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
     lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"

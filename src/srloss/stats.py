@@ -67,8 +67,12 @@ def paired_wilcoxon(x, y) -> dict[str, float]:
     x, y = x[keep], y[keep]
     d = x - y
     nonzero = int(np.count_nonzero(d))
-    out = {"n": int(d.size), "n_nonzero": nonzero, "median_diff": float(np.median(d)) if d.size else math.nan,
-           "effect_size": rank_biserial(x, y)}
+    out = {
+        "n": int(d.size),
+        "n_nonzero": nonzero,
+        "median_diff": float(np.median(d)) if d.size else math.nan,
+        "effect_size": rank_biserial(x, y),
+    }
     if nonzero == 0:
         return {**out, "statistic": math.nan, "p_value": 1.0 if d.size else math.nan}
     res = sps.wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
@@ -113,12 +117,15 @@ def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str,
         losses = [c for c in block.columns if block[c].notna().any()]
         for a, b in combinations(sorted(losses), 2):
             sa, sb = score(block[a], direction), score(block[b], direction)
-            rows.append({**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b,
-                         **paired_wilcoxon(sa, sb)})
+            rows.append(
+                {**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b, **paired_wilcoxon(sa, sb)}
+            )
     return pd.DataFrame(rows)
 
 
-def best_losses(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str], alpha: float = 0.05) -> pd.DataFrame:
+def best_losses(
+    per_image: pd.DataFrame, group: list[str], metrics: dict[str, str], alpha: float = 0.05
+) -> pd.DataFrame:
     """Per group and metric: the best loss by mean (over images, seed-averaged), the runner-up,
     and whether their paired Wilcoxon test is significant at ``alpha``.
 
@@ -131,19 +138,36 @@ def best_losses(per_image: pd.DataFrame, group: list[str], metrics: dict[str, st
         if not means:
             continue
         ranked = sorted(means, key=lambda c: (-means[c], c))
-        row = {**dict(zip(group, key)), "metric": metric, "direction": direction, "best": ranked[0],
-               "best_mean": float(block[ranked[0]].mean()), "runner_up": None, "runner_up_mean": math.nan,
-               "n": math.nan, "p_value": math.nan, "effect_size": math.nan, "significant": False}
+        row = {
+            **dict(zip(group, key)),
+            "metric": metric,
+            "direction": direction,
+            "best": ranked[0],
+            "best_mean": float(block[ranked[0]].mean()),
+            "runner_up": None,
+            "runner_up_mean": math.nan,
+            "n": math.nan,
+            "p_value": math.nan,
+            "effect_size": math.nan,
+            "significant": False,
+        }
         if len(ranked) > 1:
             test = paired_wilcoxon(score(block[ranked[0]], direction), score(block[ranked[1]], direction))
-            row.update(runner_up=ranked[1], runner_up_mean=float(block[ranked[1]].mean()), n=test["n"],
-                       p_value=test["p_value"], effect_size=test["effect_size"],
-                       significant=bool(test["p_value"] < alpha))
+            row.update(
+                runner_up=ranked[1],
+                runner_up_mean=float(block[ranked[1]].mean()),
+                n=test["n"],
+                p_value=test["p_value"],
+                effect_size=test["effect_size"],
+                significant=bool(test["p_value"] < alpha),
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summary_stats(per_image: pd.DataFrame, group: list[str], metrics: list[str], confidence: float = 0.95) -> pd.DataFrame:
+def summary_stats(
+    per_image: pd.DataFrame, group: list[str], metrics: list[str], confidence: float = 0.95
+) -> pd.DataFrame:
     """Long table: per group (incl. loss) and metric, statistics across images and across seeds."""
     rows = []
     for key, block in per_image.groupby(group, sort=True):
@@ -153,9 +177,19 @@ def summary_stats(per_image: pd.DataFrame, group: list[str], metrics: list[str],
                 continue
             over_images = describe(block.groupby("image")[metric].mean(), confidence)
             over_seeds = describe(block.groupby("seed")[metric].mean(), confidence)
-            rows.append({**dict(zip(group, key)), "metric": metric,
-                         "n_images": over_images["n"], "mean": over_images["mean"], "std": over_images["std"],
-                         "ci_low": over_images["ci_low"], "ci_high": over_images["ci_high"],
-                         "n_seeds": over_seeds["n"], "seed_std": over_seeds["std"],
-                         "seed_ci_low": over_seeds["ci_low"], "seed_ci_high": over_seeds["ci_high"]})
+            rows.append(
+                {
+                    **dict(zip(group, key)),
+                    "metric": metric,
+                    "n_images": over_images["n"],
+                    "mean": over_images["mean"],
+                    "std": over_images["std"],
+                    "ci_low": over_images["ci_low"],
+                    "ci_high": over_images["ci_high"],
+                    "n_seeds": over_seeds["n"],
+                    "seed_std": over_seeds["std"],
+                    "seed_ci_low": over_seeds["ci_low"],
+                    "seed_ci_high": over_seeds["ci_high"],
+                }
+            )
     return pd.DataFrame(rows)

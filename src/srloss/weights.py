@@ -6,9 +6,13 @@ so a cache filled by ``snakemake fetch_weights`` (or ``srloss fetch-weights``) o
 with internet serves training jobs on nodes without it. Nothing here downloads implicitly:
 loading a missing file is an error that names the file and the command that fetches it.
 
+``WEIGHT_FILES`` is the one table of pretrained networks: the loss terms name their entry
+(``BackboneTerm.backbone``), the LPIPS metric and loss name theirs through ``LPIPS_TRUNKS``, and
+the workflow's ``fetch_weights`` rule plans downloads from it.
+
 Each torchvision file name ends with the first hex digits of the file's SHA-256
-(``vgg19-dcbb9e9d.pth``); ``download`` checks that prefix, as ``torch.hub`` does, and only
-then renames the finished file into place.
+(``vgg19-dcbb9e9d.pth``); ``download`` fetches with ``torch.hub.download_url_to_file``, which
+checks that prefix, shows a progress bar, and only then moves the finished file into place.
 
 ``backbone_weights: random`` (an option of every backbone-based loss term) builds the same
 network randomly initialised from a fixed seed instead: it runs offline (tests, the demo), but
@@ -18,20 +22,27 @@ and every run spec carries the answer as ``random_backbone`` so reports can labe
 
 from __future__ import annotations
 
-# torch is imported inside the functions that need it: srloss.config imports this module at
-# workflow parse time, which must stay fast.
-
-import hashlib
+# torch is imported inside the functions that need it: srloss.config and workflow/rules/weights.smk
+# import this module at workflow parse time, which must stay fast (no torch).
+import contextlib
+import http.client
 import os
-import urllib.request
+import socket
+import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from srloss.atomic import atomic_path
+from srloss.errors import UserError
 
 WORKFLOW_TORCH_HOME = "resources/weights"  # the workflow's cache (fetch_weights writes here)
 BACKBONE_WEIGHTS = ("imagenet", "random")  # choices of a term's ``backbone_weights`` option
 FETCH_HINT = "`snakemake fetch_weights --cores 1` (workflow) or `srloss fetch-weights {backbone} --torch-home {home}`"
+MIRROR_ENV = "SRLOSS_WEIGHTS_URL"  # a folder URL serving the same files (a mirror), instead of download.pytorch.org
+
+
+class WeightsUnavailable(UserError):
+    """Pretrained weights are not cached and cannot be downloaded here."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ WEIGHT_FILES: dict[str, WeightFile] = {
         "vgg16": "vgg16-397923af.pth",  # LPIPS net=vgg trunk (528 MB)
     }.items()
 }
+LPIPS_TRUNKS = {"alex": "alexnet", "vgg": "vgg16"}  # LPIPS ``net`` -> its trunk's WEIGHT_FILES entry
 
 
 def torch_home(torch_home: str | Path | None = None) -> Path:
@@ -78,7 +90,9 @@ def weight_path(backbone: str, home: str | Path | None = None) -> Path:
 
 def weight_file(backbone: str) -> WeightFile:
     if backbone not in WEIGHT_FILES:
-        raise KeyError(f"no pretrained weights known for backbone {backbone!r}; valid choices: {', '.join(WEIGHT_FILES)}")
+        raise KeyError(
+            f"no pretrained weights known for backbone {backbone!r}; valid choices: {', '.join(WEIGHT_FILES)}"
+        )
     return WEIGHT_FILES[backbone]
 
 
@@ -87,57 +101,90 @@ def load_state_dict(backbone: str, home: str | Path | None = None) -> dict:
     path = weight_path(backbone, home)
     if not path.is_file():
         hint = FETCH_HINT.format(backbone=backbone, home=torch_home(home))
-        raise FileNotFoundError(f"pretrained weights for {backbone} not found: {path} is missing. Fetch them with {hint}, "
-                                f"or set TORCH_HOME to the folder that holds hub/checkpoints/{path.name}")
+        raise FileNotFoundError(
+            f"pretrained weights for {backbone} not found: {path} is missing. Fetch them with "
+            f"{hint}, or set TORCH_HOME to the folder that holds hub/checkpoints/{path.name}"
+        )
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def download(url: str, dest: str | Path, hash_prefix: str | None = None, chunk: int = 1 << 20) -> Path:
-    """Download ``url`` to ``dest``: streamed to a temporary file, SHA-256 prefix checked, renamed.
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """A stalled connection fails after ``seconds`` instead of hanging (torch.hub sets no timeout)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
-    An interrupted or corrupt download never leaves a file at ``dest``.
+
+def download(
+    url: str, dest: str | Path, hash_prefix: str | None = None, progress: bool = True, timeout: float = 60
+) -> Path:
+    """Download ``url`` to ``dest`` with ``torch.hub.download_url_to_file``: SHA-256 prefix checked.
+
+    torch.hub streams into a temporary file beside ``dest`` (created with the user's umask) and
+    moves it into place only when complete and verified, so an interrupted or corrupt download
+    never leaves a file at ``dest``. The finished file is flushed to disk (file, then folder).
     """
+    import torch.hub
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    sha = hashlib.sha256()
-    with atomic_path(dest) as tmp:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
-            while block := response.read(chunk):
-                sha.update(block)
-                f.write(block)
-        digest = sha.hexdigest()
-        if hash_prefix is not None and not digest.startswith(hash_prefix):
-            raise ValueError(f"download of {url}: SHA-256 {digest} does not start with the expected {hash_prefix!r}; file discarded")
+    for orphan in dest.parent.glob(f"{dest.name}.*.partial"):  # left by a killed download of this file
+        orphan.unlink(missing_ok=True)
+    try:
+        with _socket_timeout(timeout):
+            torch.hub.download_url_to_file(url, str(dest), hash_prefix, progress=progress)
+    except RuntimeError as e:
+        if "invalid hash value" not in str(e):
+            raise
+        raise ValueError(
+            f"download of {url}: {e}: the SHA-256 does not start with the expected {hash_prefix!r}; file discarded"
+        ) from None
+    _fsync(dest)
     return dest
 
 
-def fetch(backbones: list[str], home: str | Path | None = None, base_url: str | None = None) -> list[Path]:
+def _fsync(path: Path) -> None:
+    """Flush ``path`` and its folder entry to disk, so a crash cannot leave a truncated file behind."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fetch(
+    backbones: list[str], home: str | Path | None = None, base_url: str | None = None, progress: bool = True
+) -> list[Path]:
     """Make sure the checkpoints of ``backbones`` are in the cache, downloading missing ones.
 
     ``base_url`` replaces torchvision's download folder (a mirror; the tests use a local server).
     """
+    base_url = base_url or os.environ.get(MIRROR_ENV)
     paths = []
     for backbone in backbones:
         wf, path = weight_file(backbone), weight_path(backbone, home)
         if not path.is_file():
             url = (base_url.rstrip("/") + "/" + wf.file) if base_url else wf.url
-            download(url, path, wf.hash_prefix)
+            try:
+                download(url, path, wf.hash_prefix, progress=progress)
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                reason = getattr(e, "reason", None) or e
+                hint = FETCH_HINT.format(backbone=backbone, home=torch_home(home))
+                raise WeightsUnavailable(
+                    f"pretrained weights for {backbone}: {path} is missing and cannot be downloaded from "
+                    f"{url} ({reason}). Fetch it on a machine with internet with {hint} and copy it to "
+                    f"{path}, or set TORCH_HOME to a folder that holds hub/checkpoints/{wf.file}"
+                ) from e
         paths.append(path)
     return paths
-
-
-def required_backbones(terms: list[dict]) -> list[str]:
-    """The pretrained backbones a loss's terms load (sorted, no duplicates; none for random ones)."""
-    from srloss.losses import LOSS_TERMS
-
-    needed: set[str] = set()
-    for term in terms:
-        cls = LOSS_TERMS.get(term["name"])
-        if cls is not None and hasattr(cls, "backbones"):
-            needed.update(cls.backbones(**_options(term)))
-    return sorted(needed)
 
 
 def uses_random_backbone(terms: list[dict]) -> bool:
@@ -148,7 +195,3 @@ def uses_random_backbone(terms: list[dict]) -> bool:
 def loss_display_name(loss: str, terms: list[dict]) -> str:
     """The loss name to print in tables and figures: marked when a backbone is random."""
     return f"{loss} [random backbone]" if uses_random_backbone(terms) else loss
-
-
-def _options(term: dict) -> dict:
-    return {k: v for k, v in term.items() if k not in ("name", "weight", "label")}

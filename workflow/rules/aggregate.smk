@@ -3,6 +3,7 @@
 import os
 
 from srloss import outputs
+from srloss.config import result_config
 
 RUNS = study.runs()
 VIEWS = study.trained_views()
@@ -25,9 +26,11 @@ rule aggregate:
         figure=RESULTS + "/figures/psnr_ssim.png",
         provenance=RESULTS + "/tables/provenance.json",
         study_tables=[
-            report(f"{RESULTS}/{name}", caption=CAPTIONS + "study_tables.rst", category="3. Statistics")
-            if name.endswith(("best.csv", "summary_stats.csv"))
-            else f"{RESULTS}/{name}"
+            (
+                report(f"{RESULTS}/{name}", caption=CAPTIONS + "study_tables.rst", category="3. Statistics")
+                if name.endswith(("best.csv", "summary_stats.csv"))
+                else f"{RESULTS}/{name}"
+            )
             for name in outputs.STUDY_TABLES
         ],
         tables=[
@@ -39,27 +42,32 @@ rule aggregate:
             _in_report(outputs.metrics_figure_stem(d, m), "png", "metrics.rst", "2. Figures", "Metrics")
             for d, m in sorted({(d, m) for d, m, _ in VIEWS})
         ],
-        perception_distortion=_in_report(outputs.PD_STEM, "png", "perception_distortion.rst", "2. Figures", "Perception-distortion"),
+        perception_distortion=_in_report(
+            outputs.PD_STEM, "png", "perception_distortion.rst", "2. Figures", "Perception-distortion"
+        ),
         training_curves=_in_report(outputs.CURVES_STEM, "png", "training_curves.rst", "2. Figures", "Training"),
         grids=[
             _in_report(outputs.grid_stem(d, m, s), "png", "grid.rst", "2. Figures", "Visual comparison")
             for d, m, s in VIEWS
         ],
-        pdfs=[f"{RESULTS}/{stem}.pdf" for stem in
-              [outputs.metrics_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
-              + [outputs.grid_stem(d, m, s) for d, m, s in VIEWS] + [outputs.PD_STEM, outputs.CURVES_STEM]],
-    params:
-        config=to_json(config),
-        code=CODE["aggregate"],
-        root=lambda w, output: os.path.dirname(os.path.dirname(output.per_image)),  # results/<study>
+        pdfs=[
+            f"{RESULTS}/{stem}.pdf"
+            for stem in [outputs.metrics_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
+            + [outputs.grid_stem(d, m, s) for d, m, s in VIEWS]
+            + [outputs.PD_STEM, outputs.CURVES_STEM]
+        ],
     log:
         RESULTS + "/logs/aggregate.log",
     benchmark:
         RESULTS + "/benchmarks/aggregate.tsv"
-    resources:
-        gpu=0,
     conda:
         "../../envs/srloss.yaml"
+    resources:
+        gpu=0,
+    params:
+        config=to_json(result_config(config)),  # execution-only settings (threads, devices) rerun nothing
+        code=CODE["aggregate"],
+        root=lambda w, output: os.path.dirname(os.path.dirname(output.per_image)),  # results/<study>
     shell:
         "srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"

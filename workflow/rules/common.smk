@@ -1,8 +1,9 @@
 # Shared definitions: the validated study, its grid, and output paths.
 from srloss.codehash import stage_hashes
-from srloss.config import Study, to_json
+from srloss.config import Study, exit_on_config_error, to_json
 
-study = Study(config, cache_dir=".snakemake/srloss")  # the cache spares each parse the torch import
+with exit_on_config_error():  # a config error is one line, before any job runs
+    study = Study(config, cache_dir=".snakemake/srloss")  # the cache spares each parse the torch import
 RESULTS = f"results/{study.name}"
 RUN_DIR = RESULTS + "/runs/{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"

@@ -11,6 +11,9 @@ def evaluation_json(wildcards):
 
 
 EVALUATE_ON_GPU = config["evaluation"]["device"] != "cpu"
+# Execution-only settings (evaluation.device, evaluation.batch_size) reach the command through
+# {EVAL_GPU_RUN} and {config[...]} in the shell text, not params: changing them reruns nothing.
+EVAL_GPU_RUN = "srloss gpu-run --" if EVALUATE_ON_GPU else ""  # one free GPU per job, as for training
 
 
 rule evaluate:
@@ -20,22 +23,22 @@ rule evaluate:
         metrics=RUN_DIR + "/metrics.csv",
         record=RUN_DIR + "/eval.json",
         crops=RUN_DIR + "/crops.npz",
-    params:
-        spec=run_spec_json,
-        code=CODE["evaluate"],
-        evaluation=evaluation_json,
-        checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
-        gpu_run="srloss gpu-run --" if EVALUATE_ON_GPU else "",  # one free GPU per job, as for training
-    threads: 1
-    resources:
-        gpu=1 if EVALUATE_ON_GPU else 0,
     log:
         RESULTS + "/logs/evaluate/" + RUN_ID + ".log",
     benchmark:
         RESULTS + "/benchmarks/evaluate/" + RUN_ID + ".tsv"
     conda:
         "../../envs/srloss.yaml"
+    threads: 1
+    resources:
+        gpu=1 if EVALUATE_ON_GPU else 0,
+    params:
+        spec=run_spec_json,
+        code=CODE["evaluate"],
+        evaluation=evaluation_json,
+        checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
     shell:
-        "{params.gpu_run} srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
+        "{EVAL_GPU_RUN} srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
         " --evaluation {params.evaluation:q} --threads {threads}"
+        " --device {config[evaluation][device]} --batch-size {config[evaluation][batch_size]}"
         " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"

@@ -34,20 +34,20 @@ def dataset_inputs(wildcards):
 rule fetch_archive:
     output:
         "resources/datasets/{source}/.fetched/{archive}.json",
+    log:
+        "resources/logs/fetch/{source}/{archive}.log",
+    benchmark:
+        "resources/benchmarks/fetch/{source}/{archive}.tsv"
+    conda:
+        "../../envs/srloss.yaml"
+    resources:
+        downloads=1,
     params:
         url=lambda w: ARCHIVES[w.archive].url_from(mirror_of(w.source)),
         size=lambda w: f"--size {ARCHIVES[w.archive].size}" if ARCHIVES[w.archive].size else "",
         md5=lambda w: ARCHIVES[w.archive].md5,
         archive=lambda w: str(DOWNLOADS_DIR / ARCHIVES[w.archive].filename),
         target=lambda w: str(fetch_target(ARCHIVES[w.archive])),
-    log:
-        "resources/logs/fetch/{source}/{archive}.log",
-    benchmark:
-        "resources/benchmarks/fetch/{source}/{archive}.tsv"
-    resources:
-        downloads=1,
-    conda:
-        "../../envs/srloss.yaml"
     shell:
         "python -m srloss.data.fetch --url {params.url:q} --archive {params.archive:q} {params.size}"
         " --md5 {params.md5} --target {params.target:q} --marker {output:q} > {log} 2>&1"
@@ -62,10 +62,10 @@ rule unpack_mlfdb:
         "resources/logs/fetch/mlfdb/archive.log",
     benchmark:
         "resources/benchmarks/fetch/mlfdb/archive.tsv"
-    resources:
-        downloads=0,
     conda:
         "../../envs/srloss.yaml"
+    resources:
+        downloads=0,
     shell:
         "python -m srloss.data.fetch --local --archive {input:q} --target resources/datasets/mlfdb"
         " --marker {output:q} > {log} 2>&1"

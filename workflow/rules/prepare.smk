@@ -1,24 +1,29 @@
-# Degrade HR images and write the train/val/test shards of one dataset at one scale.
+# Degrade HR images and write one split's shard of one dataset at one scale.
 # Inputs: fetched archives (fetch.smk) unless the dataset is on disk already (`root`).
+# One job per split: each shard's identity (its params) is only what shapes it (sources.split_spec),
+# so editing the test split re-prepares the test shard alone and no model is retrained.
+from srloss.data.sources import split_fingerprint, split_spec
+
+
 rule prepare:
     input:
         dataset_inputs,
     output:
-        train=RESULTS + "/data/{dataset}/x{scale}/train.h5",
-        val=RESULTS + "/data/{dataset}/x{scale}/val.h5",
-        test=RESULTS + "/data/{dataset}/x{scale}/test.h5",
-    params:
-        spec=lambda w: to_json(study.dataset_spec(w.dataset)),
-        code=CODE["prepare"],
+        shard=RESULTS + "/data/{dataset}/x{scale}/{split}.h5",
+    log:
+        RESULTS + "/logs/prepare/{dataset}/x{scale}/{split}.log",
+    benchmark:
+        RESULTS + "/benchmarks/prepare/{dataset}/x{scale}/{split}.tsv"
+    conda:
+        "../../envs/srloss.yaml"
     threads: 1
     resources:
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)
-    log:
-        RESULTS + "/logs/prepare/{dataset}/x{scale}.log",
-    benchmark:
-        RESULTS + "/benchmarks/prepare/{dataset}/x{scale}.tsv"
-    conda:
-        "../../envs/srloss.yaml"
+    params:
+        spec=lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split)),
+        # user's image files (datasets with `root`): path, size and mtime of each, hashed, so that
+        # overwriting, adding or removing an image reruns this shard and what depends on it
+        files=lambda w: split_fingerprint(study.dataset_spec(w.dataset), w.split),
+        code=CODE["prepare"],
     shell:
-        "srloss prepare --spec {params.spec:q} --scale {wildcards.scale}"
-        " --train {output.train} --val {output.val} --test {output.test} > {log} 2>&1"
+        "srloss prepare --spec {params.spec:q} --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"

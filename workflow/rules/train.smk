@@ -5,6 +5,18 @@
 # (and after it fails), which would throw away the very state a retried or requeued job must
 # resume from. The checkpoint carries a fingerprint of the run's spec and data, so a changed
 # run never resumes from a stale one; after success it is removed (or kept, training.keep_checkpoint).
+#
+# Execution settings (training.threads, device, checkpoint_every, keep_checkpoint, log_every,
+# tensorboard) change how a run executes, never its result, so they are not params (a params
+# change reruns the job): the shell command reads them from TRAIN_EXECUTION, a global formatted
+# at job time, which Snakemake's rerun triggers do not see.
+from srloss.training.config import execution_settings
+
+TRAIN_EXECUTION = to_json(execution_settings(config["training"]))
+TRAIN_ON_GPU = config["training"]["device"] != "cpu"
+TRAIN_GPU_RUN = "srloss gpu-run -- " if TRAIN_ON_GPU else ""  # one free GPU per job
+
+
 def train_inputs(wildcards):
     inputs = {
         "train": RESULTS + f"/data/{wildcards.dataset}/x{wildcards.scale}/train.h5",
@@ -27,24 +39,24 @@ rule train:
         best=RUN_DIR + "/model_best.pt",
         history=RUN_DIR + "/history.csv",
         record=RUN_DIR + "/run.json",
+    log:
+        RESULTS + "/logs/train/" + RUN_ID + ".log",
+    benchmark:
+        RESULTS + "/benchmarks/train/" + RUN_ID + ".tsv"
+    # a preempted (SIGTERM/SIGUSR1) or otherwise failed attempt is retried once; it resumes from checkpoint.pt
+    retries: 1
+    conda:
+        "../../envs/srloss.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=1 if TRAIN_ON_GPU else 0,
     params:
         spec=run_spec_json,
         code=CODE["train"],
         checkpoint=RUN_DIR + "/checkpoint.pt",
         init=lambda w, input: f"--init-weights {input.init}" if "init" in input.keys() else "",
-    threads: config["training"]["threads"]
-    resources:
-        gpu=1,
-    # a preempted (SIGTERM/SIGUSR1) or otherwise failed attempt is retried once; it resumes from checkpoint.pt
-    retries: 1
-    log:
-        RESULTS + "/logs/train/" + RUN_ID + ".log",
-    benchmark:
-        RESULTS + "/benchmarks/train/" + RUN_ID + ".tsv"
-    conda:
-        "../../envs/srloss.yaml"
     # exec: srloss replaces the shell, so a preemption signal reaches the training process itself
     shell:
-        "exec srloss gpu-run -- srloss train --spec {params.spec:q} --train-shard {input.train} --val-shard {input.val} {params.init}"
-        " --model {output.model} --best {output.best} --history {output.history} --record {output.record}"
-        " --checkpoint {params.checkpoint:q} --threads {threads} > {log} 2>&1"
+        "exec {TRAIN_GPU_RUN}srloss train --spec {params.spec:q} --train-shard {input.train} --val-shard {input.val}"
+        " {params.init} --model {output.model} --best {output.best} --history {output.history} --record {output.record}"
+        " --checkpoint {params.checkpoint:q} --execution {TRAIN_EXECUTION:q} --threads {threads} > {log} 2>&1"

@@ -3,11 +3,13 @@
 # <TORCH_HOME>/hub/checkpoints/ (torch hub's layout), on the machine that has internet, so
 # training jobs elsewhere (e.g. SLURM nodes) find them. TORCH_HOME is resources/weights unless
 # it is already set; every job inherits it. Terms with `backbone_weights: random` need nothing.
+# Which files a loss loads comes from the study (its loss terms declare their backbones), which
+# caches the answer with its config check, so this parse imports no torch.
 import os
 import re
 from pathlib import Path
 
-from srloss.weights import WEIGHT_FILES, WORKFLOW_TORCH_HOME, required_backbones
+from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
 WEIGHTS_HOME = os.environ.get("TORCH_HOME") or WORKFLOW_TORCH_HOME
 os.environ["TORCH_HOME"] = os.path.abspath(WEIGHTS_HOME)
@@ -28,18 +30,17 @@ def weight_files(backbones):
 def run_weight_files(wildcards):
     """The weight files one run's loss loads (an input function for the train rule)."""
     run = run_of(wildcards)
-    return weight_files(required_backbones(config["losses"][run.loss]["terms"])) if run.trained else []
+    return weight_files(study.loss_backbones(run.loss)) if run.trained else []
 
 
 # The LPIPS metric's trunks (evaluation), fetched too so `fetch_weights` gets all a study needs;
 # evaluation does not require them (without them LPIPS is reported missing, with the reason).
-LPIPS_METRIC_BACKBONES = {"alex": "alexnet", "vgg": "vgg16"}
 EVALUATION_BACKBONES = (
-    {LPIPS_METRIC_BACKBONES[net] for net in config["evaluation"]["lpips"]["nets"]}
+    {LPIPS_TRUNKS[net] for net in config["evaluation"]["lpips"]["nets"]}
     if "lpips" in config["evaluation"]["metrics"] and not config["evaluation"]["lpips"]["random_backbone"]
     else set()
 )
-STUDY_BACKBONES = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])} | EVALUATION_BACKBONES)
+STUDY_BACKBONES = sorted(set(study.backbones()) | EVALUATION_BACKBONES)
 
 
 rule fetch_weights:
@@ -50,17 +51,17 @@ rule fetch_weights:
 rule fetch_weight:
     output:
         WEIGHTS_DIR + "/{weight_file}",
-    wildcard_constraints:
-        weight_file="|".join(re.escape(f) for f in BACKBONE_OF_FILE),
-    params:
-        backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
-        torch_home=lambda w, output: Path(output[0]).parents[2],  # <home>/hub/checkpoints/<file>
     log:
         RESULTS + "/logs/fetch_weight/{weight_file}.log",
     benchmark:
         RESULTS + "/benchmarks/fetch_weight/{weight_file}.tsv"
+    wildcard_constraints:
+        weight_file="|".join(re.escape(f) for f in BACKBONE_OF_FILE),
     conda:
         "../../envs/srloss.yaml"
+    params:
+        backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
+        torch_home=lambda w, output: Path(output[0]).parents[2],  # <home>/hub/checkpoints/<file>
     shell:
         "srloss fetch-weights {params.backbone} --torch-home {params.torch_home:q} > {log} 2>&1"
 

@@ -11,6 +11,9 @@
   is built under a temporary name and renamed). Every member is checked before anything is
   written: absolute paths, ``..`` components, symbolic and hard links and device files are
   refused (zip-slip, CVE-2007-4559 style attacks), so nothing can land outside the target.
+  The extracted folder gets the user's umask (not the private mode of a temporary folder).
+* Progress of a download is logged every ``progress_every`` seconds (default 10): bytes so far,
+  percent of the expected size, rate in MB/s and the time left.
 """
 
 from __future__ import annotations
@@ -31,18 +34,19 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from srloss.atomic import write_text
+from srloss.atomic import current_umask, fsync_dir, fsync_file, remove_orphans, write_text
+from srloss.errors import UserError, one_line_errors
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """A download failed for good; the message names the URL and why."""
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(UserError, ValueError):
     """An archive member would be written outside the target folder (or is a link/device)."""
 
 
@@ -71,7 +75,37 @@ def _verify(path: Path, size: int | None, md5: str | None) -> str | None:
     return None
 
 
-def _transfer(url: str, part: Path, size: int | None, timeout: float, chunk: int) -> None:
+def _megabytes(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+class Progress:
+    """Logs a download's progress at most every ``every`` seconds: bytes, percent, MB/s, time left."""
+
+    def __init__(self, name: str, start: int, total: int | None, every: float = 10.0, clock=time.monotonic):
+        self.name, self.total, self.every, self.clock = name, total, every, clock
+        self.start_bytes, self.bytes = start, start
+        self.t0 = self.last = clock()
+
+    def update(self, n: int) -> None:
+        self.bytes += n
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            log.info("%s", self.line(now))
+
+    def line(self, now: float | None = None) -> str:
+        now = self.clock() if now is None else now
+        rate = (self.bytes - self.start_bytes) / max(now - self.t0, 1e-9)
+        text = f"{self.name}: {_megabytes(self.bytes)}"
+        if self.total:
+            left = (self.total - self.bytes) / rate if rate > 0 else float("inf")
+            eta = "" if left == float("inf") else f", {left:.0f} s left" if left < 90 else f", {left / 60:.0f} min left"
+            text += f" of {_megabytes(self.total)} ({100 * self.bytes / self.total:.1f}%){eta}"
+        return text + f", {rate / 1e6:.1f} MB/s"
+
+
+def _transfer(url: str, part: Path, size: int | None, timeout: float, chunk: int, progress_every: float = 10.0) -> None:
     """One HTTP request that appends to ``part`` (resuming from its current length)."""
     have = part.stat().st_size if part.exists() else 0
     if size is not None and have >= size:
@@ -87,7 +121,9 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, chunk: int
             raise _Retry(f"HTTP 416 for a resume from byte {have}") from e
         if e.code in RETRYABLE_STATUS:
             raise _Retry(f"HTTP {e.code} {e.reason}") from e
-        raise FetchError(f"{url}: HTTP {e.code} {e.reason} (not retried: the server says the request itself is wrong)") from e
+        raise FetchError(
+            f"{url}: HTTP {e.code} {e.reason} (not retried: the server says the request itself is wrong)"
+        ) from e
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         raise _Retry(f"{type(e).__name__}: {e}") from e
     with response:
@@ -101,13 +137,18 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, chunk: int
                 raise _Retry(f"server resumed at {start!r}, expected byte {have}")
         expected = response.headers.get("Content-Length")
         received = 0
+        start = have if mode == "ab" else 0
+        total = size or (start + int(expected) if expected is not None else None)
+        progress = Progress(part.name.removesuffix(".part"), start, total, progress_every)
         try:
             with open(part, mode) as f:
                 while block := response.read(chunk):
                     f.write(block)
                     received += len(block)
+                    progress.update(len(block))
         except (OSError, http.client.HTTPException) as e:
             raise _Retry(f"connection lost after {received} bytes: {e}") from e
+        log.info("%s", progress.line())
         if expected is not None and received < int(expected):
             raise _Retry(f"connection closed after {received} of {expected} bytes")
 
@@ -123,11 +164,13 @@ def download(
     timeout: float = 60.0,
     chunk: int = 1 << 20,
     sleep: Callable[[float], None] = time.sleep,
+    progress_every: float = 10.0,
 ) -> Path:
     """Download ``url`` to ``dest``, resuming, retrying and verifying; return ``dest``.
 
     ``retries`` is the number of attempts; the pause before attempt k+1 is ``backoff * 2**(k-1)``
-    seconds. Raises ``FetchError`` naming the URL and the last failure.
+    seconds. Progress is logged every ``progress_every`` seconds. Raises ``FetchError`` naming
+    the URL and the last failure.
     """
     dest = Path(dest)
     if dest.exists():
@@ -135,18 +178,22 @@ def download(
         if problem is None:
             log.info("%s: already present and verified, not downloading", dest)
             return dest
-        raise FetchError(f"{dest} exists but does not match the expected archive ({problem}); delete it to download again")
+        raise FetchError(
+            f"{dest} exists but does not match the expected archive ({problem}); delete it to download again"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last = "no attempt made"
     for attempt in range(1, retries + 1):
         try:
-            _transfer(url, part, size, timeout, chunk)
+            _transfer(url, part, size, timeout, chunk, progress_every)
             problem = _verify(part, size, md5)
             if problem is not None:
                 part.unlink()
                 raise _Retry(f"downloaded file is corrupt: {problem}")
+            fsync_file(part)
             os.replace(part, dest)
+            fsync_dir(dest.parent)
             log.info("%s: downloaded and verified -> %s", url, dest)
             return dest
         except _Retry as e:
@@ -165,7 +212,9 @@ def _check_member_name(archive: Path, name: str) -> PurePosixPath:
     if path.is_absolute() or (path.parts and path.parts[0].endswith(":")):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
     if ".." in path.parts:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..' and would land outside the target; refusing to extract")
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} contains '..' and would land outside the target; refusing to extract"
+        )
     return path
 
 
@@ -176,7 +225,9 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         if stat.S_ISLNK(mode):
             raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
         if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract")
+            raise UnsafeArchiveError(
+                f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract"
+            )
     return zf.infolist()
 
 
@@ -187,7 +238,9 @@ def _tar_members(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
         if m.issym() or m.islnk():
             raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a link (to {m.linkname!r}); refusing to extract")
         if not (m.isfile() or m.isdir()):
-            raise UnsafeArchiveError(f"{archive}: member {m.name!r} is not a regular file or folder; refusing to extract")
+            raise UnsafeArchiveError(
+                f"{archive}: member {m.name!r} is not a regular file or folder; refusing to extract"
+            )
     return members
 
 
@@ -207,7 +260,9 @@ def extract(archive: str | Path, target: str | Path, *, strip_top: bool = True) 
     """
     archive, target = Path(archive), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(target)  # folders left by an extraction that was killed
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private (0700); the dataset is not
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
@@ -233,6 +288,7 @@ def extract(archive: str | Path, target: str | Path, *, strip_top: bool = True) 
         if top is not None:
             root = tmp / top
         _assert_inside(tmp, root)
+        os.chmod(root, 0o777 & ~current_umask())
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -251,7 +307,16 @@ def _assert_inside(base: Path, path: Path) -> None:
             raise UnsafeArchiveError(f"extracted path {p} escapes {base}")
 
 
-def fetch(url: str, archive: str | Path, target: str | Path, marker: str | Path, *, size: int | None, md5: str | None, **download_options) -> None:
+def fetch(
+    url: str,
+    archive: str | Path,
+    target: str | Path,
+    marker: str | Path,
+    *,
+    size: int | None,
+    md5: str | None,
+    **download_options,
+) -> None:
     """Download ``url`` to ``archive`` (verified), extract it to ``target``, then write ``marker``.
 
     The marker (JSON: url, md5, target) is written last, so its presence means the dataset is
@@ -263,17 +328,27 @@ def fetch(url: str, archive: str | Path, target: str | Path, marker: str | Path,
         return
     download(url, archive, size=size, md5=md5, **download_options)
     extract(archive, target)
-    write_text(marker, json.dumps({"url": url, "md5": md5, "size": size, "archive": str(archive), "target": str(target)}, indent=2))
+    write_text(
+        marker,
+        json.dumps({"url": url, "md5": md5, "size": size, "archive": str(archive), "target": str(target)}, indent=2),
+    )
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """``python -m srloss.data.fetch``: what the workflow's fetch rules call."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m srloss.data.fetch", description="download (or take a local archive), verify and extract")
+    parser = argparse.ArgumentParser(
+        prog="python -m srloss.data.fetch", description="download (or take a local archive), verify and extract"
+    )
     parser.add_argument("--url", help="archive URL (omit with --local)")
-    parser.add_argument("--archive", required=True, help="where the archive is stored (or the local archive with --local)")
-    parser.add_argument("--local", action="store_true", help="the archive is a local file supplied by the user: extract only")
+    parser.add_argument(
+        "--archive", required=True, help="where the archive is stored (or the local archive with --local)"
+    )
+    parser.add_argument(
+        "--local", action="store_true", help="the archive is a local file supplied by the user: extract only"
+    )
     parser.add_argument("--target", required=True, help="folder to extract into (replaced atomically)")
     parser.add_argument("--marker", required=True, help="JSON file written last, when everything is in place")
     parser.add_argument("--size", type=int, default=None)
@@ -285,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.archive).is_file():
             raise SystemExit(f"{args.archive}: archive not found")
         extract(args.archive, args.target)
-        write_text(args.marker, json.dumps({"archive": str(Path(args.archive).resolve()), "target": args.target}, indent=2))
+        write_text(
+            args.marker, json.dumps({"archive": str(Path(args.archive).resolve()), "target": args.target}, indent=2)
+        )
     else:
         if not args.url:
             raise SystemExit("--url is required unless --local is given")

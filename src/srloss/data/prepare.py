@@ -12,9 +12,11 @@ from typing import Iterator
 
 import numpy as np
 
+from srloss.atomic import prepare_outputs
 from srloss.data.degrade import degrade, modcrop
+from srloss.data.images import size_problem
 from srloss.data.shards import PatchWriter, write_images
-from srloss.data.sources import MlfdbSource, open_source
+from srloss.data.sources import DatasetError, MlfdbSource, open_source, split_names  # noqa: F401 (split_names: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +42,34 @@ def crop_patches(hr: np.ndarray, lr: np.ndarray, scale: int, patch: int, stride:
     lead = lr.shape[:-3]
     if not hrs:
         return np.zeros((0, *lead, hr.shape[2], p, p), np.uint8), np.zeros((0, hr.shape[2], patch, patch), np.uint8)
-    return np.ascontiguousarray(np.moveaxis(np.stack(lrs), -1, -3)), np.ascontiguousarray(np.stack(hrs).transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(np.moveaxis(np.stack(lrs), -1, -3)), np.ascontiguousarray(
+        np.stack(hrs).transpose(0, 3, 1, 2)
+    )
 
 
-def degrade_pair(hr: np.ndarray, scale: int, degradation: dict | None = None, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+def degrade_pair(
+    hr: np.ndarray, scale: int, degradation: dict | None = None, name: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
     """Mod-crop an HR image and make its LR counterpart (HxWxC, or TxhxwxC for bursts), uint8."""
     hr = modcrop(hr, scale)
     return hr, degrade(hr, scale, degradation, name)
 
 
-def split_names(spec: dict, split: str, source=None) -> list[str]:
-    """The image (or sequence) names of one split, with ranges and whole sets expanded."""
-    source = source or open_source(spec, verify=False)
-    if isinstance(source, MlfdbSource):
-        entries = spec.get("splits", {}).get(split)
-        return [n for e in entries for n in source.expand(split, e)] if entries else source.sequences(split)
-    return [n for entry in spec["splits"][split] for n in source.expand(entry)]
-
-
 def load_pairs(spec: dict, split: str, scale: int, source=None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, HR HxWxC, LR [T]xhxwxC) uint8 for every image of ``split``, one at a time."""
+    """(name, HR HxWxC, LR [T]xhxwxC) uint8 for every image of ``split``, one at a time.
+
+    An image too small for its split (``images.size_problem``) is refused, naming it.
+    """
     source = source or open_source(spec)
     for name in split_names(spec, split, source):
         if isinstance(source, MlfdbSource):
             hr, lr = source.load_pair(split, name, scale)
         else:
-            hr, lr = degrade_pair(source.load(name), scale, spec.get("degradation"), name)
+            image = source.load(name)
+            problem = size_problem((image.shape[1], image.shape[0]), split, spec.get("patch_size", 0), [scale])
+            if problem:
+                raise DatasetError(f"dataset split {split!r}: image {name!r} {problem}")
+            hr, lr = degrade_pair(image, scale, spec.get("degradation"), name)
         yield name, hr, lr
 
 
@@ -77,9 +81,12 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
     """Write one shard per split of the dataset ``spec`` at ``scale``.
 
     ``spec`` is the dataset's definition from the config (source, splits, patch_size, stride,
-    degradation, ...); ``out`` maps split name ("train", "val", "test") to the shard path. The
-    dataset's files are checked first (count and names for existing copies).
+    degradation, ...), or the part of it one split needs (``sources.split_spec``); ``out`` maps
+    split name ("train", "val", "test") to the shard path: the workflow prepares one split per
+    job. The output folders are checked to be writable and the dataset's files are checked
+    (count and names for existing copies) before any image is read.
     """
+    prepare_outputs(*out.values())
     source = open_source(spec)
     for split, path in out.items():
         if split == "train":
@@ -89,9 +96,16 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
                     writer.append(*crop_patches(hr, lr, scale, spec["patch_size"], spec["stride"]))
                     n_images += 1
                 if writer.count == 0:
-                    raise ValueError(f"dataset split {split!r}: no {spec['patch_size']} px patch fits in any of its {n_images} images")
-            log.info("%s: %d patches of %d px from %d images -> %s", split, writer.count, spec["patch_size"], n_images, path)
+                    raise ValueError(
+                        f"dataset split {split!r}: no {spec['patch_size']} px patch fits in any of its {n_images} images"
+                    )
+            log.info(
+                "%s: %d patches of %d px from %d images -> %s", split, writer.count, spec["patch_size"], n_images, path
+            )
         else:
-            images = ((name, _chw(lr), hr.transpose(2, 0, 1).copy()) for name, hr, lr in load_pairs(spec, split, scale, source))
+            images = (
+                (name, _chw(lr), hr.transpose(2, 0, 1).copy())
+                for name, hr, lr in load_pairs(spec, split, scale, source)
+            )
             write_images(path, images, scale, spec)
             log.info("%s: whole images -> %s", split, path)

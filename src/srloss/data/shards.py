@@ -88,16 +88,37 @@ class PatchWriter:
         """``lr`` (n, [T,] C, h, w) and ``hr`` (n, C, h*scale, w*scale), uint8."""
         if lr.dtype != np.uint8 or hr.dtype != np.uint8:
             raise TypeError(f"write_patches: expected uint8 arrays, got {lr.dtype} and {hr.dtype}")
-        if len(lr) != len(hr) or lr.ndim not in (4, 5) or hr.ndim != 4 or hr.shape[-1] != lr.shape[-1] * self.scale or hr.shape[-2] != lr.shape[-2] * self.scale or hr.shape[1] != lr.shape[-3]:
+        if (
+            len(lr) != len(hr)
+            or lr.ndim not in (4, 5)
+            or hr.ndim != 4
+            or hr.shape[-1] != lr.shape[-1] * self.scale
+            or hr.shape[-2] != lr.shape[-2] * self.scale
+            or hr.shape[1] != lr.shape[-3]
+        ):
             raise ValueError(f"write_patches: inconsistent shapes lr {lr.shape}, hr {hr.shape} at scale {self.scale}")
         if len(lr) == 0:
             return
         f = self._file
         if "lr" not in f:
-            f.create_dataset("lr", shape=(0, *lr.shape[1:]), maxshape=(None, *lr.shape[1:]), dtype=np.uint8, chunks=(1, *lr.shape[1:]))
-            f.create_dataset("hr", shape=(0, *hr.shape[1:]), maxshape=(None, *hr.shape[1:]), dtype=np.uint8, chunks=(1, *hr.shape[1:]))
+            f.create_dataset(
+                "lr",
+                shape=(0, *lr.shape[1:]),
+                maxshape=(None, *lr.shape[1:]),
+                dtype=np.uint8,
+                chunks=(1, *lr.shape[1:]),
+            )
+            f.create_dataset(
+                "hr",
+                shape=(0, *hr.shape[1:]),
+                maxshape=(None, *hr.shape[1:]),
+                dtype=np.uint8,
+                chunks=(1, *hr.shape[1:]),
+            )
         elif f["lr"].shape[1:] != lr.shape[1:] or f["hr"].shape[1:] != hr.shape[1:]:
-            raise ValueError(f"write_patches: patch shapes changed from {f['lr'].shape[1:]}/{f['hr'].shape[1:]} to {lr.shape[1:]}/{hr.shape[1:]}")
+            raise ValueError(
+                f"write_patches: patch shapes changed from {f['lr'].shape[1:]}/{f['hr'].shape[1:]} to {lr.shape[1:]}/{hr.shape[1:]}"
+            )
         n = self.count
         for key, arr in (("lr", lr), ("hr", hr)):
             f[key].resize(n + len(arr), axis=0)
@@ -122,7 +143,9 @@ def write_patches(path: str | Path, lr: np.ndarray, hr: np.ndarray, scale: int, 
         w.append(lr, hr)
 
 
-def write_images(path: str | Path, images: Iterable[tuple[str, np.ndarray, np.ndarray]], scale: int, spec: dict) -> None:
+def write_images(
+    path: str | Path, images: Iterable[tuple[str, np.ndarray, np.ndarray]], scale: int, spec: dict
+) -> None:
     """Write whole images: an iterable of (name, lr [T,]CHW uint8, hr CHW uint8)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         _write_attrs(f, "images", scale, spec)
@@ -158,7 +181,9 @@ def check_shard(path: str | Path, kind: str, scale: int, spec: dict) -> None:
     found = {k: attrs.get(k) for k in keys}
     if found != expected:
         diff = {k: {"expected": expected[k], "found": found[k]} for k in keys if expected[k] != found[k]}
-        raise ValueError(f"shard {path} does not match what it is asked to serve: {diff}; delete it and rerun the workflow to rebuild it")
+        raise ValueError(
+            f"shard {path} does not match what it is asked to serve: {diff}; delete it and rerun the workflow to rebuild it"
+        )
 
 
 def read_images(path: str | Path, expect: tuple[int, dict] | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -172,7 +197,10 @@ def read_images(path: str | Path, expect: tuple[int, dict] | None = None) -> lis
     with h5py.File(path, "r") as f:
         if f.attrs.get("kind") != "images":
             raise ValueError(f"{path}: expected an images shard, found kind={f.attrs.get('kind')!r}")
-        return [(key.replace(NAME_SEP, "/"), f["images"][key]["lr"][()], f["images"][key]["hr"][()]) for key in sorted(f["images"])]
+        return [
+            (key.replace(NAME_SEP, "/"), f["images"][key]["lr"][()], f["images"][key]["hr"][()])
+            for key in sorted(f["images"])
+        ]
 
 
 def augment(lr: torch.Tensor, hr: torch.Tensor, code: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,7 +286,14 @@ class PatchDataset(Dataset):
     to the GPU; convert there with ``.float().div_(255)``).
     """
 
-    def __init__(self, path: str | Path, augment: bool = True, in_memory: bool | str = "auto", expect: tuple[int, dict] | None = None, as_uint8: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        augment: bool = True,
+        in_memory: bool | str = "auto",
+        expect: tuple[int, dict] | None = None,
+        as_uint8: bool = False,
+    ):
         self.path = str(path)
         self.augment = augment
         self.as_uint8 = as_uint8

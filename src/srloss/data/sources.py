@@ -20,6 +20,7 @@ folder and what was expected. Split entries are image names; ``div2k`` also acce
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +28,16 @@ from typing import Callable
 
 import numpy as np
 
+from srloss.data.images import image_size, read_rgb, size_problem
+from srloss.errors import UserError
+
 DATASETS_DIR = Path("resources/datasets")
 DOWNLOADS_DIR = Path("resources/downloads")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 MLFDB_DOI = "doi:10.3390/app10207213"
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset on disk is missing or does not have the expected contents."""
 
 
@@ -61,10 +65,34 @@ DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
 ARCHIVES: dict[str, Archive] = {
     a.name: a
     for a in (
-        Archive("DIV2K_train_HR", "DIV2K_train_HR.zip", DIV2K_URL + "DIV2K_train_HR.zip", 3_530_603_713, "bdc2d9338d4e574fe81bf7d158758658", "div2k", "DIV2K_train_HR"),
-        Archive("DIV2K_valid_HR", "DIV2K_valid_HR.zip", DIV2K_URL + "DIV2K_valid_HR.zip", 448_993_893, "9fcdda83005c5e5997799b69f955ff88", "div2k", "DIV2K_valid_HR"),
+        Archive(
+            "DIV2K_train_HR",
+            "DIV2K_train_HR.zip",
+            DIV2K_URL + "DIV2K_train_HR.zip",
+            3_530_603_713,
+            "bdc2d9338d4e574fe81bf7d158758658",
+            "div2k",
+            "DIV2K_train_HR",
+        ),
+        Archive(
+            "DIV2K_valid_HR",
+            "DIV2K_valid_HR.zip",
+            DIV2K_URL + "DIV2K_valid_HR.zip",
+            448_993_893,
+            "9fcdda83005c5e5997799b69f955ff88",
+            "div2k",
+            "DIV2K_valid_HR",
+        ),
         # size not published; the md5 is checked
-        Archive("benchmark", "benchmark.tar", "https://cv.snu.ac.kr/research/EDSR/benchmark.tar", None, "4ace41d33c2384b97e6b320cd0afd6ba", "benchmark", ""),
+        Archive(
+            "benchmark",
+            "benchmark.tar",
+            "https://cv.snu.ac.kr/research/EDSR/benchmark.tar",
+            None,
+            "4ace41d33c2384b97e6b320cd0afd6ba",
+            "benchmark",
+            "",
+        ),
     )
 }
 SOURCE_ARCHIVES = {"div2k": ("DIV2K_train_HR", "DIV2K_valid_HR"), "benchmark": ("benchmark",)}
@@ -94,17 +122,6 @@ def fetch_target(archive: Archive) -> Path:
 
 
 # ----- image I/O ---------------------------------------------------------------------------
-
-
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB (grey and RGBA are converted)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")).copy()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read image: {e}") from e
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
@@ -156,19 +173,30 @@ class Div2kSource:
         for part, (lo, hi) in self.PARTS.items():
             folder = self.root / part
             if not folder.is_dir():
-                raise DatasetError(f"{self.root}: not a DIV2K HR copy: folder {part}/ is missing (expected {part}/{lo:04d}.png ... {hi:04d}.png)")
+                raise DatasetError(
+                    f"{self.root}: not a DIV2K HR copy: folder {part}/ is missing (expected {part}/{lo:04d}.png ... {hi:04d}.png)"
+                )
             found = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
-            _compare(folder, found, {f"{i:04d}.png" for i in range(lo, hi + 1)}, f"{hi - lo + 1} files {lo:04d}.png ... {hi:04d}.png")
+            _compare(
+                folder,
+                found,
+                {f"{i:04d}.png" for i in range(lo, hi + 1)},
+                f"{hi - lo + 1} files {lo:04d}.png ... {hi:04d}.png",
+            )
 
     @classmethod
     def expand(cls, entry: str) -> list[str]:
         entry = cls.ALIASES.get(entry, entry)
         m = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", entry)
         if not m:
-            raise DatasetError(f"DIV2K split entry {entry!r}: expected an image number 0001..0900, a range like 0001-0800, 'train' or 'valid'")
+            raise DatasetError(
+                f"DIV2K split entry {entry!r}: expected an image number 0001..0900, a range like 0001-0800, 'train' or 'valid'"
+            )
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if not 1 <= lo <= hi <= 900:
-            raise DatasetError(f"DIV2K split entry {entry!r}: images are numbered 0001..0900 (0801..0900 is the validation set)")
+            raise DatasetError(
+                f"DIV2K split entry {entry!r}: images are numbered 0001..0900 (0801..0900 is the validation set)"
+            )
         return [f"{i:04d}" for i in range(lo, hi + 1)]
 
     def load(self, name: str) -> np.ndarray:
@@ -187,7 +215,9 @@ class BenchmarkSource:
     def _files(self, name: str) -> dict[str, Path]:
         folder = self.root / name / "HR"
         if not folder.is_dir():
-            raise DatasetError(f"{self.root}: not a benchmark copy: folder {name}/HR/ is missing (expected {', '.join(f'{s}/HR' for s in self.SETS)})")
+            raise DatasetError(
+                f"{self.root}: not a benchmark copy: folder {name}/HR/ is missing (expected {', '.join(f'{s}/HR' for s in self.SETS)})"
+            )
         return _image_files(folder)
 
     def verify(self) -> None:
@@ -200,7 +230,9 @@ class BenchmarkSource:
     def check_entry(cls, entry: str) -> None:
         set_name = entry.split("/")[0]
         if set_name not in cls.SETS or entry.count("/") > 1:
-            raise DatasetError(f"benchmark split entry {entry!r}: expected a set ({', '.join(cls.SETS)}) or set/image, e.g. Set5/baby")
+            raise DatasetError(
+                f"benchmark split entry {entry!r}: expected a set ({', '.join(cls.SETS)}) or set/image, e.g. Set5/baby"
+            )
 
     def expand(self, entry: str) -> list[str]:
         self.check_entry(entry)
@@ -211,8 +243,15 @@ class BenchmarkSource:
         return [entry] if image else [f"{set_name}/{stem}" for stem in files]
 
     def load(self, name: str) -> np.ndarray:
+        return read_rgb(self.file(name))
+
+    def file(self, name: str) -> Path:
+        """The HR image file of ``Set/image``."""
         set_name, _, image = name.partition("/")
-        return read_rgb(self._files(set_name)[image])
+        files = self._files(set_name)
+        if image not in files:
+            raise DatasetError(f"{self.root / set_name / 'HR'}: no image {image!r}; found: {', '.join(files)}")
+        return files[image]
 
 
 class FolderSource:
@@ -222,11 +261,15 @@ class FolderSource:
         if not spec.get("root"):
             raise DatasetError("source 'folder' needs `root`: the folder holding the images")
         self.root = Path(spec["root"])
+        self._listing: dict[str, Path] | None = None
 
     def _files(self) -> dict[str, Path]:
-        if not self.root.is_dir():
-            raise DatasetError(f"{self.root}: image folder does not exist")
-        return _image_files(self.root)
+        """Image files by name, listed once per source object (a folder may hold thousands)."""
+        if self._listing is None:
+            if not self.root.is_dir():
+                raise DatasetError(f"{self.root}: image folder does not exist")
+            self._listing = _image_files(self.root)
+        return self._listing
 
     def verify(self) -> None:
         if not self._files():
@@ -235,11 +278,18 @@ class FolderSource:
     def expand(self, entry: str) -> list[str]:
         files = self._files()
         if entry not in files:
-            raise DatasetError(f"{self.root}: no image named {entry!r} (file stem); found {len(files)} images, e.g. {', '.join(list(files)[:5])}")
+            raise DatasetError(
+                f"{self.root}: no image named {entry!r} (file stem); found {len(files)} images, e.g. {', '.join(list(files)[:5])}"
+            )
         return [entry]
 
     def load(self, name: str) -> np.ndarray:
         return read_rgb(self._files()[name])
+
+    def file(self, name: str) -> Path:
+        """The image file of ``name`` (checked to exist)."""
+        self.expand(name)
+        return self._files()[name]
 
 
 def dataset_frames(spec: dict) -> int:
@@ -285,10 +335,44 @@ class MlfdbSource:
         lr = folder / "lr"
         if not lr.is_dir() or not (folder / "hr.png").is_file():
             raise self._error(f"sequence {split}/{seq} lacks lr/ or hr.png")
-        frames = sorted(p for p in lr.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        frames = self._ordered(split, seq, [p for p in lr.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES])
         if len(frames) < self.frames:
             raise self._error(f"sequence {split}/{seq} has {len(frames)} frames, fewer than frames={self.frames}")
         return frames
+
+    def _ordered(self, split: str, seq: str, files: list[Path]) -> list[Path]:
+        """Frames in time order: by the number that ends their names (``7.png`` before ``10.png``).
+
+        A gap in the numbering would shift which frame is the middle (reference) one, so it is
+        refused, naming the missing frame. Names without numbers keep file-name order.
+        """
+        numbered = [(re.search(r"(\d+)$", p.stem), p) for p in files]
+        if not files or not all(m for m, _ in numbered):
+            return sorted(files)
+        by_number: dict[int, Path] = {}
+        for m, p in numbered:
+            n = int(m.group(1))
+            if n in by_number:
+                raise self._error(
+                    f"sequence {split}/{seq}: frames {by_number[n].name} and {p.name} have the same number {n}"
+                )
+            by_number[n] = p
+        first, last = min(by_number), max(by_number)
+        missing = [n for n in range(first, last + 1) if n not in by_number]
+        if missing:
+            m, sample = numbered[0]
+            width = len(m.group(1)) if m.group(1).startswith("0") else 0
+            name = f"{sample.stem[: m.start(1)]}{missing[0]:0{width}d}{sample.suffix}"
+            raise DatasetError(
+                f"MLFDB at {self.root}: sequence {split}/{seq}: frame {name} is missing from lr/ "
+                f"({len(missing)} missing between {by_number[first].name} and {by_number[last].name}); "
+                "the middle (reference) frame would be the wrong one: restore the frame or remove the sequence"
+            )
+        return [by_number[n] for n in sorted(by_number)]
+
+    def files(self, split: str, seq: str) -> list[Path]:
+        """Every file one sequence is read from: its LR frames and hr.png."""
+        return [*self._frames(split, seq), self.root / split / seq / "hr.png"]
 
     def verify(self) -> None:
         if not self.root.is_dir():
@@ -313,7 +397,9 @@ class MlfdbSource:
         hr = read_rgb(self.root / split / seq / "hr.png")
         h, w = lr[0].shape[:2]
         if hr.shape[:2] != (h * scale, w * scale):
-            raise self._error(f"sequence {split}/{seq}: hr.png is {hr.shape[1]}x{hr.shape[0]}, expected {w * scale}x{h * scale} (frames {w}x{h} at scale {scale})")
+            raise self._error(
+                f"sequence {split}/{seq}: hr.png is {hr.shape[1]}x{hr.shape[0]}, expected {w * scale}x{h * scale} (frames {w}x{h} at scale {scale})"
+            )
         return hr, np.stack(lr)
 
 
@@ -335,6 +421,105 @@ def open_source(spec: dict, verify: bool = True):
     if verify:
         source.verify()
     return source
+
+
+# ----- what one split is made of ----------------------------------------------------------
+
+SPLITS = ("train", "val", "test")
+# Keys of a dataset definition that shape every split's shard; patch_size and stride shape the
+# training patches only, and `url` (a mirror of the same verified archives) shapes nothing.
+SHARED_KEYS = ("source", "root", "archive", "degradation")
+TRAIN_KEYS = ("patch_size", "stride")
+
+
+def split_spec(spec: dict, split: str) -> dict:
+    """The part of a dataset definition that determines one split's shard.
+
+    This is the prepare job's identity: editing the test split (or patch_size) changes only the
+    shards it shapes, so training is not redone when only the test images change.
+    """
+    out = {k: spec[k] for k in SHARED_KEYS if k in spec}
+    if split == "train":
+        out.update({k: spec[k] for k in TRAIN_KEYS if k in spec})
+    if split in spec.get("splits", {}):
+        out["splits"] = {split: list(spec["splits"][split])}
+    return out
+
+
+def split_names(spec: dict, split: str, source=None) -> list[str]:
+    """The image (or sequence) names of one split, with ranges and whole sets expanded."""
+    source = source or open_source(spec, verify=False)
+    if isinstance(source, MlfdbSource):
+        entries = spec.get("splits", {}).get(split)
+        return [n for e in entries for n in source.expand(split, e)] if entries else source.sequences(split)
+    return [n for entry in spec["splits"][split] for n in source.expand(entry)]
+
+
+def split_files(spec: dict, split: str) -> list[Path]:
+    """The user's files on disk that one split is read from (datasets with ``root``), else [].
+
+    Downloaded datasets (verified by md5 when fetched) and the embedded images have none.
+    """
+    if not spec.get("root"):
+        return []
+    source = open_source(spec, verify=False)
+    names = split_names(spec, split, source)
+    if isinstance(source, MlfdbSource):
+        return [f for seq in names for f in source.files(split, seq)]
+    if isinstance(source, FolderSource):
+        return [source.file(n) for n in names]
+    if isinstance(source, Div2kSource):
+        return [source.root / ("DIV2K_train_HR" if int(n) <= 800 else "DIV2K_valid_HR") / f"{n}.png" for n in names]
+    if isinstance(source, BenchmarkSource):
+        return [source.file(n) for n in names]
+    return []
+
+
+def files_fingerprint(paths: list[Path]) -> str:
+    """A cheap fingerprint of files: their paths, sizes and modification times (ns), hashed.
+
+    Overwriting, adding or removing an image changes it, so the prepare job reruns; reading
+    the files' contents is not needed (a ``stat`` per file at each workflow parse).
+    """
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            st = path.stat()
+            h.update(f"{path}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{path}\tmissing\n".encode())
+    return h.hexdigest()[:16]
+
+
+def split_fingerprint(spec: dict, split: str) -> str:
+    """``files_fingerprint`` of a split's files; a dataset that cannot be read yet gets its error's hash
+    (the prepare job then fails with that error, naming the problem)."""
+    try:
+        return files_fingerprint(split_files(spec, split))
+    except DatasetError as e:
+        return "unreadable-" + hashlib.sha256(str(e).encode()).hexdigest()[:12]
+
+
+def check_image_sizes(spec: dict, scales: list[int]) -> None:
+    """Refuse, naming it, an image too small for its split (``images.size_problem``).
+
+    Checked for the embedded images and ``folder`` datasets (sizes read from the file headers,
+    no decoding), so that the mistake shows before any job runs; the prepare job checks every
+    source again as it reads the pixels.
+    """
+    if spec["source"] not in ("skimage", "folder"):
+        return
+    source = open_source(spec, verify=False)
+    for split in SPLITS:
+        for name in split_names(spec, split, source):
+            if spec["source"] == "skimage":
+                size, what = SKIMAGE_SIZES[name], f"skimage image {name!r}"
+            else:
+                path = source.file(name)
+                size, what = image_size(path), f"image {name!r} ({path})"
+            problem = size_problem(size, split, spec["patch_size"], scales)
+            if problem:
+                raise DatasetError(f"splits.{split}: {what} {problem}")
 
 
 # ----- the embedded demo images ------------------------------------------------------------
@@ -367,6 +552,20 @@ SKIMAGE_NAMES = (
     "retina",
     "rocket",
 )
+
+
+# (width, height) of each embedded image, for the config-time size check (tests compare with the files)
+SKIMAGE_SIZES = {
+    "astronaut": (512, 512),
+    "chelsea": (451, 300),
+    "coffee": (600, 400),
+    "hubble_deep_field": (1000, 872),
+    "immunohistochemistry": (512, 512),
+    "motorcycle_left": (741, 500),
+    "motorcycle_right": (741, 500),
+    "retina": (1411, 1411),
+    "rocket": (640, 427),
+}
 
 
 def load_skimage(name: str) -> np.ndarray:

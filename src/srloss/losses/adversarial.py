@@ -25,11 +25,15 @@ target 0, written this way for numerical stability.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srloss.models import build_discriminator
+from srloss.losses.base import LossTerm
+from srloss.models import DISCRIMINATORS, build_discriminator
+from srloss.options import Option, OptionError
 
 KINDS = ("standard", "ragan", "wgan", "wgan_gp", "hinge")
 
@@ -45,7 +49,9 @@ def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> tor
     if kind == "standard":
         return F.softplus(-real).mean() + F.softplus(fake).mean()
     if kind == "ragan":
-        return 0.5 * (F.softplus(-(real - fake.mean(0, keepdim=True))).mean() + F.softplus(fake - real.mean(0, keepdim=True)).mean())
+        real_wins = F.softplus(-(real - fake.mean(0, keepdim=True))).mean()
+        fake_loses = F.softplus(fake - real.mean(0, keepdim=True)).mean()
+        return 0.5 * (real_wins + fake_loses)
     if kind in ("wgan", "wgan_gp"):
         return fake.mean() - real.mean()
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()  # hinge
@@ -63,20 +69,23 @@ def generator_loss(kind: str, real: torch.Tensor | None, fake: torch.Tensor) -> 
     return -fake.mean()  # wgan, wgan_gp, hinge
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """E[(||grad_x C(x_hat)||_2 - 1)^2], x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample.
 
     Gulrajani et al., "Improved Training of Wasserstein GANs" (NeurIPS 2017), eq. 3. For a
     per-pixel critic the gradient is that of the sum of its outputs.
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device, dtype=real.dtype)
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-class AdversarialLoss(nn.Module):
+class AdversarialLoss(LossTerm):
     """Loss term ``adversarial``: owns the discriminator, trained alternately by ``srloss.train``.
 
     Calling it (the generator side, like every loss term) scores the SR images with the
@@ -85,14 +94,42 @@ class AdversarialLoss(nn.Module):
     images; the training loop owns the discriminator's optimiser.
     """
 
-    def __init__(self, kind: str = "ragan", discriminator: str = "vgg", discriminator_options: dict | None = None, gp_weight: float = 10.0):
-        super().__init__()
-        _check_kind(kind)
-        if gp_weight < 0:
-            raise ValueError(f"adversarial: gp_weight must be >= 0, got {gp_weight}")
-        self.kind = kind
-        self.gp_weight = gp_weight
-        self.discriminator = build_discriminator(discriminator, discriminator_options)
+    options = (
+        Option("kind", "ragan", "GAN formulation", type=str, choices=KINDS, what="adversarial loss"),
+        Option(
+            "discriminator",
+            "vgg",
+            "discriminator architecture (srloss.models.DISCRIMINATORS)",
+            type=str,
+            choices=tuple(sorted(DISCRIMINATORS)),
+            what="discriminator",
+        ),
+        Option("discriminator_options", None, "options of the discriminator", type=dict, nullable=True),
+        Option("gp_weight", 10.0, "gradient-penalty weight lambda of wgan_gp (10 in the paper)", ge=0),
+    )
+
+    @classmethod
+    def check_together(cls, options: dict[str, Any]) -> None:
+        """The discriminator's options are checked by the discriminator's class."""
+        try:
+            DISCRIMINATORS[options["discriminator"]].check_options(**(options["discriminator_options"] or {}))
+        except OptionError as e:
+            raise type(e)(f"discriminator_options.{e.option}", e.detail) from None
+
+    @classmethod
+    def check_patch_size(cls, options: dict[str, Any], patch_size: int) -> None:
+        disc = DISCRIMINATORS[options["discriminator"]]
+        if patch_size < disc.min_size:
+            raise OptionError(
+                "discriminator",
+                f"{options['discriminator']!r} needs patches of at least "
+                f"{disc.min_size} pixels per side, not {patch_size}",
+            )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        # the option names the architecture; the attribute becomes the discriminator it builds
+        self.discriminator = build_discriminator(self.discriminator, self.discriminator_options)
 
     @property
     def log_columns(self) -> list[str]:
@@ -110,18 +147,18 @@ class AdversarialLoss(nn.Module):
         finally:
             self.discriminator.requires_grad_(True)
 
-    def discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The discriminator's loss on (detached) SR and HR images, and its parts for logging."""
         sr = sr.detach()
         real, fake = self.discriminator(hr), self.discriminator(sr)
         loss = discriminator_loss(self.kind, real, fake)
-        parts = {"d_loss": float(loss.detach())}
+        parts = {"d_loss": loss.detach()}  # detached tensors: no host-device sync per step
         if self.kind == "wgan_gp":
             penalty = gradient_penalty(self.discriminator, hr, sr)
             loss = loss + self.gp_weight * penalty
-            parts = {"d_loss": float(loss.detach()), "d_gp": float(penalty.detach())}
-        parts["d_real"] = float(real.detach().float().mean())
-        parts["d_fake"] = float(fake.detach().float().mean())
+            parts = {"d_loss": loss.detach(), "d_gp": penalty.detach()}
+        parts["d_real"] = real.detach().float().mean()
+        parts["d_fake"] = fake.detach().float().mean()
         return loss, parts
 
     @torch.no_grad()

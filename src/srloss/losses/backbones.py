@@ -11,19 +11,28 @@ Weights: ``imagenet`` loads torchvision's checkpoint from the local cache (``srl
 for offline tests and demos only, never the published loss.
 
 Backbones are built once per (architecture, weights file or random seed) in a process and
-shared between terms (their layers are the same module objects), so a loss with a VGG content term and a VGG
-texture term holds one VGG19.
+shared between terms (their layers are the same module objects), so a loss with a VGG content
+term and a VGG texture term holds one VGG19.
+
+``BackboneTerm`` is the base of every loss term built on such a network: it declares the
+``backbone_weights`` and ``backbone_seed`` options and, from the class's ``backbone``, which
+pretrained weight file the term needs (``srloss.weights.WEIGHT_FILES``, the one table of them).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections import OrderedDict
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from srloss import weights as weight_cache
+from srloss.losses.base import LossTerm
+from srloss.options import Option
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,14 +90,56 @@ class FrozenFeatures(nn.Module):
         return out
 
 
-def check_backbone_weights(value: str) -> None:
-    if value not in weight_cache.BACKBONE_WEIGHTS:
-        raise ValueError(f"option backbone_weights: {value!r} is not a choice; valid choices: {', '.join(weight_cache.BACKBONE_WEIGHTS)}")
+CRITERIA = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+
+def layer_weights(layers: str | list | tuple | dict, valid: tuple[str, ...]) -> dict[str, float]:
+    """Normalise a ``layers`` option (a name, a list of names, or {name: weight}) to {name: weight}."""
+    if isinstance(layers, str):
+        layers = [layers]
+    if isinstance(layers, (list, tuple)):
+        layers = {name: 1.0 for name in layers}
+    if not isinstance(layers, dict) or not layers:
+        raise ValueError(f"expected a layer name, a list of names or a mapping name -> weight, got {layers!r}")
+    for name, w in layers.items():
+        if name not in valid:
+            raise ValueError(f"unknown layer {name!r}; valid choices: {', '.join(valid)}")
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"weight of {name!r} must be a finite number >= 0, got {w!r}")
+    return {name: float(w) for name, w in layers.items()}
+
+
+CRITERION_OPTION = Option("criterion", "mse", "distance between features: mse or l1", type=str, choices=tuple(CRITERIA))
+BACKBONE_OPTIONS = (
+    Option(
+        "backbone_weights",
+        "imagenet",
+        "imagenet (the published loss) or random (seeded; offline tests only)",
+        type=str,
+        choices=weight_cache.BACKBONE_WEIGHTS,
+    ),
+    Option("backbone_seed", 0, "seed of a random backbone", type=int, ge=0),
+)
+
+
+class BackboneTerm(LossTerm):
+    """A loss term on a frozen ImageNet network; ``backbone`` names its weight file's entry."""
+
+    backbone: ClassVar[str] = ""  # a key of srloss.weights.WEIGHT_FILES
+
+    @classmethod
+    def pretrained_backbone(cls, options: dict[str, Any]) -> str:
+        """The weight-file entry for these options (override when an option picks the network)."""
+        return cls.backbone
+
+    @classmethod
+    def backbones(cls, options: dict[str, Any]) -> list[str]:
+        return [] if options["backbone_weights"] == "random" else [cls.pretrained_backbone(options)]
 
 
 def _cache_key(weights: str, backbone: str) -> str:
     """Where the weights come from: the checkpoint's path (ImageNet) or nothing (random)."""
-    check_backbone_weights(weights)
+    BACKBONE_OPTIONS[0].check(weights)
     return str(weight_cache.weight_path(backbone).resolve()) if weights == "imagenet" else ""
 
 
@@ -143,10 +194,12 @@ def _resnet_layers(arch: str, weights: str, seed: int, source: str) -> "OrderedD
     if state is not None:
         net.load_state_dict(state)
     net.requires_grad_(False)
-    return OrderedDict([
-        ("stem", nn.Sequential(net.conv1, net.bn1, net.relu)),
-        ("layer1", nn.Sequential(net.maxpool, net.layer1)),
-        ("layer2", net.layer2),
-        ("layer3", net.layer3),
-        ("layer4", net.layer4),
-    ])
+    return OrderedDict(
+        [
+            ("stem", nn.Sequential(net.conv1, net.bn1, net.relu)),
+            ("layer1", nn.Sequential(net.maxpool, net.layer1)),
+            ("layer2", net.layer2),
+            ("layer3", net.layer3),
+            ("layer4", net.layer4),
+        ]
+    )

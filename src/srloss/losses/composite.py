@@ -10,7 +10,9 @@ class CompositeLoss(nn.Module):
     """total = sum_i weight_i * term_i(sr, hr, context).
 
     ``terms`` is a list of (label, weight, module). Calling it returns the total and a dict
-    label -> unweighted term value (detached), for logging.
+    label -> unweighted term value, a detached tensor on the loss's device: converting it to a
+    Python number would synchronise host and device, so the training loop does that only once
+    per logging window.
     """
 
     def __init__(self, terms: list[tuple[str, float, nn.Module]]):
@@ -24,11 +26,13 @@ class CompositeLoss(nn.Module):
         self.weights = [float(w) for _, w, _ in terms]
         self.terms = nn.ModuleList([m for _, _, m in terms])
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         total = sr.new_zeros(())
         values = {}
         for label, weight, term in zip(self.labels, self.weights, self.terms):
             value = term(sr, hr, context or {})
             total = total + weight * value
-            values[label] = float(value.detach())
+            values[label] = value.detach()
         return total, values

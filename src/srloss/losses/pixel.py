@@ -5,22 +5,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from srloss.losses.base import LossTerm
+from srloss.options import Option
 
-class MSELoss(nn.Module):
+
+class MSELoss(LossTerm):
     """Mean squared error, mean((sr - hr)^2). Maximising PSNR is minimising this."""
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         return torch.mean((sr - hr) ** 2)
 
 
-class L1Loss(nn.Module):
+class L1Loss(LossTerm):
     """Mean absolute error, mean(|sr - hr|)."""
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         return torch.mean(torch.abs(sr - hr))
 
 
-class CharbonnierLoss(nn.Module):
+class CharbonnierLoss(LossTerm):
     """Charbonnier loss, mean(sqrt((sr - hr)^2 + eps^2)), a differentiable L1.
 
     Lai et al., "Deep Laplacian Pyramid Networks for Fast and Accurate Super-Resolution"
@@ -30,17 +33,13 @@ class CharbonnierLoss(nn.Module):
     to L1 (the loss is offset from L1 by at most eps).
     """
 
-    def __init__(self, eps: float = 1e-3):
-        super().__init__()
-        if eps <= 0:
-            raise ValueError(f"charbonnier: eps must be positive, got {eps}")
-        self.eps = eps
+    options = (Option("eps", 1e-3, "smoothing constant; the loss is within eps of L1", gt=0),)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         return torch.mean(torch.sqrt((sr - hr) ** 2 + self.eps**2))
 
 
-class HuberLoss(nn.Module):
+class HuberLoss(LossTerm):
     """Huber loss (Huber 1964): mean of ½d² where |d| < delta, else delta·(|d| − ½delta), d = sr − hr.
 
     Quadratic for small errors, linear (robust) for large ones. The default delta = 1.0 is
@@ -48,27 +47,19 @@ class HuberLoss(nn.Module):
     a delta of the size of the errors you want treated robustly (e.g. 0.01, 2.5 grey levels).
     """
 
-    def __init__(self, delta: float = 1.0):
-        super().__init__()
-        if delta <= 0:
-            raise ValueError(f"huber: delta must be positive, got {delta}")
-        self.delta = delta
+    options = (Option("delta", 1.0, "error size where the loss turns from quadratic to linear", gt=0),)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         return nn.functional.huber_loss(sr, hr, delta=self.delta)
 
 
-class SmoothL1Loss(nn.Module):
+class SmoothL1Loss(LossTerm):
     """Smooth L1 (Girshick, Fast R-CNN 2015) = Huber / beta: ½d²/beta where |d| < beta, else |d| − ½beta.
 
     Tends to L1 as beta -> 0. Default beta = 1.0 as in torch (see ``HuberLoss`` on choosing it).
     """
 
-    def __init__(self, beta: float = 1.0):
-        super().__init__()
-        if beta <= 0:
-            raise ValueError(f"smooth_l1: beta must be positive, got {beta}")
-        self.beta = beta
+    options = (Option("beta", 1.0, "error size where the loss turns from quadratic to linear", gt=0),)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         return nn.functional.smooth_l1_loss(sr, hr, beta=self.beta)

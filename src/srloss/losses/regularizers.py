@@ -13,26 +13,31 @@ A constant image has TV 0 in every form. The HR image is not used.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import nn
+
+from srloss.losses.base import LossTerm
+from srloss.options import Option, OptionError
 
 TV_FORMS = ("l1", "l2", "beta")
 
 
-class TVLoss(nn.Module):
-    def __init__(self, form: str = "l1", beta: float | None = None):
-        super().__init__()
-        self.check_options(form=form, beta=beta)
-        self.form, self.beta = form, beta
+class TVLoss(LossTerm):
+    """Total variation of the SR image in one of three forms (see the module docstring)."""
+
+    options = (
+        Option("form", "l1", "l1 (anisotropic), l2 (squared) or beta (beta-TV)", type=str, choices=TV_FORMS),
+        Option("beta", None, "exponent of the beta form (1 = isotropic TV)", gt=0, nullable=True),
+    )
 
     @classmethod
-    def check_options(cls, form: str = "l1", beta: float | None = None, **_) -> None:
-        if form not in TV_FORMS:
-            raise ValueError(f"option form: {form!r} is not a choice; valid choices: {', '.join(TV_FORMS)}")
-        if form == "beta" and (beta is None or beta <= 0):
-            raise ValueError(f"option beta: form 'beta' needs a positive beta, got {beta!r}")
+    def check_together(cls, options: dict[str, Any]) -> None:
+        form, beta = options["form"], options["beta"]
+        if form == "beta" and beta is None:
+            raise OptionError("beta", "form 'beta' needs a positive beta, got None")
         if form != "beta" and beta is not None:
-            raise ValueError(f"option beta: only used with form 'beta' (form is {form!r}); remove it or set form: beta")
+            raise OptionError("beta", f"only used with form 'beta' (form is {form!r}); remove it or set form: beta")
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor | None = None, context: dict | None = None) -> torch.Tensor:
         dx = sr[..., :, 1:] - sr[..., :, :-1]

@@ -16,12 +16,29 @@ A logits tensor of any shape is accepted by ``srloss.losses.adversarial``.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from srloss.options import Configurable, Option
+
 NORMS = ("batch", "spectral", "none")
+
+
+class Discriminator(Configurable, nn.Module):
+    """Base class of the discriminators: keyword options only, declared on the class.
+
+    ``min_size``: the smallest patch side (pixels) the network accepts.
+    """
+
+    min_size: ClassVar[int] = 1
+
+    def __init__(self, **options: Any):
+        super().__init__()
+        self._set_options(options)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int, norm: str) -> list[nn.Module]:
@@ -33,7 +50,7 @@ def _conv(cin: int, cout: int, k: int, stride: int, norm: str) -> list[nn.Module
     return [conv, nn.LeakyReLU(0.2, inplace=True)]
 
 
-class VGGDiscriminator(nn.Module):
+class VGGDiscriminator(Discriminator):
     """VGG-style discriminator for any patch size (global average pooling before the classifier).
 
     ``stages`` blocks of [3x3 conv stride 1, 3x3 conv stride 2]; block i has
@@ -42,15 +59,18 @@ class VGGDiscriminator(nn.Module):
     with WGAN-GP: its penalty is per sample, which batch norm breaks; Gulrajani et al. 2017).
     """
 
-    def __init__(self, channels: int = 64, stages: int = 5, norm: str = "batch"):
-        super().__init__()
-        if norm not in NORMS:
-            raise ValueError(f"VGGDiscriminator: norm must be one of {NORMS}, got {norm!r}")
-        if stages < 1 or channels < 1:
-            raise ValueError(f"VGGDiscriminator: stages and channels must be >= 1, got {stages}, {channels}")
+    options = (
+        Option("channels", 64, "channels of the first block", type=int, ge=1),
+        Option("stages", 5, "number of stride-2 blocks", type=int, ge=1),
+        Option("norm", "batch", "normalisation: batch, spectral or none", type=str, choices=NORMS),
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        channels, norm = self.channels, self.norm
         layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
         cin = channels
-        for i in range(stages):
+        for i in range(self.stages):
             cout = channels * 2 ** min(i, 3)
             if i > 0:
                 layers += _conv(cin, cout, 3, 1, norm)
@@ -63,15 +83,18 @@ class VGGDiscriminator(nn.Module):
         return self.classifier(self.features(img).mean(dim=(-2, -1)))
 
 
-class UNetDiscriminatorSN(nn.Module):
+class UNetDiscriminatorSN(Discriminator):
     """Real-ESRGAN's U-Net discriminator with spectral normalisation: one logit per pixel."""
 
     min_size = 8
+    options = (
+        Option("channels", 64, "channels of the first layer", type=int, ge=1),
+        Option("skip_connection", True, "add the encoder's features to the decoder's", type=bool),
+    )
 
-    def __init__(self, channels: int = 64, skip_connection: bool = True):
-        super().__init__()
-        sn, c = spectral_norm, channels
-        self.skip_connection = skip_connection
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        sn, c = spectral_norm, self.channels
         self.conv0 = nn.Conv2d(3, c, 3, 1, 1)
         self.conv1 = sn(nn.Conv2d(c, c * 2, 4, 2, 1, bias=False))
         self.conv2 = sn(nn.Conv2d(c * 2, c * 4, 4, 2, 1, bias=False))
@@ -89,7 +112,9 @@ class UNetDiscriminatorSN(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         if min(img.shape[-2:]) < self.min_size:
-            raise ValueError(f"UNetDiscriminatorSN needs patches of at least {self.min_size} px, got {tuple(img.shape[-2:])}")
+            raise ValueError(
+                f"UNetDiscriminatorSN needs patches of at least {self.min_size} px, got {tuple(img.shape[-2:])}"
+            )
         act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
         x0 = act(self.conv0(img))
         x1 = act(self.conv1(x0))

@@ -9,31 +9,35 @@ learning); the paper's network is ``residual=False``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from srloss.data.degrade import imresize
-from srloss.models import reference_frame
+from srloss.models.base import SRModel
+from srloss.ops import imresize, reference_frame
+from srloss.options import Option
 
 
-class ESPCN(nn.Module):
+class ESPCN(SRModel):
     scales = (2, 3, 4, 8)
-    trainable = True
-    frames = None
+    options = (
+        Option("channels", 64, "filters of the first (5x5) layer", type=int, ge=1),
+        Option("hidden", 32, "filters of the second (3x3) layer", type=int, ge=1),
+        Option("residual", False, "add the bicubic upscaled input to the output", type=bool),
+    )
 
-    def __init__(self, scale: int, channels: int = 64, hidden: int = 32, residual: bool = False):
-        super().__init__()
-        self.scale = scale
-        self.residual = residual
+    def __init__(self, scale: int, **options: Any):
+        super().__init__(scale, **options)
         self.body = nn.Sequential(
-            nn.Conv2d(3, channels, 5, padding=2),
+            nn.Conv2d(3, self.channels, 5, padding=2),
             nn.Tanh(),
-            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.Conv2d(self.channels, self.hidden, 3, padding=1),
             nn.Tanh(),
-            nn.Conv2d(hidden, 3 * scale * scale, 3, padding=1),
+            nn.Conv2d(self.hidden, 3 * scale * scale, 3, padding=1),
             nn.PixelShuffle(scale),
         )
-        if residual:
+        if self.residual:
             nn.init.normal_(self.body[-2].weight, std=1e-3)
             nn.init.zeros_(self.body[-2].bias)
 

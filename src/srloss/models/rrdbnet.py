@@ -15,11 +15,15 @@ blocks) the x4 network has 16,697,987 parameters, the published ESRGAN generator
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srloss.models import reference_frame
+from srloss.models.base import SRModel
+from srloss.ops import reference_frame
+from srloss.options import Option
 
 UPSAMPLE_STAGES = {2: (2,), 3: (3,), 4: (2, 2), 8: (2, 2, 2)}  # per-stage factors, product = scale
 
@@ -59,19 +63,20 @@ class RRDB(nn.Module):
         return x + 0.2 * self.blocks(x)
 
 
-class RRDBNet(nn.Module):
-    scales = (2, 3, 4, 8)
-    trainable = True
-    frames = None
+class RRDBNet(SRModel):
+    scales = tuple(UPSAMPLE_STAGES)
+    options = (
+        Option("nf", 64, "feature channels", type=int, ge=1),
+        Option("gc", 32, "growth channels of the dense blocks", type=int, ge=1),
+        Option("blocks", 23, "number of RRDBs", type=int, ge=1),
+    )
 
-    def __init__(self, scale: int, nf: int = 64, gc: int = 32, blocks: int = 23):
-        super().__init__()
-        if scale not in UPSAMPLE_STAGES:
-            raise ValueError(f"rrdbnet: unsupported scale {scale}; supported: {list(UPSAMPLE_STAGES)}")
-        self.scale = scale
+    def __init__(self, scale: int, **options: Any):
+        super().__init__(scale, **options)
+        nf, gc = self.nf, self.gc
         self.stages = UPSAMPLE_STAGES[scale]
         self.conv_first = nn.Conv2d(3, nf, 3, padding=1)
-        self.body = nn.Sequential(*[RRDB(nf, gc) for _ in range(blocks)])
+        self.body = nn.Sequential(*[RRDB(nf, gc) for _ in range(self.blocks)])
         self.conv_body = nn.Conv2d(nf, nf, 3, padding=1)
         self.conv_up = nn.ModuleList([nn.Conv2d(nf, nf, 3, padding=1) for _ in self.stages])
         self.conv_hr = nn.Conv2d(nf, nf, 3, padding=1)

@@ -10,35 +10,38 @@ paper's network is ``residual=False``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from srloss.data.degrade import imresize
-from srloss.models import reference_frame
+from srloss.models.base import SRModel
+from srloss.ops import imresize, reference_frame
+from srloss.options import Option
 
 
-class SRCNN(nn.Module):
+class SRCNN(SRModel):
     scales = (2, 3, 4, 8)
-    trainable = True
-    frames = None
+    options = (
+        Option("channels", 64, "filters of the 9x9 layer", type=int, ge=1),
+        Option("hidden", 32, "filters of the 1x1 layer", type=int, ge=1),
+        Option("residual", False, "predict the difference to the bicubic image", type=bool),
+    )
 
-    def __init__(self, scale: int, channels: int = 64, hidden: int = 32, residual: bool = False):
-        super().__init__()
-        self.scale = scale
-        self.residual = residual
+    def __init__(self, scale: int, **options: Any):
+        super().__init__(scale, **options)
         self.body = nn.Sequential(
-            nn.Conv2d(3, channels, 9, padding=4),
+            nn.Conv2d(3, self.channels, 9, padding=4),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, hidden, 1),
+            nn.Conv2d(self.channels, self.hidden, 1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, 3, 5, padding=2),
+            nn.Conv2d(self.hidden, 3, 5, padding=2),
         )
-        if residual:  # start as the identity on top of bicubic
+        if self.residual:  # start as the identity on top of bicubic
             nn.init.normal_(self.body[-1].weight, std=1e-3)
             nn.init.zeros_(self.body[-1].bias)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        lr = reference_frame(lr)
-        up = imresize(lr, self.scale)
+        up = imresize(reference_frame(lr), self.scale)
         out = self.body(up)
         return up + out if self.residual else out

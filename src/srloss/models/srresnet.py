@@ -11,11 +11,15 @@ parameters at x4 (PReLU slopes and BN affine parameters included).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from srloss.models import reference_frame
+from srloss.models.base import SRModel
 from srloss.models.rrdbnet import UPSAMPLE_STAGES
+from srloss.ops import reference_frame
+from srloss.options import Option
 
 
 def _norm(nf: int, batch_norm: bool) -> nn.Module:
@@ -26,27 +30,34 @@ class ResidualBlock(nn.Module):
     def __init__(self, nf: int, batch_norm: bool):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(nf, nf, 3, padding=1), _norm(nf, batch_norm), nn.PReLU(),
-            nn.Conv2d(nf, nf, 3, padding=1), _norm(nf, batch_norm),
+            nn.Conv2d(nf, nf, 3, padding=1),
+            _norm(nf, batch_norm),
+            nn.PReLU(),
+            nn.Conv2d(nf, nf, 3, padding=1),
+            _norm(nf, batch_norm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
-class SRResNet(nn.Module):
-    scales = (2, 3, 4, 8)
-    trainable = True
-    frames = None
+class SRResNet(SRModel):
+    scales = tuple(UPSAMPLE_STAGES)
+    options = (
+        Option("nf", 64, "feature channels", type=int, ge=1),
+        Option("blocks", 16, "number of residual blocks", type=int, ge=1),
+        Option("batch_norm", True, "batch norm in the residual blocks (SRGAN: true; EDSR/ESRGAN: false)", type=bool),
+    )
 
-    def __init__(self, scale: int, nf: int = 64, blocks: int = 16, batch_norm: bool = True):
-        super().__init__()
-        if scale not in UPSAMPLE_STAGES:
-            raise ValueError(f"srresnet: unsupported scale {scale}; supported: {list(UPSAMPLE_STAGES)}")
-        self.scale = scale
+    def __init__(self, scale: int, **options: Any):
+        super().__init__(scale, **options)
+        nf, batch_norm = self.nf, self.batch_norm
         self.head = nn.Sequential(nn.Conv2d(3, nf, 9, padding=4), nn.PReLU())
-        self.body = nn.Sequential(*[ResidualBlock(nf, batch_norm) for _ in range(blocks)],
-                                  nn.Conv2d(nf, nf, 3, padding=1), _norm(nf, batch_norm))
+        self.body = nn.Sequential(
+            *[ResidualBlock(nf, batch_norm) for _ in range(self.blocks)],
+            nn.Conv2d(nf, nf, 3, padding=1),
+            _norm(nf, batch_norm),
+        )
         stages = []
         for r in UPSAMPLE_STAGES[scale]:
             stages += [nn.Conv2d(nf, nf * r * r, 3, padding=1), nn.PixelShuffle(r), nn.PReLU()]

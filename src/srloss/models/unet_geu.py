@@ -32,12 +32,15 @@ With the defaults (nf 64, depth 2, 7 frames) the network has 5,312,003 parameter
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srloss.data.degrade import imresize
+from srloss.models.base import SRModel
+from srloss.ops import imresize
+from srloss.options import Option
 
 
 def _act() -> nn.Module:
@@ -72,26 +75,31 @@ class GatedFusion(nn.Module):
         return self.fuse((feats * gates).reshape(n, t * c, h, w))
 
 
-class UNetGEU(nn.Module):
+class UNetGEU(SRModel):
     scales = (2, 4, 8)
-    trainable = True
     frames = 7  # default; the ``frames`` option overrides it per instance
+    options = (
+        Option("frames", 7, "input frames per sample (reference frame T//2)", type=int, ge=1),
+        Option("nf", 64, "feature channels at LR resolution", type=int, ge=1),
+        Option("depth", 2, "U-Net levels", type=int, ge=1),
+        Option("residual", True, "add the bicubic upscaled reference frame", type=bool),
+    )
 
-    def __init__(self, scale: int, frames: int = 7, nf: int = 64, depth: int = 2, residual: bool = True):
-        super().__init__()
-        if scale not in self.scales:
-            raise ValueError(f"unet_geu: unsupported scale {scale}; supported: {list(self.scales)}")
-        if frames < 1:
-            raise ValueError(f"unet_geu: frames must be at least 1, got {frames}")
-        self.scale, self.frames, self.depth, self.residual = scale, frames, depth, residual
+    def __init__(self, scale: int, **options: Any):
+        super().__init__(scale, **options)
+        nf, depth, frames = self.nf, self.depth, self.frames
         self.embed = nn.Sequential(nn.Conv2d(3, nf, 3, padding=1), _act())
         self.fusion = GatedFusion(nf, frames)
         chans = [nf * 2**i for i in range(depth + 1)]
         self.enc = nn.ModuleList([GEU(chans[i]) for i in range(depth)])
         self.down = nn.ModuleList([nn.Conv2d(chans[i], chans[i + 1], 3, stride=2, padding=1) for i in range(depth)])
         self.bottleneck = GEU(chans[depth])
-        self.up = nn.ModuleList([nn.Sequential(nn.Conv2d(chans[i + 1], 2 * chans[i + 1], 3, padding=1), nn.PixelShuffle(2), _act())
-                                 for i in range(depth)])
+        self.up = nn.ModuleList(
+            [
+                nn.Sequential(nn.Conv2d(chans[i + 1], 2 * chans[i + 1], 3, padding=1), nn.PixelShuffle(2), _act())
+                for i in range(depth)
+            ]
+        )
         self.merge = nn.ModuleList([nn.Conv2d(2 * chans[i], chans[i], 1) for i in range(depth)])
         self.dec = nn.ModuleList([GEU(chans[i]) for i in range(depth)])
         stages = []

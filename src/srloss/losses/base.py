@@ -1,0 +1,44 @@
+"""The loss-term protocol: one class per term, its options and needs declared on the class.
+
+A term is called as ``term(sr, hr, context)`` and returns a scalar tensor; ``context`` carries
+extra inputs some terms need (e.g. the LR image). What the config may set is declared, not
+inferred: ``options`` (see ``srloss.options``), the pretrained ``backbones`` the term loads,
+whether a negative weight makes sense (``allows_negative_weight``) and the smallest training
+patch it works on (``check_patch_size``). The study config is checked with exactly these
+declarations before any job runs (``srloss.config``).
+
+Adding a loss term: subclass ``LossTerm``, declare ``options``, write ``forward``, and add one
+entry to ``srloss.losses.LOSS_TERMS``. A term built on an ImageNet network subclasses
+``srloss.losses.backbones.BackboneTerm`` and names its network in ``backbone``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from srloss.options import Configurable
+
+
+class LossTerm(Configurable, nn.Module):
+    """Base class of every loss term: validates and stores its declared options."""
+
+    allows_negative_weight: ClassVar[bool] = False  # a term whose negation is meaningful says so
+
+    def __init__(self, **options: Any):
+        super().__init__()
+        self._set_options(options)
+
+    @classmethod
+    def backbones(cls, options: dict[str, Any]) -> list[str]:
+        """Names of the pretrained weight files (``srloss.weights.WEIGHT_FILES``) the term loads."""
+        return []
+
+    @classmethod
+    def check_patch_size(cls, options: dict[str, Any], patch_size: int) -> None:
+        """Raise ``OptionError`` if the term cannot run on square HR patches of ``patch_size`` pixels."""
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
+        raise NotImplementedError
