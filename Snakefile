@@ -19,7 +19,7 @@ if not workflow.overwrite_configfiles:
 
 
 with exit_on_config_error():  # one line naming the key (snakemake's validate prints the whole schema)
-    check_schema(config, workflow.basedir + "/workflow/schemas/config.schema.yaml")
+    check_schema(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
 validate(config, "workflow/schemas/config.schema.yaml")  # fills the schema's defaults

@@ -99,12 +99,14 @@ def main() -> None:
         cpu, start = _children_cpu(), time.perf_counter()
         subprocess.run([str(BIN / "snakemake"), "-s", "Empty", "-n"], cwd=work, capture_output=True, check=True)
         print(
-            f"snakemake start-up (one-rule workflow): wall {time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s"
+            f"snakemake start-up (one-rule workflow): wall {time.perf_counter() - start:.2f} s, CPU "
+            f"{_children_cpu() - cpu:.2f} s"
         )
         cpu, start = _children_cpu(), time.perf_counter()
         subprocess.run([sys.executable, "-c", "import torch"], check=True)
         print(
-            f"import torch (paid by a parse only when the config check is not cached): wall {time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s"
+            "import torch (paid by a parse only when the config check is not cached): wall "
+            f"{time.perf_counter() - start:.2f} s, CPU {_children_cpu() - cpu:.2f} s"
         )
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for size in args.sizes:
@@ -116,14 +118,16 @@ def main() -> None:
                 times.append(seconds)
                 cpus.append(cpu)
             print(
-                f"{size:>6} runs ({shape[0]} models x {shape[1]} losses x {shape[2]} scales x {shape[3]} seeds), {jobs} jobs: "
+                f"{size:>6} runs ({shape[0]} models x {shape[1]} losses x {shape[2]} scales x {shape[3]} "
+                f"seeds), {jobs} jobs: "
                 f"snakemake -n wall median {statistics.median(times):.2f} s (min {min(times):.2f}), "
                 f"CPU median {statistics.median(cpus):.2f} s (n={args.repeat})"
             )
             if args.profile and size == args.sizes[0]:
                 prof = work / "prof.txt"
                 code = (
-                    "import cProfile, pstats, sys; from snakemake.cli import main; sys.argv = ['snakemake', '-s', %r, '--configfile', 'study.yaml', '-n'];"
+                    "import cProfile, pstats, sys; from snakemake.cli import main; sys.argv = ['snakemake', "
+                    "'-s', %r, '--configfile', 'study.yaml', '-n'];"
                     "cProfile.run('\\ntry:\\n    main()\\nexcept SystemExit:\\n    pass', 'prof.out');"
                     "pstats.Stats('prof.out', stream=open(%r, 'w')).sort_stats('cumulative').print_stats(40)"
                 ) % (str(REPO / "Snakefile"), str(prof))

@@ -99,7 +99,8 @@ def main() -> None:
     loop_err = float((loop_resize(img32, 1 / SCALE).double() - torch.from_numpy(ref)).abs().max())
     t_loop = best_time(lambda: loop_resize(img32, 1 / SCALE), max(3, args.repeat // 3))
     print(
-        f"image {W}x{H} RGB ({MP:.2f} MP) downscaled x{SCALE}; torch threads {torch.get_num_threads()}; median of {args.repeat}"
+        f"image {W}x{H} RGB ({MP:.2f} MP) downscaled x{SCALE}; torch threads {torch.get_num_threads()}; median "
+        f"of {args.repeat}"
     )
     print(f"{'implementation':44s} {'ms':>8s} {'MP/s':>8s}")
     for name, t in [

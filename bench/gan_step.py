@@ -88,7 +88,8 @@ def bench(arch: str, scale: int, patch: int, batch: int, steps: int, device: str
             save_ms = (time.perf_counter() - t0) * 1000
             size_mb = path.stat().st_size / 1e6
         print(
-            f"{arch} x{scale} patch {patch} batch {batch} {device} | {name:26s} | {ms:8.1f} ms/step | checkpoint {size_mb:7.1f} MB in {save_ms:6.1f} ms"
+            f"{arch} x{scale} patch {patch} batch {batch} {device} | {name:26s} | {ms:8.1f} ms/step | "
+            f"checkpoint {size_mb:7.1f} MB in {save_ms:6.1f} ms"
         )
 
 

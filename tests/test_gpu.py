@@ -109,7 +109,8 @@ RECORD = textwrap.dedent(
     import json, os, sys, time
     start = time.time()
     time.sleep(1.5)
-    json.dump({"start": start, "end": time.time(), "device": os.environ.get("CUDA_VISIBLE_DEVICES")}, open(sys.argv[1], "w"))
+    record = {"start": start, "end": time.time(), "device": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    json.dump(record, open(sys.argv[1], "w"))
     """
 )
 

@@ -91,8 +91,8 @@ def test_config_exponent_without_dot_is_a_number_through_snakemake(tmp_path):
     assert spec["training"]["lr"] == 0.001
     quoted = _one_line_error(_dry_run(tmp_path, STUDY.replace("lr: 1e-3", "lr: '1e-3'")))
     assert (
-        quoted
-        == "srloss: config error: config key training.lr: '1e-3' is not of type 'number'; write the number without quotes (0.001)"
+        quoted == "srloss: config error: config key training.lr: '1e-3' is not of type 'number'; write the number "
+        "without quotes (0.001)"
     )
 
 
@@ -145,11 +145,13 @@ def test_config_syntax_errors_name_file_line_and_column(tmp_path):
     [
         (
             ("  steps: 2\n", "  stepz: 2\n"),
-            "config key training: unknown key 'stepz' (did you mean 'steps'?); valid keys: steps, epochs, steps_per_epoch, batch_size, lr, ",
+            "config key training: unknown key 'stepz' (did you mean 'steps'?); valid keys: steps, epochs, "
+            "steps_per_epoch, batch_size, lr, ",
         ),
         (
             ("  lr: 1e-3\n", "  lr: 1e-3\n  device: gpu\n"),
-            "config key training.device: 'gpu' is not a device; valid choices: auto (a GPU if one is visible, else the CPU), cpu, cuda, cuda:N",
+            "config key training.device: 'gpu' is not a device; valid choices: auto (a GPU if one is visible, "
+            "else the CPU), cpu, cuda, cuda:N",
         ),
         (
             ("scales: [2]\n", "scales: [2]\nevaluation: {device: 'cuda:x'}\n"),

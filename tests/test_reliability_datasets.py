@@ -69,7 +69,8 @@ BASE = {
         (
             "nowhere",
             None,
-            "config key datasets.mine.root: folder '{tmp}/nowhere' does not exist (relative paths start at the working directory)",
+            "config key datasets.mine.root: folder '{tmp}/nowhere' does not exist (relative paths start at the "
+            "working directory)",
         ),
         (
             "imgs",

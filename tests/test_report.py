@@ -68,7 +68,8 @@ def aggregated(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     note = json.dumps(
         {
-            "lpips_alex": "LPIPS-alex: ImageNet backbone weights not cached at /nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)"
+            "lpips_alex": "LPIPS-alex: ImageNet backbone weights not cached at "
+            "/nowhere/alexnet-owt-7be5be79.pth (no download is attempted; put it there)"
         }
     )
     paths = [_write_run(root, "bicubic", "none", 0, 0.0, note)]

@@ -57,7 +57,8 @@ def test_existing_div2k_copy_is_checked(div2k, tmp_path):
     (broken / "DIV2K_train_HR" / "0001x2.png").write_bytes(b"")
     with pytest.raises(
         DatasetError,
-        match=r"DIV2K_train_HR: expected 800 files 0001.png ... 0800.png; found 800 files: 1 missing \(e.g. 0005.png\); 1 unexpected \(e.g. 0001x2.png\)",
+        match=r"DIV2K_train_HR: expected 800 files 0001.png ... 0800.png; found 800 files: 1 missing \(e.g. "
+        r"0005.png\); 1 unexpected \(e.g. 0001x2.png\)",
     ):
         open_source({**spec, "root": str(broken)})
     with pytest.raises(DatasetError, match="folder DIV2K_train_HR/ is missing"):

@@ -183,7 +183,8 @@ def test_total_steps_and_schedules():
         (
             {"g": {"terms": [{"name": "adversarial", "kind": "lsgan"}]}},
             {},
-            "losses.g.terms[0].kind: unknown adversarial loss 'lsgan'; valid choices: standard, ragan, wgan, wgan_gp, hinge",
+            "losses.g.terms[0].kind: unknown adversarial loss 'lsgan'; valid choices: standard, ragan, wgan, "
+            "wgan_gp, hinge",
         ),
         (
             {"g": {"terms": [{"name": "adversarial", "discriminator": "patch"}]}},
@@ -197,7 +198,8 @@ def test_total_steps_and_schedules():
                 }
             },
             {},
-            "losses.g.terms[0].discriminator_options.stages: unknown option for UNetDiscriminatorSN; valid options: channels, skip_connection",
+            "losses.g.terms[0].discriminator_options.stages: unknown option for UNetDiscriminatorSN; valid "
+            "options: channels, skip_connection",
         ),
         (
             {"g": {"terms": [{"name": "adversarial"}, {"name": "adversarial", "kind": "hinge"}]}},

@@ -262,7 +262,8 @@ def _config(**losses) -> dict:
         ({"name": "tv", "form": "l0"}, "losses.x.terms[0].form: 'l0' is not a choice; valid choices: l1, l2, beta"),
         (
             {"name": "gram", "layer": "relu1_1"},
-            "losses.x.terms[0].layer: unknown option for GramLoss; valid options: layers, criterion, backbone_weights, backbone_seed",
+            "losses.x.terms[0].layer: unknown option for GramLoss; valid options: layers, criterion, "
+            "backbone_weights, backbone_seed",
         ),
     ],
 )
@@ -278,7 +279,8 @@ def test_config_rejects_a_multi_frame_model_on_single_image_data():
     config["scales"] = [2, 4]
     with pytest.raises(
         ConfigError,
-        match=r"models.faces: arch 'unet_geu' takes 7 frames per sample, but dataset 'demo' provides single images \(datasets.demo.degradation.frames\)",
+        match=r"models.faces: arch 'unet_geu' takes 7 frames per sample, but dataset 'demo' provides single "
+        r"images \(datasets.demo.degradation.frames\)",
     ):
         Study(config)
     config["datasets"]["demo"]["degradation"] = {"frames": 7}  # synthetic 7-frame bursts: accepted

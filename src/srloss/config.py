@@ -184,7 +184,8 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
         synthetic = [k for k in ("blur_sigma", "noise_sigma", "jpeg_quality") if deg.get(k)]
         if synthetic:
             raise ConfigError(
-                f"config key {key}.degradation: {', '.join(synthetic)} do not apply to mlfdb, whose LR frames are real; only `frames` does"
+                f"config key {key}.degradation: {', '.join(synthetic)} do not apply to mlfdb, whose LR frames "
+                "are real; only `frames` does"
             )
     elif "splits" not in ds:
         raise ConfigError(f"config key {key}.splits: required for source {source!r} (train, val and test image lists)")
@@ -196,7 +197,8 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
             try:
                 if source == "skimage" and entry not in SKIMAGE_NAMES:
                     raise ConfigError(
-                        f"config key {key}.splits.{split}: unknown skimage image {entry!r}; valid choices: {', '.join(SKIMAGE_NAMES)}"
+                        f"config key {key}.splits.{split}: unknown skimage image {entry!r}; valid choices: "
+                        f"{', '.join(SKIMAGE_NAMES)}"
                     )
                 if source == "div2k":
                     expanded.setdefault(split, []).extend(Div2kSource.expand(entry))
@@ -216,7 +218,8 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
         bad = [s for s in scales if ds[field] % s]
         if bad:
             raise ConfigError(
-                f"config key {key}.{field}: {ds[field]} is not a multiple of scale(s) {bad}; it must be divisible by every scale in `scales` {scales}"
+                f"config key {key}.{field}: {ds[field]} is not a multiple of scale(s) {bad}; it must be "
+                f"divisible by every scale in `scales` {scales}"
             )
 
 
@@ -339,11 +342,13 @@ def _check_init_from(losses: dict) -> None:
             key = f"losses.{seen[-1]}.init_from.loss"
             if ref not in losses:
                 raise ConfigError(
-                    f"config key {key}: unknown loss {ref!r}; valid choices: {', '.join(n for n in losses if n != seen[-1])}"
+                    f"config key {key}: unknown loss {ref!r}; valid choices: "
+                    f"{', '.join(n for n in losses if n != seen[-1])}"
                 )
             if ref in seen:
                 raise ConfigError(
-                    f"config key {key}: initialisation cycle {' -> '.join(seen + [ref])}; a loss cannot start from itself"
+                    f"config key {key}: initialisation cycle {' -> '.join(seen + [ref])}; a loss cannot start "
+                    "from itself"
                 )
             seen.append(ref)
             current = losses[ref]
@@ -366,7 +371,8 @@ def _check_devices(config: dict) -> None:
 def _check_training(training: dict) -> None:
     if training.get("steps_per_epoch") is not None and training.get("epochs") is None:
         raise ConfigError(
-            "config key training.steps_per_epoch: set training.epochs too (the run length is epochs x steps_per_epoch), or remove it and use training.steps"
+            "config key training.steps_per_epoch: set training.epochs too (the run length is epochs x "
+            "steps_per_epoch), or remove it and use training.steps"
         )
     schedule = training.get("schedule", {})
     for field in SCHEDULE_REQUIRED.get(schedule.get("name", "none"), ()):

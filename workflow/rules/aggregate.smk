@@ -1,53 +1,45 @@
 # Tables, figures and statistics of the whole study; report() outputs go into
 # `snakemake --report results/<study>/report.html` with the captions in workflow/report/.
-import os
-
 from srloss import outputs
 from srloss.config import result_config
 
 RUNS = study.runs()
 VIEWS = study.trained_views()
-CAPTIONS = "../report/"
-
-
-def _in_report(stem, ext, caption, category, subcategory):
-    return report(f"{RESULTS}/{stem}.{ext}", caption=CAPTIONS + caption, category=category, subcategory=subcategory)
 
 
 rule aggregate:
     input:
-        metrics=[RUN_DIR.format(**vars(run)) + "/metrics.csv" for run in RUNS],
-        crops=[RUN_DIR.format(**vars(run)) + "/crops.npz" for run in RUNS],
-        histories=[RUN_DIR.format(**vars(run)) + "/history.csv" for run in RUNS if run.trained],
+        metrics=[f"{run_dir(run)}/metrics.csv" for run in RUNS],
+        crops=[f"{run_dir(run)}/crops.npz" for run in RUNS],
+        histories=[f"{run_dir(run)}/history.csv" for run in RUNS if run.trained],
     output:
-        per_image=RESULTS + "/tables/per_image.csv",
-        summary_csv=RESULTS + "/tables/summary.csv",
-        summary_md=RESULTS + "/tables/summary.md",
-        figure=RESULTS + "/figures/psnr_ssim.png",
-        provenance=RESULTS + "/tables/provenance.json",
+        per_image=result("tables/per_image.csv"),
+        summary_csv=result("tables/summary.csv"),
+        summary_md=result("tables/summary.md"),
+        figure=result("figures/psnr_ssim.png"),
+        provenance=result("tables/provenance.json"),
         study_tables=[
             (
-                report(f"{RESULTS}/{name}", caption=CAPTIONS + "study_tables.rst", category="3. Statistics")
+                report(f"{RESULTS}/{name}", caption="../report/study_tables.rst", category="3. Statistics")
                 if name.endswith(("best.csv", "summary_stats.csv"))
                 else f"{RESULTS}/{name}"
             )
             for name in outputs.STUDY_TABLES
         ],
         tables=[
-            _in_report(outputs.table_stem(d, m, s), "csv", "table.rst", "1. Tables", f"{d} / x{s}")
-            for d, m, s in VIEWS
+            in_report(outputs.table_stem(d, m, s), "csv", "table.rst", "1. Tables", f"{d} / x{s}") for d, m, s in VIEWS
         ],
         tables_text=[f"{RESULTS}/{outputs.table_stem(d, m, s)}.{ext}" for d, m, s in VIEWS for ext in ("md", "tex")],
         metric_figures=[
-            _in_report(outputs.metrics_figure_stem(d, m), "png", "metrics.rst", "2. Figures", "Metrics")
+            in_report(outputs.metrics_figure_stem(d, m), "png", "metrics.rst", "2. Figures", "Metrics")
             for d, m in sorted({(d, m) for d, m, _ in VIEWS})
         ],
-        perception_distortion=_in_report(
+        perception_distortion=in_report(
             outputs.PD_STEM, "png", "perception_distortion.rst", "2. Figures", "Perception-distortion"
         ),
-        training_curves=_in_report(outputs.CURVES_STEM, "png", "training_curves.rst", "2. Figures", "Training"),
+        training_curves=in_report(outputs.CURVES_STEM, "png", "training_curves.rst", "2. Figures", "Training"),
         grids=[
-            _in_report(outputs.grid_stem(d, m, s), "png", "grid.rst", "2. Figures", "Visual comparison")
+            in_report(outputs.grid_stem(d, m, s), "png", "grid.rst", "2. Figures", "Visual comparison")
             for d, m, s in VIEWS
         ],
         pdfs=[
@@ -57,9 +49,9 @@ rule aggregate:
             + [outputs.PD_STEM, outputs.CURVES_STEM]
         ],
     log:
-        RESULTS + "/logs/aggregate.log",
+        result("logs/aggregate.log"),
     benchmark:
-        RESULTS + "/benchmarks/aggregate.tsv"
+        result("benchmarks/aggregate.tsv")
     conda:
         "../../envs/srloss.yaml"
     resources:
@@ -67,7 +59,7 @@ rule aggregate:
     params:
         config=to_json(result_config(config)),  # execution-only settings (threads, devices) rerun nothing
         code=CODE["aggregate"],
-        root=lambda w, output: os.path.dirname(os.path.dirname(output.per_image)),  # results/<study>
+        root=lambda w, output: Path(output.per_image).parents[1],  # results/<study>
     shell:
         "srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"

@@ -1,14 +1,22 @@
-# Shared definitions: the validated study, its grid, and output paths.
+# Shared definitions: the validated study, its grid, output paths, execution settings and the
+# input functions of every rule (rule files hold rules only).
+import os
+import re
+from pathlib import Path
+
 from srloss.codehash import stage_hashes
-from srloss.config import Study, exit_on_config_error, to_json
+from srloss.config import Run, Study, exit_on_config_error, to_json
+from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker
+from srloss.training.config import execution_settings
+from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
 with exit_on_config_error():  # a config error is one line, before any job runs
     study = Study(config, cache_dir=".snakemake/srloss")  # the cache spares each parse the torch import
 RESULTS = f"results/{study.name}"
-RUN_DIR = RESULTS + "/runs/{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"
+RUN_DIR = f"{RESULTS}/runs/{RUN_ID}"
 # Hash of the srloss sources each stage imports, one `code` param per rule: editing a library
-# module reruns exactly the stages that import it (policy in srloss.codehash, README "What reruns when").
+# module reruns exactly the stages that import it (policy in srloss.codehash, docs/reliability.md).
 CODE = stage_hashes()
 
 
@@ -21,16 +29,133 @@ wildcard_constraints:
     split="train|val|test",
 
 
-def run_of(wildcards):
-    from srloss.config import Run
+localrules:
+    all,
+    aggregate,
 
+
+# Execution-only settings (training.threads/device/checkpoint_every/keep_checkpoint/log_every/
+# tensorboard, evaluation.device/batch_size) change how a job runs, never its result. They reach
+# the shell commands as environment variables set here, at parse time (a cluster job parses the
+# workflow again on its node), not as params: Snakemake reruns a job whose params change.
+TRAIN_ON_GPU = config["training"]["device"] != "cpu"
+EVALUATE_ON_GPU = config["evaluation"]["device"] != "cpu"
+os.environ.update(
+    SRLOSS_TRAIN_EXECUTION=to_json(execution_settings(config["training"])),
+    SRLOSS_TRAIN_LAUNCH="srloss gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
+    SRLOSS_EVAL_LAUNCH="srloss gpu-run --" if EVALUATE_ON_GPU else "",
+    SRLOSS_EVAL_EXECUTION=f"--device {config['evaluation']['device']} --batch-size {config['evaluation']['batch_size']}",
+)
+
+
+envvars:
+    "SRLOSS_TRAIN_EXECUTION",
+    "SRLOSS_TRAIN_LAUNCH",
+    "SRLOSS_EVAL_EXECUTION",
+    "SRLOSS_EVAL_LAUNCH",
+
+
+# Pretrained weights live in torch hub's layout under TORCH_HOME (resources/weights unless set);
+# every job inherits it (weights.smk).
+WEIGHTS_HOME = os.environ.get("TORCH_HOME") or WORKFLOW_TORCH_HOME
+os.environ["TORCH_HOME"] = os.path.abspath(WEIGHTS_HOME)
+WEIGHTS_DIR = f"{WEIGHTS_HOME}/hub/checkpoints"
+BACKBONE_OF_FILE = {wf.file: name for name, wf in WEIGHT_FILES.items()}
+WEIGHT_FILE_PATTERN = "|".join(re.escape(f) for f in BACKBONE_OF_FILE)
+
+
+def result(path):
+    """A path under the study's results folder (wildcards stay as they are)."""
+    return f"{RESULTS}/{path}"
+
+
+def run_file(name):
+    """A file in a run's folder (results/<study>/runs/<dataset>/<model>/<loss>/x<scale>/seed<seed>/)."""
+    return f"{RUN_DIR}/{name}"
+
+
+def run_of(wildcards):
     return Run(wildcards.dataset, wildcards.model, wildcards.loss, int(wildcards.scale), int(wildcards.seed))
+
+
+def run_dir(run):
+    return RUN_DIR.format(**vars(run))
 
 
 def run_spec_json(wildcards):
     return to_json(study.run_spec(run_of(wildcards)))
 
 
-localrules:
-    all,
-    aggregate,
+# --- fetch ---------------------------------------------------------------------------------
+def mirror_of(source):
+    """The `url` (mirror base) of the first dataset of this source that sets one, else None."""
+    return next((ds["url"] for ds in config["datasets"].values() if ds["source"] == source and ds.get("url")), None)
+
+
+def mlfdb_archive(wildcards):
+    return next(ds["archive"] for ds in config["datasets"].values() if ds["source"] == "mlfdb" and ds.get("archive"))
+
+
+def dataset_inputs(wildcards):
+    """What prepare needs first: fetch markers (downloads) or the unpacked MLFDB archive."""
+    spec = study.dataset_spec(wildcards.dataset)
+    inputs = [str(fetch_marker(a)) for a in archives_to_fetch(spec)]
+    if spec["source"] == "mlfdb" and spec.get("archive"):
+        inputs.append("resources/datasets/mlfdb/.fetched/archive.json")
+    return inputs
+
+
+# --- weights -------------------------------------------------------------------------------
+def weight_files(backbones):
+    return [f"{WEIGHTS_DIR}/{WEIGHT_FILES[b].file}" for b in backbones]
+
+
+def run_weight_files(wildcards):
+    """The weight files one run's loss loads."""
+    run = run_of(wildcards)
+    return weight_files(study.loss_backbones(run.loss)) if run.trained else []
+
+
+def study_backbones():
+    """Every backbone the study's losses load, plus the LPIPS metric's trunks (fetched so that
+    `fetch_weights` gets all a study needs; evaluation without them reports LPIPS missing)."""
+    lpips = config["evaluation"]["lpips"]
+    evaluation = (
+        {LPIPS_TRUNKS[net] for net in lpips["nets"]}
+        if "lpips" in config["evaluation"]["metrics"] and not lpips["random_backbone"]
+        else set()
+    )
+    return sorted(set(study.backbones()) | evaluation)
+
+
+# --- train ---------------------------------------------------------------------------------
+def train_inputs(wildcards):
+    inputs = {
+        "train": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/train.h5",
+        "val": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/val.h5",
+    }
+    weights = run_weight_files(wildcards)  # pretrained backbones of the loss
+    if weights:
+        inputs["weights"] = weights
+    init = study.init_run(run_of(wildcards))
+    if init is not None:  # losses.<loss>.init_from: start from that run's generator
+        inputs["init"] = f"{run_dir(init)}/model.pt"
+    return inputs
+
+
+# --- evaluate ------------------------------------------------------------------------------
+def evaluate_inputs(wildcards):
+    inputs = {"test": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/test.h5"}
+    if study.is_trained(wildcards.model):
+        inputs["model"] = f"{RUN_DIR.format(**wildcards)}/model.pt"
+    return inputs
+
+
+def evaluation_json(wildcards):
+    return to_json(study.evaluation_spec(wildcards.dataset))
+
+
+# --- aggregate -----------------------------------------------------------------------------
+def in_report(stem, ext, caption, category, subcategory):
+    """An aggregate output that also goes into `snakemake --report` under a category."""
+    return report(f"{RESULTS}/{stem}.{ext}", caption=f"../report/{caption}", category=category, subcategory=subcategory)

@@ -1,7 +1,7 @@
 # Download, verify (size, md5) and extract dataset archives into resources/datasets/<source>/.
 # localrules: on a cluster these run on the login node, which has internet; compute nodes only
 # read the extracted files. Datasets with `root` (an existing copy) need no fetch.
-from srloss.data.sources import ARCHIVES, DOWNLOADS_DIR, archives_to_fetch, fetch_marker, fetch_target
+from srloss.data.sources import DOWNLOADS_DIR, fetch_target
 
 
 localrules:
@@ -11,24 +11,6 @@ localrules:
 
 wildcard_constraints:
     archive="|".join(ARCHIVES),
-
-
-def mirror_of(source):
-    """The `url` (mirror base) of the first dataset of this source that sets one, else None."""
-    return next((ds["url"] for ds in config["datasets"].values() if ds["source"] == source and ds.get("url")), None)
-
-
-def mlfdb_archive(wildcards):
-    return next(ds["archive"] for ds in config["datasets"].values() if ds["source"] == "mlfdb" and ds.get("archive"))
-
-
-def dataset_inputs(wildcards):
-    """What prepare needs first: fetch markers (downloads) or the unpacked MLFDB archive."""
-    spec = study.dataset_spec(wildcards.dataset)
-    inputs = [str(fetch_marker(a)) for a in archives_to_fetch(spec)]
-    if spec["source"] == "mlfdb" and spec.get("archive"):
-        inputs.append("resources/datasets/mlfdb/.fetched/archive.json")
-    return inputs
 
 
 rule fetch_archive:

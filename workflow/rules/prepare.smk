@@ -9,11 +9,11 @@ rule prepare:
     input:
         dataset_inputs,
     output:
-        shard=RESULTS + "/data/{dataset}/x{scale}/{split}.h5",
+        shard=result("data/{dataset}/x{scale}/{split}.h5"),
     log:
-        RESULTS + "/logs/prepare/{dataset}/x{scale}/{split}.log",
+        result("logs/prepare/{dataset}/x{scale}/{split}.log"),
     benchmark:
-        RESULTS + "/benchmarks/prepare/{dataset}/x{scale}/{split}.tsv"
+        result("benchmarks/prepare/{dataset}/x{scale}/{split}.tsv")
     conda:
         "../../envs/srloss.yaml"
     threads: 1

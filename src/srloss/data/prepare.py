@@ -97,7 +97,8 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
                     n_images += 1
                 if writer.count == 0:
                     raise ValueError(
-                        f"dataset split {split!r}: no {spec['patch_size']} px patch fits in any of its {n_images} images"
+                        f"dataset split {split!r}: no {spec['patch_size']} px patch fits in any of its "
+                        f"{n_images} images"
                     )
             log.info(
                 "%s: %d patches of %d px from %d images -> %s", split, writer.count, spec["patch_size"], n_images, path

@@ -117,7 +117,8 @@ class PatchWriter:
             )
         elif f["lr"].shape[1:] != lr.shape[1:] or f["hr"].shape[1:] != hr.shape[1:]:
             raise ValueError(
-                f"write_patches: patch shapes changed from {f['lr'].shape[1:]}/{f['hr'].shape[1:]} to {lr.shape[1:]}/{hr.shape[1:]}"
+                f"write_patches: patch shapes changed from {f['lr'].shape[1:]}/{f['hr'].shape[1:]} to "
+                f"{lr.shape[1:]}/{hr.shape[1:]}"
             )
         n = self.count
         for key, arr in (("lr", lr), ("hr", hr)):
@@ -182,7 +183,8 @@ def check_shard(path: str | Path, kind: str, scale: int, spec: dict) -> None:
     if found != expected:
         diff = {k: {"expected": expected[k], "found": found[k]} for k in keys if expected[k] != found[k]}
         raise ValueError(
-            f"shard {path} does not match what it is asked to serve: {diff}; delete it and rerun the workflow to rebuild it"
+            f"shard {path} does not match what it is asked to serve: {diff}; delete it and rerun the workflow "
+            "to rebuild it"
         )
 
 

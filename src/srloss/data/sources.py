@@ -174,7 +174,8 @@ class Div2kSource:
             folder = self.root / part
             if not folder.is_dir():
                 raise DatasetError(
-                    f"{self.root}: not a DIV2K HR copy: folder {part}/ is missing (expected {part}/{lo:04d}.png ... {hi:04d}.png)"
+                    f"{self.root}: not a DIV2K HR copy: folder {part}/ is missing (expected {part}/{lo:04d}.png "
+                    f"... {hi:04d}.png)"
                 )
             found = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
             _compare(
@@ -190,7 +191,8 @@ class Div2kSource:
         m = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", entry)
         if not m:
             raise DatasetError(
-                f"DIV2K split entry {entry!r}: expected an image number 0001..0900, a range like 0001-0800, 'train' or 'valid'"
+                f"DIV2K split entry {entry!r}: expected an image number 0001..0900, a range like 0001-0800, "
+                "'train' or 'valid'"
             )
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if not 1 <= lo <= hi <= 900:
@@ -216,7 +218,8 @@ class BenchmarkSource:
         folder = self.root / name / "HR"
         if not folder.is_dir():
             raise DatasetError(
-                f"{self.root}: not a benchmark copy: folder {name}/HR/ is missing (expected {', '.join(f'{s}/HR' for s in self.SETS)})"
+                f"{self.root}: not a benchmark copy: folder {name}/HR/ is missing (expected "
+                f"{', '.join(f'{s}/HR' for s in self.SETS)})"
             )
         return _image_files(folder)
 
@@ -279,7 +282,8 @@ class FolderSource:
         files = self._files()
         if entry not in files:
             raise DatasetError(
-                f"{self.root}: no image named {entry!r} (file stem); found {len(files)} images, e.g. {', '.join(list(files)[:5])}"
+                f"{self.root}: no image named {entry!r} (file stem); found {len(files)} images, e.g. "
+                f"{', '.join(list(files)[:5])}"
             )
         return [entry]
 
@@ -398,7 +402,8 @@ class MlfdbSource:
         h, w = lr[0].shape[:2]
         if hr.shape[:2] != (h * scale, w * scale):
             raise self._error(
-                f"sequence {split}/{seq}: hr.png is {hr.shape[1]}x{hr.shape[0]}, expected {w * scale}x{h * scale} (frames {w}x{h} at scale {scale})"
+                f"sequence {split}/{seq}: hr.png is {hr.shape[1]}x{hr.shape[0]}, expected "
+                f"{w * scale}x{h * scale} (frames {w}x{h} at scale {scale})"
             )
         return hr, np.stack(lr)
 
