@@ -6,8 +6,9 @@ Downscales a 2040x1356 RGB image x4 (the DIV2K -> LR x4 case) and prints megapix
 per second for: srloss's imresize (float32, the strided-FIR path for integer factors), the
 dense-matrix form (float32, what imresize uses for non-integer scales) and the float64
 reference (dense matrices in numpy), plus the largest difference from that reference.
-The issue's yardstick: the Python port of MATLAB imresize in the most used SR toolbox does
-about 18 MP/s for this case on these machines; the goal is at least 5x that.
+For comparison it also times a per-output-row loop written with the structure of the usual
+Python port of MATLAB imresize. The port itself ran at 67-77 MP/s for this case on these
+machines; in one side-by-side run srloss's imresize was about 3x faster than it.
 """
 
 from __future__ import annotations
@@ -113,10 +114,7 @@ def main() -> None:
         print(f"{name:44s} {t * 1e3:8.1f} {MP / t:8.1f}")
     print(f"max |imresize - float64 reference| on [0, 1] data: {err:.2e} (goal <= 1e-5)")
     print(f"max |loop yardstick - float64 reference|: {loop_err:.2e}")
-    print(
-        f"imresize speed-up: {t_loop / t_fast:.1f}x the loop yardstick measured in this run, "
-        f"{MP / t_fast / 18:.1f}x the issue's 18 MP/s (goal >= 5x)"
-    )
+    print(f"imresize speed-up: {t_loop / t_fast:.1f}x the loop yardstick measured in this run")
 
 
 if __name__ == "__main__":
