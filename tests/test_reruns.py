@@ -128,6 +128,17 @@ def test_editing_a_loss_weight_reruns_that_loss_only(study):
 
 
 @pytest.mark.integration
+def test_a_per_loss_training_override_reruns_that_loss_only(study):
+    losses = {**STUDY["losses"], "l1": {"terms": [{"name": "l1"}], "training": {"lr": 5e-4}}}
+    assert dry_run(study, variant(losses=losses)) == {
+        "train/" + RUN.format(model="espcn", loss="l1", scale=2),
+        "evaluate/" + RUN.format(model="espcn", loss="l1", scale=2),
+        "aggregate",
+        "all",
+    }
+
+
+@pytest.mark.integration
 def test_adding_a_loss_adds_only_its_jobs(study):
     losses = {**STUDY["losses"], "charb": {"terms": [{"name": "charbonnier", "eps": 1e-3}]}}
     assert dry_run(study, variant(losses=losses)) == {

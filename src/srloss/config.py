@@ -31,6 +31,7 @@ from srloss.data.sources import (
     Div2kSource,
     check_image_sizes,
     dataset_frames,
+    patch_at,
 )
 from srloss.errors import UserError
 from srloss.options import OptionError
@@ -215,12 +216,28 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
                 raise ConfigError(f"config key {key}.splits: image {image!r} is in both {seen[image]!r} and {split!r}")
             seen[image] = split
     for field in ("patch_size", "stride"):
-        bad = [s for s in scales if ds[field] % s]
-        if bad:
-            raise ConfigError(
-                f"config key {key}.{field}: {ds[field]} is not a multiple of scale(s) {bad}; it must be "
-                f"divisible by every scale in `scales` {scales}"
-            )
+        _check_patch_field(f"{key}.{field}", ds, field, scales)
+
+
+def _check_patch_field(key: str, ds: dict, field: str, scales: list[int]) -> None:
+    """``patch_size``/``stride``: a multiple of every scale, or a mapping with one entry per scale."""
+    value = ds[field]
+    if isinstance(value, dict):
+        keys = [int(k) if str(k).isdigit() else k for k in value]
+        extra = [k for k in keys if k not in scales]
+        if extra:
+            raise ConfigError(f"config key {key}: entries for {extra}, which are not in `scales` {scales}")
+        missing = [s for s in scales if s not in keys]
+        if missing:
+            raise ConfigError(f"config key {key}: no entry for scale(s) {missing}; give one for every scale {scales}")
+        bad = [s for s in scales if patch_at(ds, field, s) % s]
+    else:
+        bad = [s for s in scales if value % s]
+    if bad:
+        raise ConfigError(
+            f"config key {key}: {value} is not a multiple of scale(s) {bad}; at each scale it must be "
+            "divisible by that scale"
+        )
 
 
 def _check_frames(key: str, arch: str, frames: int | None, datasets: dict) -> None:
@@ -259,7 +276,7 @@ def _check_model(name: str, model: dict, config: dict) -> None:
     _check_frames(key, arch, options.get("frames", cls.frames), config["datasets"])
 
 
-def _check_term(tkey: str, term: dict, datasets: dict) -> None:
+def _check_term(tkey: str, term: dict, datasets: dict, scales: list[int]) -> None:
     """One loss term: a known name, options its class accepts, a usable weight, patches it fits."""
     from srloss.losses import term_options
 
@@ -280,12 +297,13 @@ def _check_term(tkey: str, term: dict, datasets: dict) -> None:
         )
     for ds_name, ds in datasets.items():
         try:
-            cls.check_patch_size(options, ds["patch_size"])
+            for scale in scales:
+                cls.check_patch_size(options, patch_at(ds, "patch_size", scale))
         except OptionError as e:
             raise ConfigError(f"config key {tkey}.{e.option}: {e.detail} (datasets.{ds_name}.patch_size)") from None
 
 
-def _check_loss(name: str, loss: dict, datasets: dict) -> None:
+def _check_loss(name: str, loss: dict, datasets: dict, scales: list[int]) -> None:
     """A loss: a free name, valid terms with unique labels, at most one adversarial term."""
     from srloss.losses import term_labels
 
@@ -296,13 +314,19 @@ def _check_loss(name: str, loss: dict, datasets: dict) -> None:
             "choose another name"
         )
     for i, term in enumerate(loss["terms"]):
-        _check_term(f"{key}.terms[{i}]", term, datasets)
+        _check_term(f"{key}.terms[{i}]", term, datasets, scales)
     labels = term_labels(loss["terms"])
     for i, label in enumerate(labels):
         if label in labels[:i]:
             raise ConfigError(
                 f"config key {key}.terms[{i}].label: label {label!r} is already used by "
                 f"terms[{labels.index(label)}]; labels name the logged columns and must be unique"
+            )
+    for setting in loss.get("training", {}):
+        if setting in EXECUTION_KEYS:
+            raise ConfigError(
+                f"config key {key}.training.{setting}: an execution setting applies to the whole study; "
+                "set it in `training`"
             )
     adversarial = [i for i, t in enumerate(loss["terms"]) if t["name"] == "adversarial"]
     if len(adversarial) > 1:
@@ -320,9 +344,12 @@ def check_config(config: dict) -> None:
     for name, model in config["models"].items():
         _check_model(name, model, config)
     for name, loss in config["losses"].items():
-        _check_loss(name, loss, config["datasets"])
+        _check_loss(name, loss, config["datasets"], scales)
     _check_init_from(config["losses"])
     _check_training(config.get("training", {}))
+    for name, loss in config["losses"].items():
+        if "training" in loss:
+            _check_training(loss_training(config.get("training", {}), loss), f"losses.{name}.training")
     _check_devices(config)
     for name in config.get("evaluation", {}).get("ffr", {}).get("datasets", []):
         if name not in config["datasets"]:
@@ -368,16 +395,17 @@ def _check_devices(config: dict) -> None:
             )
 
 
-def _check_training(training: dict) -> None:
+def _check_training(training: dict, key: str = "training") -> None:
+    """Cross-key rules of a ``training`` block (the study's, or a loss's merged over it)."""
     if training.get("steps_per_epoch") is not None and training.get("epochs") is None:
         raise ConfigError(
-            "config key training.steps_per_epoch: set training.epochs too (the run length is epochs x "
-            "steps_per_epoch), or remove it and use training.steps"
+            f"config key {key}.steps_per_epoch: set {key}.epochs too (the run length is epochs x "
+            "steps_per_epoch), or remove it and use steps"
         )
     schedule = training.get("schedule", {})
     for field in SCHEDULE_REQUIRED.get(schedule.get("name", "none"), ()):
         if field not in schedule:
-            raise ConfigError(f"config key training.schedule.{field}: required by schedule {schedule['name']!r}")
+            raise ConfigError(f"config key {key}.schedule.{field}: required by schedule {schedule['name']!r}")
 
 
 def _facts(config: dict) -> dict:
@@ -468,7 +496,8 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
     """Check ``config`` against the JSON schema; raise the most relevant error as one ``ConfigError`` line.
 
     ``snakemake.utils.validate`` (which also fills the defaults) prints the whole schema on an
-    error; running this first gives the user one line instead.
+    error; running this first gives the user one line instead. A loss's ``training`` overrides
+    are checked merged over the study's ``training``, against the same rules.
     """
     import jsonschema
 
@@ -476,6 +505,21 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         raise ConfigError(schema_message(error))
+    training_schema = jsonschema.Draft202012Validator(schema["properties"]["training"])
+    for name, loss in config["losses"].items():
+        merged = loss_training(config.get("training", {}), loss)
+        error = jsonschema.exceptions.best_match(training_schema.iter_errors(merged))
+        if error is not None:
+            message = schema_message(error).removeprefix("config key ")
+            where = f"losses.{name}.training" + ("" if message.startswith("(top level)") else ".")
+            raise ConfigError(f"config key {where}{message.removeprefix('(top level)')}")
+
+
+def loss_training(training: Mapping, loss: Mapping) -> dict:
+    """The study's ``training`` with a loss's own ``training`` overrides merged over it (deep)."""
+    merged = json.loads(json.dumps(training))  # a deep copy: the study's settings stay untouched
+    _deep_update(merged, loss.get("training", {}))
+    return merged
 
 
 def _deep_update(base: dict, other: Mapping) -> None:
@@ -575,7 +619,8 @@ class Study:
             spec["terms"] = loss["terms"]
             # True when a term uses a randomly initialised backbone: the result is NOT the published loss.
             spec["random_backbone"] = uses_random_backbone(spec["terms"])
-            training = result_settings(self.config["training"])  # execution settings never rerun a job
+            # execution settings never rerun a job; the loss's own overrides rerun only its runs
+            training = result_settings(loss_training(self.config["training"], loss))
             if not self.is_adversarial(run.loss):
                 training.pop("discriminator", None)  # so editing it reruns only the GAN runs
             spec["training"] = training

@@ -20,7 +20,7 @@ rule prepare:
     resources:
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)
     params:
-        spec=lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split)),
+        spec=lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split, int(w.scale))),
         # user's image files (datasets with `root`): path, size and mtime of each, hashed, so that
         # overwriting, adding or removing an image reruns this shard and what depends on it
         files=lambda w: split_fingerprint(study.dataset_spec(w.dataset), w.split),

@@ -16,7 +16,7 @@ from srloss.atomic import prepare_outputs
 from srloss.data.degrade import degrade, modcrop
 from srloss.data.images import size_problem
 from srloss.data.shards import PatchWriter, write_images
-from srloss.data.sources import DatasetError, MlfdbSource, open_source, split_names  # noqa: F401 (split_names: re-exported)
+from srloss.data.sources import DatasetError, MlfdbSource, at_scale, open_source, split_names  # noqa: F401 (split_names: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
     (count and names for existing copies) before any image is read.
     """
     prepare_outputs(*out.values())
+    spec = at_scale(spec, scale)  # patch_size and stride may be given per scale
     source = open_source(spec)
     for split, path in out.items():
         if split == "train":

@@ -437,15 +437,33 @@ SHARED_KEYS = ("source", "root", "archive", "degradation")
 TRAIN_KEYS = ("patch_size", "stride")
 
 
-def split_spec(spec: dict, split: str) -> dict:
-    """The part of a dataset definition that determines one split's shard.
+def patch_at(spec: dict, key: str, scale: int) -> int:
+    """A dataset's ``patch_size`` or ``stride`` (HR pixels) at ``scale``: one number for every
+    scale, or a mapping from scale to number, as studies that keep the LR patch fixed need
+    (e.g. ``{2: 96, 4: 192}``: 48 px LR patches at both scales)."""
+    value = spec[key]
+    if isinstance(value, dict):
+        by_scale = {int(k): v for k, v in value.items()}
+        if scale not in by_scale:
+            raise KeyError(f"{key}: no entry for scale {scale} (entries: {sorted(by_scale)})")
+        value = by_scale[scale]
+    return int(value)
 
-    This is the prepare job's identity: editing the test split (or patch_size) changes only the
-    shards it shapes, so training is not redone when only the test images change.
+
+def at_scale(spec: dict, scale: int) -> dict:
+    """``spec`` with ``patch_size`` and ``stride`` resolved to the numbers used at ``scale``."""
+    return {**spec, **{k: patch_at(spec, k, scale) for k in TRAIN_KEYS if k in spec}}
+
+
+def split_spec(spec: dict, split: str, scale: int) -> dict:
+    """The part of a dataset definition that determines one split's shard at ``scale``.
+
+    This is the prepare job's identity: editing the test split (or the x4 patch size) changes
+    only the shards it shapes, so training is not redone when only the test images change.
     """
     out = {k: spec[k] for k in SHARED_KEYS if k in spec}
     if split == "train":
-        out.update({k: spec[k] for k in TRAIN_KEYS if k in spec})
+        out.update({k: patch_at(spec, k, scale) for k in TRAIN_KEYS if k in spec})
     if split in spec.get("splits", {}):
         out["splits"] = {split: list(spec["splits"][split])}
     return out
@@ -522,7 +540,7 @@ def check_image_sizes(spec: dict, scales: list[int]) -> None:
             else:
                 path = source.file(name)
                 size, what = image_size(path), f"image {name!r} ({path})"
-            problem = size_problem(size, split, spec["patch_size"], scales)
+            problem = size_problem(size, split, max(patch_at(spec, "patch_size", s) for s in scales), scales)
             if problem:
                 raise DatasetError(f"splits.{split}: {what} {problem}")
 
