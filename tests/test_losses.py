@@ -487,6 +487,7 @@ def test_training_job_runs_new_models_and_terms_offline_and_records_random_backb
                     {"name": "vgg", "layers": "relu1_2", "backbone_weights": "random"},
                     {"name": "downsampled", "weight": 0.5},
                     {"name": "tv", "weight": 0.01},
+                    {"name": "gaussian_l1", "weight": 0.1, "sigma": 1.5, "window": 9},
                 ]
             }
         },
@@ -530,7 +531,7 @@ def test_training_job_runs_new_models_and_terms_offline_and_records_random_backb
     assert record["spec"]["random_backbone"] is True
     with open(out["history.csv"]) as f:
         header = next(csv.reader(f))
-    assert {"vgg-random", "downsampled", "tv"} <= set(header)
+    assert {"vgg-random", "downsampled", "tv", "gaussian_l1"} <= set(header)
 
 
 # --- the LossTerm protocol ------------------------------------------------------------------
