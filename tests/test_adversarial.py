@@ -149,3 +149,14 @@ def test_wgan_clip_weights():
     assert largest() > 0.01
     adv.clip_weights(0.01)
     assert largest() <= 0.01
+
+
+def test_the_terms_critic_steps_and_clip_fall_back_to_the_training_section():
+    small = {"discriminator": "vgg", "discriminator_options": {"channels": 4, "stages": 1, "norm": "none"}}
+    wgan = AdversarialLoss(kind="wgan", steps_per_g=5, clip=0.02, **small)
+    assert wgan.critic_steps(1) == 5 and wgan.weight_clip(0.01) == 0.02
+    plain = AdversarialLoss(kind="wgan", **small)
+    assert plain.critic_steps(2) == 2 and plain.weight_clip(0.01) == 0.01
+    assert AdversarialLoss(kind="ragan", **small).weight_clip(0.01) is None  # only plain WGAN clips
+    with pytest.raises(ValueError, match="option clip: weight clipping is only used by kind 'wgan'"):
+        AdversarialLoss(kind="wgan_gp", clip=0.01, **small)

@@ -55,8 +55,12 @@ def test_batched_equals_one_by_one_and_crops_are_fixed(tmp_path, test_shard):
     single, _ = _evaluate(tmp_path, test_shard, spec, batch_size=1)
     assert list(batched["image"]) == ["a", "b", "c"] and (batched["status"] == "baseline").all()
     columns = ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "lpips_alex_random_backbone"]
+    columns += ["sharpness_lost", "sharpness_added"]
     np.testing.assert_allclose(batched[columns].to_numpy(), single[columns].to_numpy(), rtol=1e-5)
     assert (batched["psnr_y"] > 20).all() and (batched["sharpness_diff"] > 0).all()  # bicubic x2 is blurrier
+    split = batched["sharpness_lost"] - batched["sharpness_added"]
+    np.testing.assert_allclose(split, batched["sharpness_diff"], atol=1e-9)  # the signed difference's two parts
+    assert (batched["sharpness_lost"] > batched["sharpness_added"]).all()
     with np.load(out / "crops.npz", allow_pickle=False) as z:
         assert sorted(z.files) == ["box__a", "box__b", "hr__a", "hr__b", "sr__a", "sr__b"]
         hr = z["hr__b"]

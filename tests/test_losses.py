@@ -253,6 +253,72 @@ def test_tv_option_errors():
         TVLoss(form="l1", beta=2.0)
 
 
+# --- Gaussian-weighted L1 (Zhao et al. 2017) -------------------------------------------------
+
+
+def _paper_centre_value(err: torch.Tensor, sigma: float) -> float:
+    """The authors' per-patch value: sum of |error| x the normalised Gaussian window of the patch's size."""
+    from srloss.ops.kernels import gaussian_window
+
+    n, c, side, _ = err.shape
+    return float((err.abs() * gaussian_window(side, sigma)).sum() / (n * c))
+
+
+def test_gaussian_l1_on_a_window_sized_patch_is_the_papers_centre_pixel_value():
+    from srloss.losses.pixel import GaussianL1Loss
+
+    torch.manual_seed(0)
+    sr, hr = torch.rand(2, 3, 49, 49, dtype=torch.float64), torch.rand(2, 3, 49, 49, dtype=torch.float64)
+    ours = float(GaussianL1Loss()(sr, hr))  # defaults: sigma 8, window 49
+    assert ours == pytest.approx(_paper_centre_value(sr - hr, 8.0), rel=1e-6)
+    assert ours != pytest.approx(float(torch.mean(torch.abs(sr - hr))), rel=1e-3)  # centre-weighted, not L1
+
+
+def test_gaussian_l1_on_a_larger_patch_averages_every_valid_centre():
+    from srloss.losses.pixel import GaussianL1Loss
+
+    torch.manual_seed(1)
+    sr, hr = torch.rand(1, 2, 12, 10, dtype=torch.float64), torch.rand(1, 2, 12, 10, dtype=torch.float64)
+    err = sr - hr
+    centres = [_paper_centre_value(err[..., i : i + 5, j : j + 5], 1.5) for i in range(8) for j in range(6)]
+    assert float(GaussianL1Loss(sigma=1.5, window=5)(sr, hr)) == pytest.approx(sum(centres) / len(centres), rel=1e-6)
+    assert float(GaussianL1Loss()(torch.full((1, 3, 64, 64), 0.3), torch.full((1, 3, 64, 64), 0.1))) == pytest.approx(
+        0.2, rel=1e-5
+    )  # a constant error is weighted to itself
+
+
+def test_gaussian_l1_gradient_is_l1s_in_the_interior_and_tapers_at_the_border():
+    from srloss.losses.pixel import GaussianL1Loss
+
+    sr = torch.full((1, 1, 60, 60), 0.5, dtype=torch.float64, requires_grad=True)
+    GaussianL1Loss(sigma=2.0, window=13)(sr, torch.zeros_like(sr)).backward()
+    grad = sr.grad[0, 0]
+    valid = (60 - 12) ** 2
+    assert float(grad[30, 30]) == pytest.approx(1 / valid, rel=1e-6)  # interior: sign(e) / N, as L1 on the valid area
+    assert 0 < float(grad[0, 0]) < 0.1 / valid  # the corner is in one window only, at its lowest weight
+
+
+def test_zhao_mix_is_the_weighted_sum_of_ms_ssim_and_gaussian_l1():
+    from srloss.losses.pixel import GaussianL1Loss
+    from srloss.losses.structural import MSSSIMLoss
+
+    x, y = _noisy_pair(size=176)
+    mix = build_loss([{"name": "ms_ssim", "weight": 0.84}, {"name": "gaussian_l1", "weight": 0.16}])
+    total, values = mix(x, y)
+    expected = 0.84 * float(MSSSIMLoss()(x, y)) + 0.16 * float(GaussianL1Loss()(x, y))
+    assert float(total) == pytest.approx(expected, rel=1e-6) and set(values) == {"ms_ssim", "gaussian_l1"}
+
+
+def test_gaussian_l1_rejects_patches_smaller_than_its_window():
+    from srloss.losses.pixel import GaussianL1Loss
+    from srloss.options import OptionError
+
+    with pytest.raises(OptionError, match="a 49-pixel window does not fit in 48-pixel patches"):
+        GaussianL1Loss.check_patch_size(GaussianL1Loss.check_options(), 48)
+    with pytest.raises(ValueError, match="at least 49 pixels"):
+        GaussianL1Loss()(torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48))
+
+
 # --- downsampled-space consistency ----------------------------------------------------------
 
 
@@ -421,6 +487,7 @@ def test_training_job_runs_new_models_and_terms_offline_and_records_random_backb
                     {"name": "vgg", "layers": "relu1_2", "backbone_weights": "random"},
                     {"name": "downsampled", "weight": 0.5},
                     {"name": "tv", "weight": 0.01},
+                    {"name": "gaussian_l1", "weight": 0.1, "sigma": 1.5, "window": 9},
                 ]
             }
         },
@@ -464,7 +531,7 @@ def test_training_job_runs_new_models_and_terms_offline_and_records_random_backb
     assert record["spec"]["random_backbone"] is True
     with open(out["history.csv"]) as f:
         header = next(csv.reader(f))
-    assert {"vgg-random", "downsampled", "tv"} <= set(header)
+    assert {"vgg-random", "downsampled", "tv", "gaussian_l1"} <= set(header)
 
 
 # --- the LossTerm protocol ------------------------------------------------------------------
@@ -494,6 +561,11 @@ def test_every_term_declares_documented_options_whose_defaults_pass(name):
         ("ms_ssim", {"levels": 2.5}, "option levels: expected an integer between 1 and 5, got 2.5"),
         ("ssim", {"window": 10}, "option window: the window must have an odd size (a centre pixel), got 10"),
         ("adversarial", {"gp_weight": -1}, "option gp_weight: expected a number >= 0, got -1"),
+        ("adversarial", {"steps_per_g": 0}, "option steps_per_g: expected an integer >= 1 (or null), got 0"),
+        ("adversarial", {"clip": 0.01}, "option clip: weight clipping is only used by kind 'wgan' (kind is 'ragan')"),
+        ("adversarial", {"kind": "wgan", "clip": -1}, "option clip: expected a number > 0 (or null), got -1"),
+        ("gaussian_l1", {"window": 48}, "option window: the window must have an odd size (a centre pixel), got 48"),
+        ("gaussian_l1", {"sigma": 0}, "option sigma: expected a number > 0, got 0"),
         (
             "adversarial",
             {"discriminator_options": {"norm": "layer"}},

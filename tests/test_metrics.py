@@ -13,12 +13,14 @@ from srloss.metrics import (
     crop_border,
     detail_crop,
     gradient_magnitude,
+    gradient_magnitude_map,
     image_metrics,
     metric_info,
     mse,
     psnr,
     rgb_to_y,
     sharpness_difference,
+    sharpness_split,
     ssim,
 )
 from srloss.ops import imresize
@@ -106,6 +108,50 @@ def test_sharpness_sign_on_real_image(astronaut):
     y_sr, y_hr = rgb_to_y(sr), rgb_to_y(hr)
     assert sharpness_difference(y_hr, y_hr) == 0.0
     assert 0.2 < sharpness_difference(y_sr, y_hr) < 0.9  # bicubic x4 loses detail
+
+
+def test_sharpness_is_the_mean_magnitude_not_tenengrads_squared_magnitude():
+    # Left half a ramp of slope 1 (|G| = 8), right half of slope 3 (|G| = 24): the mean magnitude is
+    # the mean of the two, Tenengrad (mean squared magnitude) would weigh the steep half 9 times more.
+    row = torch.cat([torch.arange(0, 6, dtype=torch.float64), 5 + 3 * torch.arange(1, 7, dtype=torch.float64)])
+    img = row.repeat(6, 1)
+    mags = gradient_magnitude_map(img)
+    assert mags[0, 0] == 8.0 and mags[0, -1] == 24.0
+    assert float(gradient_magnitude(img)) == pytest.approx(float(mags.mean()))
+    assert float(gradient_magnitude(img)) != pytest.approx(float(torch.sqrt((mags**2).mean())))
+
+
+def test_sharpness_split_parts_are_hand_computed_and_sum_to_the_difference():
+    x = torch.arange(8, dtype=torch.float64)
+    hr = (10 * x).repeat(8, 1)  # |G| = 80 everywhere
+    sr = hr.clone()
+    sr[:, :4] = 5 * x[:4]  # left: half the slope (loses 40 per pixel in the valid columns 0..1)
+    sr[:, 4:] = 15 + 20 * (x[4:] - 3)  # right: twice the slope (gains 80 per pixel in columns 3..5)
+    lost, added = sharpness_split(sr, hr)
+    d = gradient_magnitude_map(sr) - gradient_magnitude_map(hr)
+    assert lost == pytest.approx(float(torch.relu(-d).mean()) / 80) and lost > 0
+    assert added == pytest.approx(float(torch.relu(d).mean()) / 80) and added > 0
+    assert lost - added == pytest.approx(sharpness_difference(sr, hr), abs=1e-12)
+    assert sharpness_split(hr, hr) == (0.0, 0.0)
+    assert all(math.isnan(v) for v in sharpness_split(sr, torch.zeros(8, 8, dtype=torch.float64)))
+
+
+def test_noise_on_a_blurred_image_cancels_in_the_signed_difference_but_not_in_the_split(astronaut):
+    """A blurry, noisy reconstruction can score "as sharp as the original": the split shows both faults."""
+    sr, hr = _bicubic_round_trip(astronaut, 4)
+    y_blur, y_hr = rgb_to_y(sr).double(), rgb_to_y(hr).double()
+    noise = torch.randn(y_hr.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lo, hi = 0.0, 60.0  # noise level (grey levels) at which the added gradient offsets the blur
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if sharpness_difference(y_blur + mid * noise, y_hr) > 0 else (lo, mid)
+    noisy = y_blur + lo * noise
+    assert abs(sharpness_difference(noisy, y_hr)) < 1e-3  # "as sharp as the ground truth"
+    lost, added = sharpness_split(noisy, y_hr)
+    blur_lost, blur_added = sharpness_split(y_blur, y_hr)
+    assert lost > 0.2 and added > 0.2 and lost - added == pytest.approx(sharpness_difference(noisy, y_hr), abs=1e-9)
+    assert blur_lost > 0.3 and blur_added < blur_lost / 2  # without noise: mostly lost (0.43; ringing adds 0.14)
+    assert added > 2 * blur_added  # the noise shows as added gradient (0.38)
 
 
 def test_detail_crop_finds_the_textured_region():
@@ -220,7 +266,8 @@ def test_public_names_stay_importable_from_srloss_metrics(monkeypatch, tmp_path)
     from srloss import weights
 
     homes = {
-        "pixel": ["psnr", "ssim", "mse", "image_metrics", "sharpness_difference", "gradient_magnitude", "detail_crop"],
+        "pixel": ["psnr", "ssim", "mse", "image_metrics", "sharpness_difference", "gradient_magnitude", "detail_crop"]
+        + ["sharpness_split", "gradient_magnitude_map"],
         "perceptual": ["LPIPS", "lpips_backbone_path"],
         "faces": ["FaceVerifier", "face_model_dir"],
         "catalog": ["METRIC_INFO", "metric_info", "MetricUnavailable"],

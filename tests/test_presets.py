@@ -1,26 +1,40 @@
-"""Every preset in config/experiments/ resolves with the real snakemake CLI (dry run).
+"""The presets in config/experiments/: each sets the choices of the study it reproduces, and
+resolves with the real snakemake CLI (dry run).
 
-A preset names dataset sources, architectures and loss terms that other parts of the project
-provide; while one of them is not registered yet, its test is skipped and says which name is
-missing. Once everything is merged, every preset must dry-run.
+A preset names dataset sources, architectures, loss terms and discriminators that other parts
+of the project provide; a name no registry defines fails the dry-run test (never a skip), with
+the missing names in the message.
 """
 
+import copy
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from snakemake.utils import validate
 from workflow_runner import run_snakemake
 
+from srloss.config import Study
 from srloss.data.sources import SOURCES
-from srloss.losses import LOSS_TERMS
+from srloss.losses import LOSS_TERMS, build_loss
 from srloss.models import DISCRIMINATORS, MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "config/experiments").glob("*.yaml"))
+SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO / "config/experiments" / f"{name}.yaml").read_text())
+
+
+def terms_named(loss: dict, name: str) -> list[dict]:
+    return [t for t in loss["terms"] if t["name"] == name]
 
 
 def _schema_sources() -> set[str]:
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
     source = schema["properties"]["datasets"]["additionalProperties"]["properties"]["source"]
     return set(source.get("enum", []))
 
@@ -39,16 +53,166 @@ def missing_names(preset: dict) -> list[str]:
     return sorted(set(missing))
 
 
-def test_there_are_five_presets():
-    assert [p.stem for p in PRESETS] == ["downsampled-x4", "esrgan-ablation", "faces-x8", "srcnn-div2k", "survey-x4"]
+def check_registered(preset: dict, name: str) -> None:
+    """Fail (AssertionError naming them) when the preset needs names no registry defines."""
+    missing = missing_names(preset)
+    assert not missing, f"{name} names {', '.join(missing)}, which the registries do not define"
+
+
+def test_the_presets():
+    assert [p.stem for p in PRESETS] == [
+        "downsampled-x4",
+        "esrgan-ablation",
+        "faces-x8",
+        "srcnn-div2k",
+        "survey-x4",
+        "zhao2017",
+    ]
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_preset_passes_the_config_checks_and_lists_its_deviations(preset, tmp_path, monkeypatch):
+    text = preset.read_text()
+    header = text.split("\nstudy:")[0]
+    assert all(line.startswith("#") for line in header.strip().splitlines())
+    assert "deviation" in header.lower() or "our choices" in header.lower()  # what differs from the study, and why
+    config = yaml.safe_load(text)
+    check_registered(config, preset.name)
+    validate(config, SCHEMA)  # fills the defaults
+    monkeypatch.chdir(tmp_path)  # data the user supplies (MLFDB) exists on their machine
+    for ds in config["datasets"].values():
+        if ds.get("root"):
+            (tmp_path / ds["root"]).mkdir(parents=True)
+    Study(config)  # every term, option, patch size and model is accepted by the class that owns it
+
+
+def test_a_name_no_registry_defines_fails_the_preset_tests():
+    config = copy.deepcopy(load("zhao2017"))
+    check_registered(config, "zhao2017")
+    config["losses"]["mix"]["terms"][1]["name"] = "gaussian_l3"
+    config["models"]["srcnn"]["arch"] = "srcnn9000"
+    with pytest.raises(AssertionError, match="names architecture 'srcnn9000', loss term 'gaussian_l3'"):
+        check_registered(config, "zhao2017")
+
+
+@pytest.mark.parametrize(
+    "name, patch",
+    [
+        ("faces-x8", 256),  # whole 256x256 faces (32x32 LR frames)
+        ("esrgan-ablation", 96),  # 32 LR px at x3 (the study: 32 at every scale; one size for all scales)
+        ("downsampled-x4", 128),  # ESRGAN's 128 HR px = 32 LR px
+        ("survey-x4", 96),  # SRGAN's 96 HR px for SRResNet
+        ("srcnn-div2k", 32),  # SRCNN's 33 px sub-images, a multiple of 2 and 4
+        ("zhao2017", 192),  # holds the 176 px that 5-scale MS-SSIM needs
+    ],
+)
+def test_patch_sizes_follow_the_studies(name, patch):
+    (ds,) = load(name)["datasets"].values()
+    assert ds["patch_size"] == patch and ds["stride"] == patch
+
+
+def test_faces_x8_trains_on_whole_faces_and_counts_failed_recognitions():
+    config = load("faces-x8")
+    (ds_name, ds), scale = next(iter(config["datasets"].items())), config["scales"]
+    assert ds["source"] == "mlfdb" and scale == [8] and ds["patch_size"] // 8 == 32  # 32 -> 256, one face a sample
+    assert config["evaluation"]["ffr"]["datasets"] == [ds_name]  # FFR, the study's headline metric, is on
+    assert {"psnr_y", "ssim_y", "mse", "sharpness_diff"} <= set(config["evaluation"]["metrics"])
+    losses = config["losses"]
+    assert [t["name"] for loss in losses.values() for t in loss["terms"]] == ["mse", "charbonnier", "vgg", "lpips"]
+    assert losses["charbonnier"]["terms"][0]["eps"] == 1.0e-3
+
+
+def test_esrgan_ablation_crosses_ragan_and_clipped_wgan_tv_and_content_network():
+    config = load("esrgan-ablation")
+    losses = config["losses"]
+    gan = {name: loss for name, loss in losses.items() if name != "psnr"}
+    assert sorted(gan) == sorted(
+        f"{g}-{c}{t}" for g in ("ragan", "wgan") for c in ("vgg", "resnet") for t in ("", "-tv")
+    )
+    assert config["training"]["discriminator"]["steps_per_g"] == 1  # RaGAN: one D step per G step (ESRGAN)
+    for name, loss in gan.items():
+        assert loss["init_from"] == {"loss": "psnr"}
+        (adv,) = terms_named(loss, "adversarial")
+        if name.startswith("wgan"):  # plain WGAN: clipping at 0.01 and 5 critic steps (Arjovsky et al.)
+            assert adv["kind"] == "wgan" and adv["clip"] == 0.01 and adv["steps_per_g"] == 5
+        else:
+            assert adv["kind"] == "ragan" and "steps_per_g" not in adv and "clip" not in adv
+        assert adv["weight"] == 5.0e-3 and terms_named(loss, "l1")[0]["weight"] == 1.0e-2
+        (content,) = terms_named(loss, "vgg") + terms_named(loss, "resnet")
+        assert content["criterion"] == "l1"  # ESRGAN compares VGG features with L1
+        if content["name"] == "vgg":
+            assert content["layers"] == {"conv5_4": 1.0}
+        tv = terms_named(loss, "tv")
+        assert bool(tv) == name.endswith("-tv")
+        if tv:
+            assert tv[0]["form"] == "l2" and tv[0]["weight"] == 0.1
+    built = build_loss(gan["wgan-vgg"]["terms"][1:2]).terms[0]  # the term's class takes the options
+    assert built.critic_steps(1) == 5 and built.weight_clip(0.5) == 0.01
+
+
+def _photo_patches(scale: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """96 px patches of five skimage photographs: (bicubic round trip [+ noise], ground truth), in [0, 1]."""
+    from skimage import data
+
+    from srloss.ops import imresize
+
+    srs, hrs = [], []
+    for name in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry"):
+        img = torch.from_numpy(getattr(data, name)().transpose(2, 0, 1).copy())
+        img = img[:, : img.shape[1] // 96 * 96, : img.shape[2] // 96 * 96]
+        sr = imresize(imresize(img, 1 / scale), scale).float().div(255)
+        for t, out in ((sr, srs), (img.float().div(255), hrs)):
+            out.append(t.unfold(1, 96, 96).unfold(2, 96, 96).permute(1, 2, 0, 3, 4).reshape(-1, 3, 96, 96))
+    sr, hr = torch.cat(srs), torch.cat(hrs)
+    sr = sr + noise * torch.randn(sr.shape, generator=torch.Generator().manual_seed(0))
+    return sr.clamp(0, 1), hr
+
+
+def _gradient_ratio(tv: dict, anchor_weight: float, sr: torch.Tensor, hr: torch.Tensor) -> float:
+    """||grad of the weighted TV term|| / ||grad of the weighted L1 anchor||, with respect to SR."""
+    norms = []
+    for term in (tv, {"name": "l1", "weight": anchor_weight}):
+        x = sr.clone().requires_grad_(True)
+        build_loss([term])(x, hr)[0].backward()
+        norms.append(float(x.grad.norm()))
+    return norms[0] / norms[1]
+
+
+@pytest.mark.parametrize("name, loss", [("esrgan-ablation", "ragan-vgg-tv"), ("survey-x4", "tv")])
+def test_the_tv_weight_gives_a_gradient_that_matters_beside_its_l1_anchor(name, loss):
+    """With vs without TV is void when TV's gradient is negligible: the presets' weights make it count."""
+    terms = load(name)["losses"][loss]["terms"]
+    (tv,), (anchor,) = terms_named({"terms": terms}, "tv"), terms_named({"terms": terms}, "l1")
+    weight = anchor.get("weight", 1.0)
+    bicubic, noisy = _photo_patches(4, 0.0), _photo_patches(4, 0.02)
+    for sr, hr in (bicubic, noisy):
+        assert 0.1 < _gradient_ratio(tv, weight, sr, hr) < 10  # comparable to the anchor's, not swamping it
+    old = {"name": "tv", "form": "l1", "weight": 1.0e-5 * weight / 1.0e-2}  # the absolute-value TV used before
+    assert _gradient_ratio(old, weight, *noisy) < 0.01
+
+
+def test_zhao2017_trains_l2_l1_ssim_ms_ssim_and_their_mix():
+    config = load("zhao2017")
+    losses = config["losses"]
+    assert {name: [t["name"] for t in loss["terms"]] for name, loss in losses.items()} == {
+        "l2": ["mse"],
+        "l1": ["l1"],
+        "ssim": ["ssim"],
+        "ms-ssim": ["ms_ssim"],
+        "mix": ["ms_ssim", "gaussian_l1"],
+    }
+    ms_ssim, gaussian_l1 = losses["mix"]["terms"]
+    assert ms_ssim["weight"] == 0.84 and gaussian_l1["weight"] == pytest.approx(1 - 0.84)  # alpha = 0.84
+    assert gaussian_l1["sigma"] == 8.0  # the Gaussian of MS-SSIM's largest scale in the paper
+    assert losses["ssim"]["terms"][0]["sigma"] == 5.0
+    assert len({m["arch"] for m in config["models"].values()}) == 1  # one network, only the loss changes
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_preset_dry_run_resolves(preset, tmp_path):
     config = yaml.safe_load(preset.read_text())
-    missing = missing_names(config)
-    assert not missing, f"{preset.name} names {', '.join(missing)}, which the registries do not define"
+    check_registered(config, preset.name)  # an unregistered name fails here, it is never skipped
     for ds in config["datasets"].values():  # data the user supplies (MLFDB, folders) exists on their machine
         if ds.get("root"):
             (tmp_path / ds["root"]).mkdir(parents=True, exist_ok=True)

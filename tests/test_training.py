@@ -107,6 +107,18 @@ def test_gan_training_updates_generator_and_discriminator(shards, tmp_path):
     assert steps["d_loss"].notna().all() and len(steps) == 6  # log_every 1: one row per step
 
 
+def test_a_wgan_terms_critic_steps_and_clip_override_the_training_section(shards, tmp_path):
+    """One study trains RaGAN 1:1 and clipped WGAN 5:1 (Arjovsky et al.): the term's values win."""
+    term = {"name": "adversarial", "weight": 0.01, "kind": "wgan", "discriminator_options": SMALL_D}
+    losses = {"wgan": {"terms": [{"name": "mse"}, {**term, "steps_per_g": 3, "clip": 0.005}]}}
+    spec = run_spec(losses, {"steps": 4, "discriminator": {"lr": 1e-2, "steps_per_g": 1, "clip": 0.5}}, "wgan")
+    train(spec, shards["train"], shards["val"], **outputs(tmp_path), execution={"keep_checkpoint": True})
+    final = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert {int(s["step"]) for s in final["d_optimizer"]["state"].values()} == {12}  # 4 generator steps x 3
+    largest = max(float(v.abs().max()) for k, v in final["discriminator"].items() if k.endswith("weight"))
+    assert largest <= 0.005 + 1e-9  # the term's bound, not training.discriminator.clip (0.5)
+
+
 def test_divergence_marks_the_run_and_the_summary(shards, tmp_path):
     spec = run_spec({"mse": {"terms": [{"name": "mse"}]}}, {"steps": 30, "lr": 1.0e6}, "mse", arch="srcnn")
     record = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "run"), execution={"log_every": 1})

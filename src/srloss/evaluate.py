@@ -28,6 +28,7 @@ from srloss.metrics import (
     image_metrics,
     rgb_to_y,
     sharpness_difference,
+    sharpness_split,
     to_uint8,
 )
 from srloss.models import MODELS, build_model
@@ -40,7 +41,7 @@ FFR_COLUMNS = ["gt_face", "ffr", "ffr_no_face", "ffr_mismatch", "face_distance"]
 
 # What `evaluation` means when a caller passes none (the schema's defaults, FFR off).
 DEFAULT_EVALUATION = {
-    "metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "lpips"],
+    "metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "sharpness_lost", "sharpness_added", "lpips"],
     "lpips": {"nets": ["alex", "vgg"], "random_backbone": False},
     "ffr": {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5},
     "crops": {"images": 3, "size": 96},
@@ -91,6 +92,16 @@ class MetricSet:
                 self.missing["ffr"] = str(e)
                 log.warning("%s", e)
 
+    def _sharpness(self, sr_y: torch.Tensor, hr_y: torch.Tensor) -> dict[str, float]:
+        """The configured sharpness columns: the signed difference and its two non-cancelling parts."""
+        row = {}
+        if "sharpness_diff" in self.names:
+            row["sharpness_diff"] = sharpness_difference(sr_y, hr_y)
+        if "sharpness_lost" in self.names or "sharpness_added" in self.names:
+            lost, added = sharpness_split(sr_y, hr_y)
+            row.update({k: v for k, v in [("sharpness_lost", lost), ("sharpness_added", added)] if k in self.names})
+        return row
+
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
         """All configured metrics for one uint8-valued CHW RGB pair (missing ones as NaN)."""
         return self.batch(sr[None], hr[None], scale)[0]
@@ -103,8 +114,7 @@ class MetricSet:
         for i in range(sr.shape[0]):
             base = image_metrics(sr[i], hr[i], scale)
             row = {k: v for k, v in base.items() if k in self.names}
-            if "sharpness_diff" in self.names:
-                row["sharpness_diff"] = sharpness_difference(rgb_to_y(sr_c[i]), rgb_to_y(hr_c[i]))
+            row.update(self._sharpness(rgb_to_y(sr_c[i]), rgb_to_y(hr_c[i])))
             for name, values in lpips_values.items():
                 row[name] = values[i]
             if self.faces is not None:  # on whole images (the face may touch the border), on the CPU

@@ -181,7 +181,8 @@ def _train(
     """``train``'s body, run inside ``deterministic_mode``."""
     run, init = prepare(spec, cfg, exe, train_shard, val_shard, init_weights)
     net = run.net
-    meter = WindowMeter(net.g_columns, net.d_columns, cfg.discriminator.steps_per_g, exe.log_every, run.device)
+    d_steps = net.adv.critic_steps(cfg.discriminator.steps_per_g) if net.adv is not None else 0
+    meter = WindowMeter(net.g_columns, net.d_columns, d_steps, exe.log_every, run.device)
     state = RunState.resume_or_start(paths.checkpoint, run.fingerprint, meter, net, run.batches, run.n_steps)
     progress = Progress(run.n_steps, state.steps_done, paths.tensorboard if exe.tensorboard else None)
     log.info("pid %d; %s", os.getpid(), describe(run))

@@ -18,7 +18,7 @@ from srloss.losses.base import LossTerm
 from srloss.losses.composite import CompositeLoss
 from srloss.losses.consistency import DownsampledLoss
 from srloss.losses.perceptual import LPIPSLoss, ResNetFeatureLoss, VGGFeatureLoss
-from srloss.losses.pixel import CharbonnierLoss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
+from srloss.losses.pixel import CharbonnierLoss, GaussianL1Loss, HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 from srloss.losses.regularizers import TVLoss
 from srloss.losses.structural import MSSSIMLoss, SSIMLoss
 from srloss.losses.texture import GramLoss
@@ -26,6 +26,7 @@ from srloss.losses.texture import GramLoss
 LOSS_TERMS: dict[str, type[LossTerm]] = {
     "mse": MSELoss,
     "l1": L1Loss,
+    "gaussian_l1": GaussianL1Loss,
     "charbonnier": CharbonnierLoss,
     "huber": HuberLoss,
     "smooth_l1": SmoothL1Loss,

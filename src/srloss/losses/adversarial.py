@@ -15,7 +15,8 @@ target 0, written this way for numerical stability.
   the batch (per position for a per-pixel discriminator).
 * ``wgan``: Wasserstein GAN (Arjovsky et al. 2017): the critic minimises E[C(fake)] - E[C(real)],
   the generator -E[C(fake)]; the critic's weights are clipped to [-c, c] after each step
-  (``training.discriminator.clip``).
+  (the term's ``clip``, else ``training.discriminator.clip``), with several critic steps per
+  generator step (the paper's n_critic = 5: the term's ``steps_per_g``).
 * ``wgan_gp``: WGAN with gradient penalty (Gulrajani et al. 2017): adds
   lambda * E[(||grad C(x_hat)||_2 - 1)^2] at random interpolates x_hat of real and fake samples,
   instead of clipping (lambda = ``gp_weight``, 10 in the paper).
@@ -106,11 +107,32 @@ class AdversarialLoss(LossTerm):
         ),
         Option("discriminator_options", None, "options of the discriminator", type=dict, nullable=True),
         Option("gp_weight", 10.0, "gradient-penalty weight lambda of wgan_gp (10 in the paper)", ge=0),
+        Option(
+            "steps_per_g",
+            None,
+            "discriminator steps per generator step for this loss (default: training.discriminator.steps_per_g)",
+            type=int,
+            ge=1,
+            nullable=True,
+        ),
+        Option(
+            "clip",
+            None,
+            "wgan only: clip the critic's weights to [-clip, clip] (default: training.discriminator.clip)",
+            gt=0,
+            nullable=True,
+        ),
     )
 
     @classmethod
     def check_together(cls, options: dict[str, Any]) -> None:
-        """The discriminator's options are checked by the discriminator's class."""
+        """``clip`` only with ``kind: wgan``; the discriminator's options are checked by its class."""
+        if options["clip"] is not None and options["kind"] != "wgan":
+            raise OptionError(
+                "clip",
+                f"weight clipping is only used by kind 'wgan' (kind is {options['kind']!r}); "
+                "remove it or set kind: wgan",
+            )
         try:
             DISCRIMINATORS[options["discriminator"]].check_options(**(options["discriminator_options"] or {}))
         except OptionError as e:
@@ -160,6 +182,18 @@ class AdversarialLoss(LossTerm):
         parts["d_real"] = real.detach().float().mean()
         parts["d_fake"] = fake.detach().float().mean()
         return loss, parts
+
+    def critic_steps(self, default: int) -> int:
+        """Discriminator steps per generator step: the term's ``steps_per_g``, else ``default``
+        (``training.discriminator.steps_per_g``), so one study can train RaGAN 1:1 and WGAN 5:1."""
+        return default if self.steps_per_g is None else self.steps_per_g
+
+    def weight_clip(self, default: float) -> float | None:
+        """The clipping bound after each critic step: None unless ``kind`` is wgan; then the term's
+        ``clip``, else ``default`` (``training.discriminator.clip``)."""
+        if self.kind != "wgan":
+            return None
+        return default if self.clip is None else self.clip
 
     @torch.no_grad()
     def clip_weights(self, clip: float) -> None:

@@ -46,14 +46,15 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 K1, K2 = 0.01, 0.03
 
 
-def _odd_window(value: int) -> int:
+def odd_window(value: int) -> int:
+    """An odd window side (a centre pixel), else ValueError; shared by the windowed terms."""
     if value % 2 == 0:
         raise ValueError(f"the window must have an odd size (a centre pixel), got {value}")
     return value
 
 
 WINDOW_OPTIONS = (
-    Option("window", 11, "side of the Gaussian window, odd", type=int, ge=3, parse=_odd_window),
+    Option("window", 11, "side of the Gaussian window, odd", type=int, ge=3, parse=odd_window),
     Option("sigma", 1.5, "standard deviation of the Gaussian window, in pixels", gt=0),
 )
 

@@ -1,7 +1,7 @@
 """Image quality metrics, following the conventions of the SR literature.
 
-* ``pixel``: PSNR (RGB and Y), SSIM (Y), MSE, sharpness difference, and the detail crop used for
-  the sample figures;
+* ``pixel``: PSNR (RGB and Y), SSIM (Y), MSE, sharpness difference and its lost/added split,
+  and the detail crop used for the sample figures;
 * ``perceptual``: LPIPS (AlexNet or VGG trunk);
 * ``faces``: failed face recognitions (FFR) with dlib;
 * ``catalog``: each metric column's table header and direction (what "better" means).
@@ -17,10 +17,12 @@ from srloss.metrics.pixel import (
     check_pair,
     detail_crop,
     gradient_magnitude,
+    gradient_magnitude_map,
     image_metrics,
     mse,
     psnr,
     sharpness_difference,
+    sharpness_split,
     ssim,
 )
 from srloss.ops import crop_border, rgb_to_y, to_uint8
@@ -36,6 +38,7 @@ __all__ = [
     "detail_crop",
     "face_model_dir",
     "gradient_magnitude",
+    "gradient_magnitude_map",
     "image_metrics",
     "lpips_backbone_path",
     "metric_info",
@@ -43,6 +46,7 @@ __all__ = [
     "psnr",
     "rgb_to_y",
     "sharpness_difference",
+    "sharpness_split",
     "ssim",
     "to_uint8",
 ]

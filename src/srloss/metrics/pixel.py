@@ -11,7 +11,9 @@ saved) as CHW RGB tensors, and compute in float64 on the 0-255 scale.
   sigma = 1.5, K1 = 0.01, K2 = 0.03, L = 255, mean over the valid region only.
 * MSE on the 0-255 scale, over RGB.
 * Sharpness difference (G(HR) - G(SR)) / G(HR), G = mean Sobel gradient magnitude of Y;
-  positive = reconstruction blurrier (``sharpness_difference``).
+  positive = reconstruction blurrier (``sharpness_difference``). It is signed, so lost and
+  added gradient cancel: noise on a blurry output can score 0. ``sharpness_split`` reports the
+  two parts apart (``sharpness_lost``, ``sharpness_added``; see there).
 """
 
 from __future__ import annotations
@@ -95,29 +97,61 @@ def check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
 # --- Sharpness -------------------------------------------------------------------------------
 
 
-def gradient_magnitude(y: torch.Tensor) -> torch.Tensor:
-    """Mean Sobel gradient magnitude sqrt(Gx^2 + Gy^2) of a single-channel (H, W) image, valid region."""
+def gradient_magnitude_map(y: torch.Tensor) -> torch.Tensor:
+    """Per-pixel Sobel gradient magnitude sqrt(Gx^2 + Gy^2) of a single-channel (H, W) image, valid region."""
     if y.ndim != 2 or min(y.shape) < 3:
         raise ValueError(
             f"gradient_magnitude: expected a single-channel (H, W) image of at least 3x3, got shape {tuple(y.shape)}"
         )
     g = F.conv2d(y.double()[None, None], sobel_kernels(torch.float64, y.device))[0]  # d/dx, d/dy
-    return torch.sqrt(g[0] ** 2 + g[1] ** 2).mean()
+    return torch.sqrt(g[0] ** 2 + g[1] ** 2)
+
+
+def gradient_magnitude(y: torch.Tensor) -> torch.Tensor:
+    """G: the mean Sobel gradient magnitude of a single-channel (H, W) image, valid region.
+
+    The magnitude itself, averaged; not Tenengrad (Pertuz et al. 2013's GRA6), which averages
+    the *squared* magnitude Gx^2 + Gy^2 and so weighs strong edges far more than fine texture.
+    """
+    return gradient_magnitude_map(y).mean()
 
 
 def sharpness_difference(sr_y: torch.Tensor, hr_y: torch.Tensor) -> float:
     """Relative loss of sharpness of the reconstruction: (G(HR) - G(SR)) / G(HR).
 
-    G is the mean Sobel gradient magnitude of the Y channel (0-255 scale, valid region), a
-    standard focus measure (Pertuz et al., "Analysis of focus measure operators for
-    shape-from-focus", Pattern Recognition 2013, operator GRA6/Tenengrad family).
-    Positive = the reconstruction is blurrier than the ground truth (0.25: a quarter of the
-    gradient energy is missing); negative = over-sharpened or noisy; 0 = as sharp. NaN when the
-    ground truth is flat (G(HR) = 0).
+    G is the mean Sobel gradient magnitude of the Y channel (0-255 scale, valid region;
+    ``gradient_magnitude``), a gradient-based focus measure (Pertuz et al., "Analysis of focus
+    measure operators for shape-from-focus", Pattern Recognition 2013, gradient family; it is
+    not Tenengrad, which squares the magnitude). Positive = the reconstruction has less mean
+    gradient magnitude than the ground truth (0.25: a quarter of it is missing); negative =
+    more (over-sharpened or noisy); NaN when the ground truth is flat (G(HR) = 0).
+
+    Blur and noise cancel in it: it equals ``lost - added`` of ``sharpness_split``, so a blurry
+    reconstruction with enough noise scores 0, "as sharp as the ground truth". Read it with
+    ``sharpness_split``, whose two parts do not cancel.
     """
     check_pair(sr_y, hr_y)
     g_hr, g_sr = float(gradient_magnitude(hr_y)), float(gradient_magnitude(sr_y))
     return math.nan if g_hr == 0 else (g_hr - g_sr) / g_hr
+
+
+def sharpness_split(sr_y: torch.Tensor, hr_y: torch.Tensor) -> tuple[float, float]:
+    """(lost, added): the per-pixel gradient-magnitude difference split into its two signs.
+
+    With M_SR, M_HR the per-pixel Sobel magnitudes (``gradient_magnitude_map``) and
+    d = M_SR - M_HR: lost = mean(max(-d, 0)) / G(HR), added = mean(max(d, 0)) / G(HR). Both are
+    >= 0 and 0 only when no pixel lost (resp. gained) gradient; ``sharpness_difference`` =
+    lost - added. Blur shows in ``lost`` (edges flattened), noise and ringing in ``added``
+    (gradient where the ground truth has none), so a noisy, blurry output scores high in both
+    where the signed difference may be 0. NaN, NaN when the ground truth is flat.
+    """
+    check_pair(sr_y, hr_y)
+    m_hr = gradient_magnitude_map(hr_y)
+    d = gradient_magnitude_map(sr_y) - m_hr
+    g_hr = float(m_hr.mean())
+    if g_hr == 0:
+        return math.nan, math.nan
+    return float(torch.relu(-d).mean()) / g_hr, float(torch.relu(d).mean()) / g_hr
 
 
 def detail_crop(hr: torch.Tensor, size: int) -> tuple[int, int, int]:

@@ -6,9 +6,10 @@ queue the next step while the device still runs this one. The loop reads the val
 logging window (``srloss.training.meter``).
 
 Alternating GAN training: one generator step (discriminator frozen by the adversarial term),
-then ``training.discriminator.steps_per_g`` discriminator steps, the first on the generator
-step's SR images, the others on fresh batches; plain WGAN clips the critic's weights after each
-(Arjovsky et al. 2017).
+then the adversarial term's ``steps_per_g`` (else ``training.discriminator.steps_per_g``)
+discriminator steps, the first on the generator step's SR images, the others on fresh batches;
+plain WGAN clips the critic's weights after each (Arjovsky et al. 2017; the term's ``clip``, else
+``training.discriminator.clip``).
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def discriminator_steps(
     hr: torch.Tensor,
     next_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
 ) -> list[list[torch.Tensor]]:
-    """``steps_per_g`` discriminator steps; returns each step's logged parts (detached tensors)."""
+    """The adversarial term's discriminator steps; returns each step's logged parts (detached tensors)."""
     parts = []
-    for k in range(cfg.discriminator.steps_per_g):
+    clip = net.adv.weight_clip(cfg.discriminator.clip)
+    for k in range(net.adv.critic_steps(cfg.discriminator.steps_per_g)):
         if k > 0:
             lr, hr = next_batch()
             with torch.no_grad(), net.autocast:
@@ -65,8 +67,8 @@ def discriminator_steps(
         net.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         net.d_optimizer.step()
-        if net.adv.kind == "wgan":
-            net.adv.clip_weights(cfg.discriminator.clip)
+        if clip is not None:
+            net.adv.clip_weights(clip)
         parts.append([torch.as_tensor(v, device=d_loss.device) for v in d_parts.values()])
     return parts
 
