@@ -99,7 +99,7 @@ def test_a_name_no_registry_defines_fails_the_preset_tests():
     "name, patch",
     [
         ("faces-x8", 256),  # whole 256x256 faces (32x32 LR frames)
-        ("esrgan-ablation", 96),  # 32 LR px at x3 (the study: 32 at every scale; one size for all scales)
+        ("esrgan-ablation", {2: 64, 3: 96, 4: 128}),  # 32 LR px at every scale, as the study
         ("downsampled-x4", 128),  # ESRGAN's 128 HR px = 32 LR px
         ("survey-x4", 96),  # SRGAN's 96 HR px for SRResNet
         ("srcnn-div2k", 32),  # SRCNN's 33 px sub-images, a multiple of 2 and 4
@@ -146,6 +146,10 @@ def test_esrgan_ablation_crosses_ragan_and_clipped_wgan_tv_and_content_network()
         assert bool(tv) == name.endswith("-tv")
         if tv:
             assert tv[0]["form"] == "l2" and tv[0]["weight"] == 0.1
+    assert config["training"]["betas"] == [0.9, 0.99]  # ESRGAN's Adam for the pre-training and RaGAN
+    for name, loss in gan.items():  # RMSProp-like Adam (beta1 = 0) for the clipped critic's runs only
+        expected = {"betas": [0.0, 0.9], "discriminator": {"betas": [0.0, 0.9]}} if name.startswith("wgan") else None
+        assert loss.get("training") == expected
     built = build_loss(gan["wgan-vgg"]["terms"][1:2]).terms[0]  # the term's class takes the options
     assert built.critic_steps(1) == 5 and built.weight_clip(0.5) == 0.01
 
