@@ -31,6 +31,7 @@ from srloss.atomic import atomic_path, write_text  # noqa: E402
 from srloss.metrics import METRIC_INFO, metric_info  # noqa: E402
 from srloss.outputs import CURVES_STEM, PD_STEM, STUDY_TABLES, grid_stem, metrics_figure_stem, table_stem  # noqa: E402
 from srloss.stats import best_losses, describe, pairwise_tests, score, summary_stats  # noqa: E402
+from srloss.weights import loss_display_name  # noqa: E402
 
 GROUP = ["dataset", "model", "loss", "scale"]
 VIEW = ["dataset", "model", "scale"]
@@ -56,14 +57,25 @@ COUNTED = ("ffr", "ffr_no_face", "ffr_mismatch")
 # --- loading and summarising ------------------------------------------------------------------
 
 
+def run_label(run_dir: Path, loss: str) -> str:
+    """The loss as every output names it: marked "[random backbone]" when the run's loss used a
+    randomly initialised feature network (not the published loss; ``weights.loss_display_name``)."""
+    record = run_dir / "run.json"
+    if loss == BASELINE_LOSS or not record.exists():
+        return loss
+    return loss_display_name(loss, json.loads(record.read_text())["spec"].get("terms", []))
+
+
 def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
-    """Concatenate per-run metric CSVs into one long table."""
+    """Concatenate per-run metric CSVs into one long table, losses labelled as ``run_label`` says."""
     if not paths:
         raise ValueError("aggregate: no metrics files given")
     frames = []
     for p in paths:
         frame = pd.read_csv(p)
         frame["run_dir"] = str(Path(p).parent)
+        if len(frame):
+            frame["loss"] = run_label(Path(p).parent, str(frame["loss"].iloc[0]))
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     if "missing" in table:
@@ -133,19 +145,39 @@ def view_rows(per_image: pd.DataFrame, dataset: str, model: str, scale: int) -> 
     return block
 
 
+HEALTHY = "completed"
+
+
+def healthy(per_image: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that may be ranked: completed, not diverged, runaway, stalled or untrained
+    (``srloss.health``). Baselines are never ranked among the trained losses."""
+    return per_image[per_image["status"].astype(str) == HEALTHY]
+
+
 def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
-    """Numeric table (rows = loss) and, per metric, the best trained loss and its significance."""
+    """Numeric table (rows = loss) and, per metric, the marks of the best healthy trained loss:
+    (tied best losses, significant against the runner-up, p-value, worse than the baseline)."""
     table = summarise(view.assign(model="-")).drop(columns=["dataset", "model", "scale"]).set_index("loss")
     trained = [loss for loss in table.index if not loss.endswith("(baseline)")]
-    table = table.loc[trained + [loss for loss in table.index if loss not in trained]]
+    baselines = [loss for loss in table.index if loss not in trained]
+    table = table.loc[trained + baselines]
+    ranked = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
     marks = {}
     for _, row in best.iterrows():
         m = row["metric"]
-        if m in metrics:
-            scores = score(table.loc[trained, m], row["direction"])
-            tied = {loss for loss, v in zip(trained, scores) if np.isclose(v, np.nanmax(scores), rtol=0, atol=1e-12)}
-            marks[m] = (tied, bool(row["significant"]) and len(tied) == 1, row["p_value"])
+        if m in metrics and ranked:
+            scores = score(table.loc[ranked, m], row["direction"])
+            top = np.nanmax(scores)
+            tied = {loss for loss, v in zip(ranked, scores) if np.isclose(v, top, rtol=0, atol=1e-12)}
+            base = score(table.loc[baselines, m], row["direction"]) if baselines else pd.Series(dtype=float)
+            below = bool(len(base) and np.nanmax(base) > top)
+            marks[m] = (tied, bool(row["significant"]) and len(tied) == 1, row["p_value"], below)
     return table, marks
+
+
+def _best_mark(text: str, mark: tuple, bold) -> str:
+    """A best cell: bold, † when significant against the runner-up, ‡ when below the baseline."""
+    return bold(text) + ("†" if mark[1] else "") + ("‡" if mark[3] else "")
 
 
 def _cell(row: pd.Series, m: str) -> str:
@@ -165,7 +197,8 @@ def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) 
         f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
         f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
         "images × seeds). Bold: best trained loss per column; "
-        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
+        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test); "
+        "‡: yet worse than the untrained baseline. Only runs whose status is completed are ranked. "
         "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
         "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
     )
@@ -179,7 +212,7 @@ def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], capt
         for m in metrics:
             text = _cell(row, m)
             if m in marks and loss in marks[m][0]:
-                text = f"**{text}**" + ("†" if marks[m][1] else "")
+                text = _best_mark(text, marks[m], lambda t: f"**{t}**")
             cells.append(text)
         cells.append(str(row["status"]))
         lines.append("| " + " | ".join(cells) + " |")
@@ -205,14 +238,14 @@ def to_latex_table(
     table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, label: str, notes: list[str] = ()
 ) -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
-    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics]
+    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
         r"\small",
         rf"\caption{{{_tex(caption)}}}",
         rf"\label{{{label}}}",
-        r"\begin{tabular}{l" + "c" * len(metrics) + "}",
+        r"\begin{tabular}{l" + "c" * len(metrics) + "l}",
         r"\toprule",
         " & ".join(_tex(h) for h in header) + r" \\",
         r"\midrule",
@@ -220,10 +253,11 @@ def to_latex_table(
     for loss, row in table.iterrows():
         cells = [_tex(str(loss))]
         for m in metrics:
-            text = _tex(_cell(row, m))
+            text = _cell(row, m)
             if m in marks and loss in marks[m][0]:
-                text = rf"\textbf{{{text}}}" + (r"$^\dagger$" if marks[m][1] else "")
-            cells.append(text)
+                text = _best_mark(text, marks[m], lambda t: f"BOLD{{{t}}}")
+            cells.append(_tex(text).replace("BOLD{", r"\textbf{").replace("‡", r"$^\ddagger$"))
+        cells.append(_tex(str(row["status"])))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [r"\par\footnotesize " + _tex(note) for note in notes]
@@ -497,23 +531,14 @@ def trained_views(per_image: pd.DataFrame) -> list[tuple[str, str, int]]:
     return sorted(set(zip(trained["dataset"], trained["model"], trained["scale"].astype(int))))
 
 
-def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
-    """Write every table and figure of the study.
-
-    ``out`` names the spine's files (per_image, summary_csv, summary_md, figure, provenance) and
-    ``root`` (results/<study>), under which the files named by the ``*_stem`` functions and
-    ``STUDY_TABLES`` are written.
-    """
-    alpha = config.get("evaluation", {}).get("alpha", 0.05)
-    per_image = load_metrics(metric_paths)
+def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict) -> None:
+    """The files every study has: per-image and summary tables, the overview figure, provenance."""
     metrics = metric_columns(per_image)
-    summary = summarise(per_image)
-    reasons = missing_reasons(per_image)
     with atomic_path(out["per_image"]) as tmp:
         per_image.drop(columns=["run_dir"]).to_csv(tmp, index=False)
     with atomic_path(out["summary_csv"]) as tmp:
         summary.to_csv(tmp, index=False)
-    base_cols = GROUP + [m for m in metrics] + ["n_images", "n_seeds", "status"]
+    base_cols = GROUP + list(metrics) + ["n_images", "n_seeds", "status"]
     notes = "".join(f"\n- {k} missing: {v}" for k, v in reasons.items())
     write_text(
         out["summary_md"],
@@ -522,55 +547,90 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         + notes
         + "\n",
     )
-    _style()
     plot_summary(per_image, out["figure"])
     write_text(
         out["provenance"], json.dumps({"config": config, "provenance": provenance.collect()}, indent=2, sort_keys=True)
     )
-    if "root" not in out:
-        return summary
 
-    root = Path(out["root"])
-    trained = per_image[per_image["loss"] != BASELINE_LOSS]
-    dirs = directions(metrics)
-    best = best_losses(trained, VIEW, dirs, alpha) if not trained.empty else pd.DataFrame(columns=[*VIEW, "metric"])
-    tests = pairwise_tests(trained, VIEW, dirs) if not trained.empty else pd.DataFrame()
-    stats_long = summary_stats(per_image, GROUP, metrics)
-    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image)]):
-        with atomic_path(root / name) as tmp:
-            frame.to_csv(tmp, index=False)
 
-    for dataset, model, scale in trained_views(per_image):
-        view = view_rows(per_image, dataset, model, scale)
-        shown = [m for m in metrics if m not in ("face_distance",)]
-        view_best = best[(best["dataset"] == dataset) & (best["model"] == model) & (best["scale"] == scale)]
-        table, marks = results_table(view, view_best, shown)
-        n_images = int(view["image"].nunique())
-        caption = _caption(dataset, model, scale, n_images, alpha)
-        stem = root / table_stem(dataset, model, scale)
-        view_notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
-        if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
-            view_notes.append(
-                f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face in the ground truth are excluded"
-            )
-        with atomic_path(stem.with_suffix(".csv")) as tmp:
-            table.reset_index().to_csv(tmp, index=False)
-        write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, view_notes))
-        write_text(
-            stem.with_suffix(".tex"),
-            to_latex_table(table, marks, shown, caption, f"tab:{dataset}-{model}-x{scale}", view_notes),
+def _view_notes(table: pd.DataFrame, reasons: dict, shown: list[str]) -> list[str]:
+    """Notes under one results table: missing metrics, runs not ranked and why, faceless images."""
+    notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
+    unranked = [f"{loss} ({status})" for loss, status in table["status"].items() if status not in (HEALTHY, "baseline")]
+    if unranked:
+        notes.append(f"not ranked (run health): {', '.join(unranked)}")
+    if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
+        notes.append(
+            f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face "
+            "in the ground truth are excluded"
         )
-        _save(plot_grid(view, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+    return notes
+
+
+def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ctx: dict) -> None:
+    """One (dataset, model, scale): its results table (CSV, Markdown, LaTeX) and comparison grid."""
+    dataset, model, scale = view_key
+    root, reasons, alpha = ctx["root"], ctx["reasons"], ctx["alpha"]
+    view = view_rows(per_image, dataset, model, scale)
+    shown = [m for m in ctx["metrics"] if m not in ("face_distance",)]
+    view_best = best[(best["dataset"] == dataset) & (best["model"] == model) & (best["scale"] == scale)]
+    table, marks = results_table(view, view_best, shown)
+    caption = _caption(dataset, model, scale, int(view["image"].nunique()), alpha)
+    stem = root / table_stem(dataset, model, scale)
+    notes = _view_notes(table, reasons, shown)
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        table.reset_index().to_csv(tmp, index=False)
+    write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, notes))
+    label = f"tab:{dataset}-{model}-x{scale}"
+    write_text(stem.with_suffix(".tex"), to_latex_table(table, marks, shown, caption, label, notes))
+    _save(plot_grid(view, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+
+
+def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:
+    """Metric plots per (dataset, model), the perception-distortion plane, training curves."""
+    root, metrics, reasons = ctx["root"], ctx["metrics"], ctx["reasons"]
     for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
         view = pd.concat([view_rows(per_image, dataset, model, s) for s in sorted(per_image["scale"].unique())])
-        _save(
-            plot_metrics(view, metrics, f"{dataset} / {model}: mean and 95% CI over test images"),
-            root,
-            metrics_figure_stem(dataset, model),
-        )
-
+        title = f"{dataset} / {model}: mean and 95% CI over test images"
+        _save(plot_metrics(view, metrics, title), root, metrics_figure_stem(dataset, model))
     lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
     lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
     _save(plot_perception_distortion(summary, lpips_cols[0] if lpips_cols else None, lpips_reason), root, PD_STEM)
     _save(plot_training_curves(load_histories(per_image)), root, CURVES_STEM)
+
+
+def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
+    """Write every table and figure of the study.
+
+    ``out`` names the spine's files (per_image, summary_csv, summary_md, figure, provenance) and
+    ``root`` (results/<study>), under which the files named by the ``*_stem`` functions and
+    ``STUDY_TABLES`` are written. Only healthy runs (``healthy``) are ranked or named best.
+    """
+    per_image = load_metrics(metric_paths)
+    summary = summarise(per_image)
+    reasons = missing_reasons(per_image)
+    _style()
+    _write_spine(per_image, summary, config, out, reasons)
+    if "root" not in out:
+        return summary
+    metrics = metric_columns(per_image)
+    ctx = {
+        "root": Path(out["root"]),
+        "metrics": metrics,
+        "reasons": reasons,
+        "alpha": config.get("evaluation", {}).get("alpha", 0.05),
+    }
+    ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
+    dirs = directions(metrics)
+    best = (
+        best_losses(ranked, VIEW, dirs, ctx["alpha"]) if not ranked.empty else pd.DataFrame(columns=[*VIEW, "metric"])
+    )
+    tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
+    stats_long = summary_stats(per_image, GROUP, metrics)
+    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image)]):
+        with atomic_path(ctx["root"] / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    for view_key in trained_views(per_image):
+        _write_view(per_image, best, view_key, ctx)
+    _write_study_figures(per_image, summary, ctx)
     return summary

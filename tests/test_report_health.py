@@ -1,0 +1,114 @@
+"""What a study may conclude: unhealthy runs are never ranked, a random backbone is labelled in
+every output, and a best loss worse than the untrained baseline is marked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srloss import report
+
+IMAGES = [f"img{i}" for i in range(8)]
+
+
+def _write_run(root: Path, loss: str, offset: float, status: str, terms: list[dict] | None = None) -> Path:
+    """One run's metrics.csv (PSNR-Y = 30 + i + offset on image i) and, for a trained run, run.json."""
+    model = "bicubic" if loss == "none" else "espcn"
+    run = root / f"runs/d/{model}/{loss}/x2/seed0"
+    run.mkdir(parents=True)
+    rows = [
+        {
+            "study": "s",
+            "dataset": "d",
+            "model": model,
+            "loss": loss,
+            "scale": 2,
+            "seed": 0,
+            "image": img,
+            "status": status,
+            "psnr_y": 30 + i + offset,
+            "ssim_y": 0.8 + 0.01 * i + offset / 100,
+        }
+        for i, img in enumerate(IMAGES)
+    ]
+    pd.DataFrame(rows).to_csv(run / "metrics.csv", index=False)
+    if loss != "none":
+        spec = {"loss": loss, "terms": terms or [{"name": "l1"}]}
+        (run / "run.json").write_text(json.dumps({"spec": spec, "status": status}))
+        pd.DataFrame({"step": [0, 10], "loss": [1.0, 0.5], "val_psnr_y": [30.0, 30.5]}).to_csv(
+            run / "history.csv", index=False
+        )
+    return run / "metrics.csv"
+
+
+def _aggregate(root: Path, runs: list[tuple]) -> Path:
+    paths = [_write_run(root, *run) for run in runs]
+    out = {
+        "per_image": root / "tables/per_image.csv",
+        "summary_csv": root / "tables/summary.csv",
+        "summary_md": root / "tables/summary.md",
+        "figure": root / "figures/psnr_ssim.png",
+        "provenance": root / "tables/provenance.json",
+        "root": root,
+    }
+    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
+    return root
+
+
+def _rows(root: Path, ext: str) -> dict[str, str]:
+    text = (root / f"{report.table_stem('d', 'espcn', 2)}.{ext}").read_text()
+    sep = " | " if ext == "md" else " & "
+    return {line.split(sep)[0].strip("| "): line for line in text.splitlines() if sep in line}
+
+
+@pytest.mark.parametrize("status", ["diverged at step 3", "runaway at step 40", "stalled", "untrained"])
+def test_an_unhealthy_run_is_never_named_best(tmp_path, status):
+    # the unhealthy run has the highest numbers (e.g. its untrained weights equal a good baseline)
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("bad", 3.0, status), ("mse", 1.0, "completed")])
+    best = pd.read_csv(root / "tables/best.csv")
+    assert set(best["best"]) == {"mse"}
+    md, tex = _rows(root, "md"), _rows(root, "tex")
+    assert "**" not in md["bad"] and status in md["bad"] and "**" in md["mse"]
+    assert r"\textbf" not in tex["bad"] and status in tex["bad"]
+    assert f"not ranked (run health): bad ({status})" in (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    assert "bad" not in (root / "tables/comparisons.csv").read_text()  # no pairwise test involves it
+
+
+def test_when_no_run_is_healthy_nothing_is_bold(tmp_path):
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("bad", 3.0, "stalled")])
+    assert "**" not in (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    assert "bad" not in (root / "tables/best.csv").read_text()
+
+
+def test_a_best_loss_worse_than_the_baseline_is_marked(tmp_path):
+    root = _aggregate(tmp_path, [("none", 2.0, "baseline"), ("mse", 1.0, "completed"), ("l1", 0.0, "completed")])
+    md, tex = _rows(root, "md"), _rows(root, "tex")
+    assert "**" in md["mse"] and "‡" in md["mse"] and "‡" not in md["l1"]
+    assert r"$^\ddagger$" in tex["mse"]
+    good = _aggregate(tmp_path / "good", [("none", 0.0, "baseline"), ("mse", 1.0, "completed")])
+    assert "‡" not in _rows(good, "md")["mse"]
+
+
+def test_a_random_backbone_is_labelled_in_every_output(tmp_path):
+    random_vgg = [{"name": "vgg", "backbone_weights": "random"}]
+    root = _aggregate(
+        tmp_path, [("none", 0.0, "baseline"), ("vgg", 1.0, "completed", random_vgg), ("mse", 0.5, "completed")]
+    )
+    label = "vgg [random backbone]"
+    for name in ("tables/per_image.csv", "tables/summary.csv", "tables/summary.md", "tables/best.csv"):
+        assert label in (root / name).read_text(), name
+    assert label in _rows(root, "md") and label in (root / f"{report.table_stem('d', 'espcn', 2)}.csv").read_text()
+    assert "vgg [random backbone]" in (root / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
+    per_image = pd.read_csv(root / "tables/per_image.csv")
+    assert not (per_image["loss"] == "vgg").any()  # never the bare name of the published loss
+
+
+def test_the_latex_table_has_a_status_column(tmp_path):
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed")])
+    tex = (root / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
+    assert "Status" in tex and "completed" in _rows(root, "tex")["mse"] and "baseline" in tex
+    assert np.isfinite(pd.read_csv(root / "tables/summary.csv")["psnr_y"]).all()
