@@ -33,7 +33,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 from srloss.data.degrade import bicubic_downscale, imresize, modcrop
 from srloss.data.prepare import crop_patches
 from srloss.data.shards import PatchDataset, PatchWriter, augment
-from srloss.data.sources import SKIMAGE_NAMES, load_skimage
+from srloss.data.sources import PACKAGED_NAMES, load_packaged
 
 SCALE, PATCH, SUB, BATCH = 4, 128, 480, 16
 
@@ -41,8 +41,8 @@ SCALE, PATCH, SUB, BATCH = 4, 128, 480, 16
 def make_subimages(folder: Path, n_images: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Write HR/LR sub-image PNG pairs (480 px HR tiles, stride 240) and return them."""
     pairs = []
-    for name in SKIMAGE_NAMES:
-        img = torch.from_numpy(load_skimage(name).transpose(2, 0, 1).copy())
+    for name in PACKAGED_NAMES:
+        img = torch.from_numpy(load_packaged(name).transpose(2, 0, 1).copy())
         big = imresize(img, 2).numpy().transpose(1, 2, 0)
         big = modcrop(big, SCALE)
         for y in range(0, big.shape[0] - SUB + 1, SUB // 2):

@@ -28,8 +28,9 @@ def test_demo_config_grid():
     study = Study(demo_config())
     runs = study.runs()
     trained = [r for r in runs if r.trained]
-    assert len(trained) == 2 * 4 * 2  # models x losses x scales, one seed
+    assert len(trained) == 2 * 3 * 2 * 2  # models x losses x scales x seeds
     assert Run("demo", "bicubic", "none", 4, 0) in runs  # the baseline is added
+    assert Run("demo", "espcn", "l1", 2, 1) in runs  # the second seed
     assert study.run_spec(trained[0])["training"]["steps"] == 300
 
 
@@ -55,7 +56,7 @@ def test_demo_config_grid():
         ),
         (
             lambda c: c["datasets"]["demo"]["splits"]["test"].append("lena"),
-            "datasets.demo.splits.test: unknown skimage image 'lena'",
+            "datasets.demo.splits.test: unknown packaged image 'lena'",
         ),
         (
             lambda c: c["datasets"]["demo"]["splits"]["test"].append("coffee"),

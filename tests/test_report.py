@@ -238,10 +238,11 @@ def test_evaluation_config_defaults_and_checks():
     from srloss.config import ConfigError, Study, check_config, load_yaml
 
     config = load_yaml(REPO / "config.yaml")
+    assert config["evaluation"].pop("lpips") == {"nets": ["alex"]}  # the demo keeps the AlexNet trunk only
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
     spec = Study(config).evaluation_spec("demo")
     assert spec["ffr"] == {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5}  # off for non-face data
-    assert spec["lpips"] == {"nets": ["alex", "vgg"], "random_backbone": False}
+    assert spec["lpips"] == {"nets": ["alex", "vgg"], "random_backbone": False}  # the schema's default
     config["evaluation"]["ffr"]["datasets"] = ["demo"]
     assert Study(config).evaluation_spec("demo")["ffr"]["enabled"]
     config["evaluation"]["ffr"]["datasets"] = ["faces"]

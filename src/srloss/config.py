@@ -25,7 +25,9 @@ from pathlib import Path
 import yaml
 
 from srloss.data.sources import (
-    SKIMAGE_NAMES,
+    PACKAGED_IMAGES,
+    PACKAGED_NAMES,
+    PACKAGED_SOURCES,
     BenchmarkSource,
     DatasetError,
     Div2kSource,
@@ -158,6 +160,7 @@ def _checked_options(key: str, cls: type, options: dict) -> dict:
 
 # Which optional dataset keys each source accepts (the schema lists them all).
 SOURCE_KEYS = {
+    "packaged": set(),
     "skimage": set(),
     "div2k": {"root", "url"},
     "benchmark": {"root", "url"},
@@ -196,10 +199,10 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
         for i, entry in enumerate(splits.get(split, [])):
             where = f"config key {key}.splits.{split}[{i}]"
             try:
-                if source == "skimage" and entry not in SKIMAGE_NAMES:
+                if source in PACKAGED_SOURCES and entry not in PACKAGED_IMAGES:
                     raise ConfigError(
-                        f"config key {key}.splits.{split}: unknown skimage image {entry!r}; valid choices: "
-                        f"{', '.join(SKIMAGE_NAMES)}"
+                        f"config key {key}.splits.{split}: unknown packaged image {entry!r}; "
+                        f"valid choices: {', '.join(PACKAGED_NAMES)}"
                     )
                 if source == "div2k":
                     expanded.setdefault(split, []).extend(Div2kSource.expand(entry))

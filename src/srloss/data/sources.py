@@ -2,8 +2,9 @@
 
 A dataset's ``source`` (config key ``datasets.<name>.source``) names one of:
 
-* ``skimage``: the embedded demo dataset, real colour photographs that ship inside
-  scikit-image, so the pipeline runs end to end with no download;
+* ``packaged`` (earlier name ``skimage``, still accepted): the embedded demo dataset, real
+  photographs that ship inside installed packages (scikit-image, scikit-learn, matplotlib;
+  ``PACKAGED_IMAGES``), so the pipeline runs end to end with no download;
 * ``div2k``: DIV2K HR images 0001-0800 (train) and 0801-0900 (valid), downloaded from the
   official site into ``resources/datasets/div2k/`` or read from an existing copy (``root``);
 * ``benchmark``: Set5, Set14, B100 and Urban100 HR images from the EDSR benchmark archive,
@@ -142,8 +143,8 @@ def _compare(folder: Path, found: set[str], expected: set[str], what: str) -> No
 # ----- sources -----------------------------------------------------------------------------
 
 
-class SkimageSource:
-    """scikit-image's bundled colour photographs (the demo dataset)."""
+class PackagedSource:
+    """Real photographs inside installed packages (``PACKAGED_IMAGES``): the demo dataset."""
 
     def __init__(self, spec: dict):
         self.spec = spec
@@ -152,12 +153,12 @@ class SkimageSource:
         pass
 
     def expand(self, entry: str) -> list[str]:
-        if entry not in SKIMAGE_NAMES:
-            raise DatasetError(f"unknown skimage demo image {entry!r}; valid names: {', '.join(SKIMAGE_NAMES)}")
+        if entry not in PACKAGED_IMAGES:
+            raise DatasetError(f"unknown packaged image {entry!r}; valid names: {', '.join(PACKAGED_NAMES)}")
         return [entry]
 
     def load(self, name: str) -> np.ndarray:
-        return load_skimage(name)
+        return load_packaged(name)
 
 
 class Div2kSource:
@@ -408,8 +409,10 @@ class MlfdbSource:
         return hr, np.stack(lr)
 
 
+PACKAGED_SOURCES = ("packaged", "skimage")
 SOURCE_CLASSES: dict[str, type] = {
-    "skimage": SkimageSource,
+    "packaged": PackagedSource,
+    "skimage": PackagedSource,  # the source's earlier name, kept so existing configs still run
     "div2k": Div2kSource,
     "benchmark": BenchmarkSource,
     "folder": FolderSource,
@@ -530,13 +533,13 @@ def check_image_sizes(spec: dict, scales: list[int]) -> None:
     no decoding), so that the mistake shows before any job runs; the prepare job checks every
     source again as it reads the pixels.
     """
-    if spec["source"] not in ("skimage", "folder"):
+    if spec["source"] not in (*PACKAGED_SOURCES, "folder"):
         return
     source = open_source(spec, verify=False)
     for split in SPLITS:
         for name in split_names(spec, split, source):
-            if spec["source"] == "skimage":
-                size, what = SKIMAGE_SIZES[name], f"skimage image {name!r}"
+            if spec["source"] in PACKAGED_SOURCES:
+                size, what = PACKAGED_IMAGES[name].size, f"packaged image {name!r}"
             else:
                 path = source.file(name)
                 size, what = image_size(path), f"image {name!r} ({path})"
@@ -548,61 +551,79 @@ def check_image_sizes(spec: dict, scales: list[int]) -> None:
 # ----- the embedded demo images ------------------------------------------------------------
 
 
-def _skimage_images() -> dict[str, Callable[[], np.ndarray]]:
-    from skimage import data
+@dataclass(frozen=True)
+class PackagedImage:
+    """A real photograph shipped inside an installed Python package (the demo's images).
 
-    return {
-        "astronaut": data.astronaut,
-        "chelsea": data.chelsea,
-        "coffee": data.coffee,
-        "hubble_deep_field": data.hubble_deep_field,
-        "immunohistochemistry": data.immunohistochemistry,
-        "motorcycle_left": lambda: data.stereo_motorcycle()[0],
-        "motorcycle_right": lambda: data.stereo_motorcycle()[1],
-        "retina": data.retina,
-        "rocket": data.rocket,
-    }
+    ``package`` is the import name, ``distribution`` what pip installs, ``file`` the path inside
+    the package's folder, ``size`` (width, height) for the config-time size check (a test
+    compares it with the file). ``scene`` is shared by views of one scene (the motorcycle stereo
+    pair), which should not be split between training and test. Greyscale photographs are read
+    as RGB with equal channels.
+    """
+
+    package: str
+    distribution: str
+    file: str
+    size: tuple[int, int]
+    scene: str = ""
+
+    def path(self) -> Path:
+        """The file on disk; the package is located without importing it (no scikit-learn import cost)."""
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise DatasetError(
+                f"packaged image {self.file}: package {self.package!r} is not installed; "
+                f"install it with `pip install {self.distribution}` (srloss depends on it)"
+            )
+        path = Path(list(spec.submodule_search_locations)[0]) / self.file
+        if not path.is_file():
+            raise DatasetError(
+                f"packaged image: {path} is missing from the installed {self.distribution}; "
+                f"reinstall it (`pip install --force-reinstall {self.distribution}`)"
+            )
+        return path
 
 
-SKIMAGE_NAMES = (
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "motorcycle_left",
-    "motorcycle_right",
-    "retina",
-    "rocket",
-)
+def _skimage(file: str, size: tuple[int, int], scene: str = "") -> PackagedImage:
+    return PackagedImage("skimage", "scikit-image", "data/" + file, size, scene)
 
 
-# (width, height) of each embedded image, for the config-time size check (tests compare with the files)
-SKIMAGE_SIZES = {
-    "astronaut": (512, 512),
-    "chelsea": (451, 300),
-    "coffee": (600, 400),
-    "hubble_deep_field": (1000, 872),
-    "immunohistochemistry": (512, 512),
-    "motorcycle_left": (741, 500),
-    "motorcycle_right": (741, 500),
-    "retina": (1411, 1411),
-    "rocket": (640, 427),
+# name -> where it ships. Colour photographs first, then greyscale ones (scikit-image's data
+# module lists them; only files inside the wheels are used, never pooch downloads).
+PACKAGED_IMAGES: dict[str, PackagedImage] = {
+    "astronaut": _skimage("astronaut.png", (512, 512)),
+    "chelsea": _skimage("chelsea.png", (451, 300)),
+    "coffee": _skimage("coffee.png", (600, 400)),
+    "hubble_deep_field": _skimage("hubble_deep_field.jpg", (1000, 872)),
+    "immunohistochemistry": _skimage("ihc.png", (512, 512)),
+    "motorcycle_left": _skimage("motorcycle_left.png", (741, 500), "motorcycle"),
+    "motorcycle_right": _skimage("motorcycle_right.png", (741, 500), "motorcycle"),
+    "retina": _skimage("retina.jpg", (1411, 1411)),
+    "rocket": _skimage("rocket.jpg", (640, 427)),
+    "china": PackagedImage("sklearn", "scikit-learn", "datasets/images/china.jpg", (640, 427)),
+    "flower": PackagedImage("sklearn", "scikit-learn", "datasets/images/flower.jpg", (640, 427)),
+    "grace_hopper": PackagedImage("matplotlib", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg", (512, 600)),
+    "brick": _skimage("brick.png", (512, 512)),
+    "camera": _skimage("camera.png", (512, 512)),
+    "coins": _skimage("coins.png", (384, 303)),
+    "grass": _skimage("grass.png", (512, 512)),
+    "gravel": _skimage("gravel.png", (512, 512)),
+    "moon": _skimage("moon.png", (512, 512)),
 }
+PACKAGED_NAMES = tuple(PACKAGED_IMAGES)
 
 
-def load_skimage(name: str) -> np.ndarray:
-    """One of scikit-image's bundled colour photographs as an HxWx3 uint8 array."""
-    loaders = _skimage_images()
-    if name not in loaders:
-        raise KeyError(f"unknown skimage demo image {name!r}; valid names: {', '.join(sorted(loaders))}")
-    img = np.asarray(loaders[name]())
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"skimage image {name!r} is not an RGB uint8 image (shape {img.shape}, dtype {img.dtype})")
-    return img
+def load_packaged(name: str) -> np.ndarray:
+    """One packaged photograph (``PACKAGED_IMAGES``) as an HxWx3 uint8 array."""
+    if name not in PACKAGED_IMAGES:
+        raise DatasetError(f"unknown packaged image {name!r}; valid names: {', '.join(PACKAGED_NAMES)}")
+    return read_rgb(PACKAGED_IMAGES[name].path())
 
 
-SOURCES: dict[str, Callable[[str], np.ndarray]] = {"skimage": load_skimage}
+SOURCES: dict[str, Callable[[str], np.ndarray]] = {"packaged": load_packaged, "skimage": load_packaged}
 
 
 def load_image(source: str, name: str) -> np.ndarray:
