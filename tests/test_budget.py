@@ -12,10 +12,12 @@ import pytest
 import torch
 from snakemake.utils import validate
 from test_reruns import STUDY
+from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
 from workflow_runner import run_snakemake
 
 from srloss.budget import budget_ranking, budget_table
 from srloss.config import ConfigError, Run, Study, check_schema
+from srloss.train import train
 from srloss.training.budget import check_steps, weights_steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +87,56 @@ def test_a_run_length_in_epochs_is_checked_when_training_starts():
 
 def test_a_step_not_reached_is_recorded_with_the_step_its_weights_are_from():
     assert weights_steps([2, 4, 8], 5) == {"2": 2, "4": 4, "8": 5}
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_retried_run_keeps_the_steps_it_passed_before_the_failure(shards, tmp_path, monkeypatch):  # noqa: F811
+    """The weights of step 3 saved before a crash at step 7 survive the resume from the step-5 checkpoint."""
+    spec = {**run_spec({"mse": {"terms": [{"name": "mse"}]}}, {"steps": 10}, "mse"), "save_steps": [3, 8]}
+    execution = {"checkpoint_every": 5, "log_every": 4}
+    reference = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "ref"), execution=execution)
+    assert reference["saved_steps"] == {"3": 3, "8": 8}
+
+    import srloss.train as loop
+
+    step_of_call = iter(range(1, 100))
+    real_step = loop.generator_step
+
+    def crash_at_7(*args):
+        if next(step_of_call) == 7:
+            raise RuntimeError("node lost")
+        return real_step(*args)
+
+    monkeypatch.setattr(loop, "generator_step", crash_at_7)
+    with pytest.raises(RuntimeError, match="node lost"):
+        train(spec, shards["train"], shards["val"], **outputs(tmp_path / "run"), execution=execution)
+    assert (tmp_path / "run/.steps/3.pt").is_file() and not (tmp_path / "run/steps").exists()
+    monkeypatch.setattr(loop, "generator_step", real_step)
+    record = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "run"), execution=execution)
+    assert record["resumed_from_steps"] == [5]
+    for name in ("steps/3.pt", "steps/8.pt", "model.pt"):
+        assert same(load(tmp_path / "ref" / name), load(tmp_path / "run" / name)), name
+    assert not same(load(tmp_path / "run/steps/3.pt"), load(tmp_path / "run/steps/8.pt"))
+    assert not (tmp_path / "run/.steps").exists()
+
+
+def test_a_diverged_run_publishes_its_last_weights_for_the_steps_it_never_reached(shards, tmp_path):  # noqa: F811
+    losses = {"mse": {"terms": [{"name": "mse"}]}}
+    spec = {**run_spec(losses, {"steps": 30, "lr": 1.0e6}, "mse", arch="srcnn"), "save_steps": [25]}
+    record = train(spec, shards["train"], shards["val"], **outputs(tmp_path), execution={"log_every": 5})
+    assert record["status"].startswith("diverged at step ") and record["steps_done"] < 25
+    assert record["saved_steps"] == {"25": record["steps_done"]}
+    assert same(load(tmp_path / "steps/25.pt"), load(tmp_path / "model.pt"))
 
 
 # --- tables --------------------------------------------------------------------------------------
