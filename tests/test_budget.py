@@ -7,6 +7,7 @@ import copy
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 import torch
@@ -15,7 +16,7 @@ from test_reruns import STUDY
 from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
 from workflow_runner import run_snakemake
 
-from srloss.budget import budget_ranking, budget_table
+from srloss.budget import budget_ranking, budget_table, plot_budget
 from srloss.config import ConfigError, Run, Study, check_schema
 from srloss.train import train
 from srloss.training.budget import check_steps, weights_steps
@@ -180,6 +181,14 @@ def test_only_the_order_below_the_best_changing_is_a_ranking_change():
     )
     row = budget_ranking(table).iloc[0]
     assert not row["best_changes"] and row["ranking_changes"]
+
+
+def test_the_figure_draws_budgets_over_orders_of_magnitude_on_a_log_axis(tmp_path):
+    table = tidy([(loss, 0, step, v) for loss, v in (("l1", 1.0), ("l2", 2.0)) for step in (1000, 10000, 100000)])
+    paths = [tmp_path / "budget.png", tmp_path / "budget.pdf"]
+    plot_budget(table, paths)
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert plt.gcf().axes[0].get_xscale() == "log"
 
 
 def test_a_step_a_diverged_run_never_reached_is_left_out(tmp_path):

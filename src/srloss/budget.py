@@ -137,6 +137,8 @@ def plot_budget(table: pd.DataFrame, paths: list[str | Path]) -> None:
         height=2.6,
         aspect=1.4,
     )
+    if data["step"].max() >= 100 * data["step"].min():  # budgets over orders of magnitude: 1e3, 1e4, 1e5
+        grid.set(xscale="log")
     grid.set_titles("{row_name} | {col_name}")
     grid.set_axis_labels("training step", "mean over images and seeds")
     for path in paths:
