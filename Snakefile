@@ -35,9 +35,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/weights.smk"
+include: "workflow/rules/budget.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.aggregate.output,
+        rules.budget.output if BUDGET_STEPS else [],

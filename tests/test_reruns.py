@@ -162,6 +162,19 @@ def test_adding_a_scale_adds_only_its_jobs(study):
 
 
 @pytest.mark.integration
+def test_budget_steps_rerun_training_and_add_the_budget_jobs(study):
+    steps = {f"evaluate_step/{RUN.format(model='espcn', loss=loss, scale=2)}/step2" for loss in ("mse", "l1")}
+    config = variant(evaluation={"steps": [2]})
+    assert dry_run(study, config) == TRAINED | steps | {"budget", "aggregate", "all"}
+
+
+@pytest.mark.integration
+def test_best_weights_rerun_only_the_trained_evaluations(study):
+    evaluations = {j for j in TRAINED if j.startswith("evaluate/")}
+    assert dry_run(study, variant(evaluation={"weights": "best"})) == evaluations | {"aggregate", "all"}
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "module, expected",
     [

@@ -114,6 +114,16 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_budget(args: argparse.Namespace) -> int:
+    from srloss.atomic import prepare_outputs
+    from srloss.budget import write_budget
+
+    prepare_outputs(args.table, args.ranking, *args.figures)
+    out = {"table": args.table, "ranking": args.ranking, "figures": args.figures}
+    write_budget(args.step_metrics, args.final_metrics, args.records, out)
+    return 0
+
+
 def cmd_fetch_weights(args: argparse.Namespace) -> int:
     from srloss import weights
 
@@ -291,6 +301,17 @@ def _add_stage_parsers(sub) -> None:
     )
 
 
+def _add_budget(sub) -> None:
+    b = sub.add_parser("budget", help="budget curves: metrics against the training step (evaluation.steps)")
+    b.set_defaults(func=cmd_budget)
+    b.add_argument("--step-metrics", nargs="+", required=True, help="runs/.../steps/<N>/metrics.csv files")
+    b.add_argument("--final-metrics", nargs="*", default=[], help="runs' main metrics.csv (their last step)")
+    b.add_argument("--records", nargs="+", required=True, help="the trained runs' run.json")
+    b.add_argument("--table", required=True, help="output: tidy budget table (.csv)")
+    b.add_argument("--ranking", required=True, help="output: ranking of the losses per step (.csv)")
+    b.add_argument("--figures", nargs="+", required=True, help="output: the figure (.png, .pdf)")
+
+
 def _add_tool_parsers(sub) -> None:
     c = sub.add_parser(
         "check",
@@ -324,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srloss {srloss.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_stage_parsers(sub)
+    _add_budget(sub)
     _add_tool_parsers(sub)
     return parser
 

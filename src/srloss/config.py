@@ -354,6 +354,7 @@ def check_config(config: dict) -> None:
         if "training" in loss:
             _check_training(loss_training(config.get("training", {}), loss), f"losses.{name}.training")
     _check_devices(config)
+    _check_budget_steps(config)
     for name in config.get("evaluation", {}).get("ffr", {}).get("datasets", []):
         if name not in config["datasets"]:
             raise ConfigError(
@@ -395,6 +396,31 @@ def _check_devices(config: dict) -> None:
             raise ConfigError(
                 f"config key {section}.device: {value!r} is not a device; valid choices: auto (a GPU if one "
                 "is visible, else the CPU), cpu, cuda, cuda:N (N = GPU index)"
+            )
+
+
+def run_length(training: Mapping) -> int | None:
+    """A run's number of steps when the config fixes it (``steps``, or ``epochs`` x
+    ``steps_per_epoch``); None when it depends on the number of training patches."""
+    if training.get("epochs") is None:
+        return training.get("steps")
+    per_epoch = training.get("steps_per_epoch")
+    return training["epochs"] * per_epoch if per_epoch else None
+
+
+def _check_budget_steps(config: dict) -> None:
+    """``evaluation.steps`` must lie within every loss's run length (the study's ``training`` with
+    the loss's own overrides); a length set in epochs of the data is checked when training starts."""
+    steps = config.get("evaluation", {}).get("steps", [])
+    if not steps:
+        return
+    for name, loss in config["losses"].items():
+        where = f"losses.{name}.training" if "training" in loss else "training"
+        length = run_length(loss_training(config.get("training", {}), loss))
+        if length is not None and max(steps) > length:
+            raise ConfigError(
+                f"config key evaluation.steps: step {max(steps)} is beyond the run length of loss {name!r} "
+                f"({length} steps, {where}); expected steps between 1 and {length}"
             )
 
 
@@ -629,6 +655,9 @@ class Study:
             spec["training"] = training
             if "init_from" in loss:
                 spec["init_from"] = loss["init_from"]
+            steps = self.config.get("evaluation", {}).get("steps", [])
+            if steps:  # budget curves: the generator is saved at these steps (absent: specs as before)
+                spec["save_steps"] = sorted(steps)
         return spec
 
     def is_adversarial(self, loss: str) -> bool:

@@ -30,6 +30,7 @@ from srloss import checkpoint
 from srloss.data.shards import read_attrs, read_images
 from srloss.health import classify
 from srloss.models import count_parameters
+from srloss.training import budget
 from srloss.training.config import EXECUTION_KEYS, ExecutionConfig, TrainingConfig
 from srloss.training.meter import WindowMeter
 from srloss.training.outputs import RunPaths, run_record, tidy_checkpoint, write_outputs
@@ -77,10 +78,18 @@ class Run:
     val_images: list
     n_steps: int
     fingerprint: str
+    step_dir: Path | None = None  # where the weights of ``spec["save_steps"]`` go (srloss.training.budget)
 
     def window_ends(self, step: int) -> bool:
-        """A log point or a validation: the logged values are read (one sync)."""
-        return step % self.exe.log_every == 0 or self.validates(step)
+        """A log point, a validation or a saved step: the logged values are read (one sync), so
+        weights are saved only after their window proved finite."""
+        return step % self.exe.log_every == 0 or self.validates(step) or self.saves(step)
+
+    def saves(self, step: int) -> bool:
+        return self.step_dir is not None and step in self.spec.get("save_steps", ())
+
+    def save_step(self, step: int) -> None:
+        budget.save_step(self.step_dir, self.net.model, step)
 
     def validates(self, step: int) -> bool:
         return step % self.cfg.val_every == 0 or step == self.n_steps
@@ -186,7 +195,12 @@ def _train(
     state = RunState.resume_or_start(paths.checkpoint, run.fingerprint, meter, net, run.batches, run.n_steps)
     progress = Progress(run.n_steps, state.steps_done, paths.tensorboard if exe.tensorboard else None)
     log.info("pid %d; %s", os.getpid(), describe(run))
+    if spec.get("save_steps"):
+        budget.check_steps(spec["save_steps"], run.n_steps)
+        run.step_dir = paths.model.parent / budget.PENDING
     if not state.history:  # a fresh run: the validation PSNR-Y before training, for run health
+        if run.step_dir is not None:
+            budget.clear(run.step_dir)  # an earlier attempt's step weights belong to another run
         state.begin(net, run.validate())
         progress.log_initial(state.initial["val_psnr_y"])
     try:
@@ -196,10 +210,18 @@ def _train(
     changed = weights_sha256(net.model) != state.initial["weights_sha256"]
     health = classify(state.history, state.initial["val_psnr_y"], changed, state.diverged_at, state.initial["loss"])
     record = run_record(spec, cfg, exe, net, state, health, run.n_steps, run.device, init)
+    if run.step_dir is not None:
+        record["saved_steps"] = budget.weights_steps(spec["save_steps"], state.steps_done)
     write_outputs(paths, net, state, record)
+    if run.step_dir is not None:
+        budget.publish(
+            run.step_dir, paths.model.parent / budget.PUBLISHED, spec["save_steps"], state.steps_done, net.model
+        )
     tidy_checkpoint(
         paths, exe, state.diverged_at is None, lambda: state.save(paths.checkpoint, net, run.batches, state.steps_done)
     )
+    if run.step_dir is not None:
+        budget.clear(run.step_dir)
     log.info("run finished: %s (%s)", health.status, health.detail)
     return record
 
@@ -227,5 +249,7 @@ def _loop(run: Run, state: RunState, progress: Progress, checkpoint_path: Path |
                 val_psnr = run.validate() if run.validates(step) else None
                 state.log_window(window, val_psnr, net)
                 progress.log(step, window.means, val_psnr, lr_now)
+            if run.saves(step):
+                run.save_step(step)
             if run.checkpoints(step):
                 state.save(checkpoint_path, net, run.batches, step)

@@ -4,7 +4,7 @@ import os
 import re
 from pathlib import Path
 
-from srloss.codehash import stage_hashes
+from srloss.codehash import stage_hash, stage_hashes
 from srloss.config import Run, Study, exit_on_config_error, to_json
 from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker
 from srloss.training.config import execution_settings
@@ -146,8 +146,9 @@ def train_inputs(wildcards):
 # --- evaluate ------------------------------------------------------------------------------
 def evaluate_inputs(wildcards):
     inputs = {"test": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/test.h5"}
-    if study.is_trained(wildcards.model):
-        inputs["model"] = f"{RUN_DIR.format(**wildcards)}/model.pt"
+    if study.is_trained(wildcards.model):  # evaluation.weights: last (model.pt) or best (model_best.pt)
+        weights = "model_best.pt" if config["evaluation"]["weights"] == "best" else "model.pt"
+        inputs["model"] = f"{RUN_DIR.format(**wildcards)}/{weights}"
     return inputs
 
 
@@ -159,3 +160,30 @@ def evaluation_json(wildcards):
 def in_report(stem, ext, caption, category, subcategory):
     """An aggregate output that also goes into `snakemake --report` under a category."""
     return report(f"{RESULTS}/{stem}.{ext}", caption=f"../report/{caption}", category=category, subcategory=subcategory)
+
+
+# --- budget --------------------------------------------------------------------------------
+# evaluation.steps: each trained run saves its generator at these steps (train.smk's `steps`
+# output) and evaluate_step measures them (budget.smk); docs/evaluation.md, Budget curves.
+BUDGET_STEPS = sorted(config["evaluation"]["steps"])
+BUDGET_CODE = stage_hash("srloss.budget")
+
+
+def step_weights(wildcards):
+    """The generator weights one run saved at step {step}, and the test shard."""
+    return {
+        "test": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/test.h5",
+        "model": f"{RUN_DIR.format(**wildcards)}/steps/{wildcards.step}.pt",
+    }
+
+
+def budget_inputs(wildcards):
+    """Every trained run's step metrics and run.json, and (weights: last) its main metrics."""
+    trained = [run_dir(run) for run in study.runs() if run.trained]
+    inputs = {
+        "steps": [f"{d}/steps/{n}/metrics.csv" for d in trained for n in BUDGET_STEPS],
+        "records": [f"{d}/run.json" for d in trained],
+    }
+    if config["evaluation"]["weights"] == "last":  # model_best.pt is not a step of the budget
+        inputs["final"] = [f"{d}/metrics.csv" for d in trained]
+    return inputs

@@ -18,6 +18,7 @@ rule train:
         best=run_file("model_best.pt"),
         history=run_file("history.csv"),
         record=run_file("run.json"),
+        steps=[run_file(f"steps/{n}.pt") for n in BUDGET_STEPS],  # evaluation.steps (budget.smk)
     log:
         result(f"logs/train/{RUN_ID}.log"),
     benchmark:

@@ -1,0 +1,248 @@
+"""Budget curves (evaluation.steps): weights saved at the listed steps, evaluated as the final ones,
+tabled against the step with a flag for a ranking of the losses that changes with the budget."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import torch
+from snakemake.utils import validate
+from test_reruns import STUDY
+from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
+from workflow_runner import run_snakemake
+
+from srloss.budget import budget_ranking, budget_table, plot_budget
+from srloss.config import ConfigError, Run, Study, check_schema
+from srloss.train import train
+from srloss.training.budget import check_steps, weights_steps
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+RUN_DIR = "results/bud/runs/photos/espcn/{loss}/x2/seed0"
+
+
+def budget_study(steps: list[int], **evaluation) -> dict:
+    """The tiny rerun study (espcn, 8 channels, 16 px patches), 4 training steps."""
+    config = copy.deepcopy(STUDY)
+    config["study"] = "bud"
+    config["training"]["steps"] = 4
+    config["evaluation"] = {"steps": steps, "metrics": ["psnr_y", "ssim_y", "mse"], **evaluation}
+    return config
+
+
+def checked(config: dict) -> Study:
+    check_schema(config, SCHEMA)
+    validate(config, SCHEMA)
+    return Study(config)
+
+
+# --- config --------------------------------------------------------------------------------------
+
+
+def test_the_defaults_save_no_step_and_evaluate_the_last_weights():
+    config = budget_study([])
+    del config["evaluation"]["steps"]
+    study = checked(config)
+    assert config["evaluation"]["steps"] == [] and config["evaluation"]["weights"] == "last"
+    assert "save_steps" not in study.run_spec(Run("photos", "espcn", "mse", 2, 0))
+
+
+def test_the_steps_are_in_the_run_spec_so_changing_them_reruns_training():
+    spec = checked(budget_study([4, 2])).run_spec(Run("photos", "espcn", "mse", 2, 0))
+    assert spec["save_steps"] == [2, 4]
+
+
+def test_a_step_beyond_the_run_length_is_one_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"evaluation.steps: step 5 is beyond the run length of loss 'mse' \(4 steps"):
+        checked(budget_study([2, 5]))
+
+
+def test_a_step_beyond_a_loss_override_names_that_loss():
+    config = budget_study([3])
+    config["losses"]["l1"]["training"] = {"steps": 2}
+    with pytest.raises(ConfigError, match=r"evaluation.steps: step 3 .* loss 'l1' \(2 steps, losses.l1.training\)"):
+        checked(config)
+
+
+@pytest.mark.parametrize("steps", [[0], [2, 2], ["two"]])
+def test_bad_steps_are_refused_by_the_schema(steps):
+    with pytest.raises(ConfigError, match="evaluation.steps"):
+        checked(budget_study(steps))
+
+
+def test_bad_weights_are_refused_by_the_schema():
+    with pytest.raises(ConfigError, match="evaluation.weights"):
+        checked(budget_study([], weights="final"))
+
+
+def test_a_run_length_in_epochs_is_checked_when_training_starts():
+    check_steps([2, 4], 4)
+    with pytest.raises(ValueError, match=r"evaluation.steps: step 6 is beyond this run's length \(4 steps\)"):
+        check_steps([2, 6], 4)
+
+
+def test_a_step_not_reached_is_recorded_with_the_step_its_weights_are_from():
+    assert weights_steps([2, 4, 8], 5) == {"2": 2, "4": 4, "8": 5}
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_retried_run_keeps_the_steps_it_passed_before_the_failure(shards, tmp_path, monkeypatch):  # noqa: F811
+    """The weights of step 3 saved before a crash at step 7 survive the resume from the step-5 checkpoint."""
+    spec = {**run_spec({"mse": {"terms": [{"name": "mse"}]}}, {"steps": 10}, "mse"), "save_steps": [3, 8]}
+    execution = {"checkpoint_every": 5, "log_every": 4}
+    reference = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "ref"), execution=execution)
+    assert reference["saved_steps"] == {"3": 3, "8": 8}
+
+    import srloss.train as loop
+
+    step_of_call = iter(range(1, 100))
+    real_step = loop.generator_step
+
+    def crash_at_7(*args):
+        if next(step_of_call) == 7:
+            raise RuntimeError("node lost")
+        return real_step(*args)
+
+    monkeypatch.setattr(loop, "generator_step", crash_at_7)
+    with pytest.raises(RuntimeError, match="node lost"):
+        train(spec, shards["train"], shards["val"], **outputs(tmp_path / "run"), execution=execution)
+    assert (tmp_path / "run/.steps/3.pt").is_file() and not (tmp_path / "run/steps").exists()
+    monkeypatch.setattr(loop, "generator_step", real_step)
+    record = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "run"), execution=execution)
+    assert record["resumed_from_steps"] == [5]
+    for name in ("steps/3.pt", "steps/8.pt", "model.pt"):
+        assert same(load(tmp_path / "ref" / name), load(tmp_path / "run" / name)), name
+    assert not same(load(tmp_path / "run/steps/3.pt"), load(tmp_path / "run/steps/8.pt"))
+    assert not (tmp_path / "run/.steps").exists()
+
+
+def test_a_diverged_run_publishes_its_last_weights_for_the_steps_it_never_reached(shards, tmp_path):  # noqa: F811
+    losses = {"mse": {"terms": [{"name": "mse"}]}}
+    spec = {**run_spec(losses, {"steps": 30, "lr": 1.0e6}, "mse", arch="srcnn"), "save_steps": [25]}
+    record = train(spec, shards["train"], shards["val"], **outputs(tmp_path), execution={"log_every": 5})
+    assert record["status"].startswith("diverged at step ") and record["steps_done"] < 25
+    assert record["saved_steps"] == {"25": record["steps_done"]}
+    assert same(load(tmp_path / "steps/25.pt"), load(tmp_path / "model.pt"))
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def tidy(rows: list[tuple[str, int, int, float]], metric: str = "psnr_y") -> pd.DataFrame:
+    """A budget table from (loss, seed, step, value) rows of one view."""
+    return pd.DataFrame(
+        [("d", "m", loss, 2, seed, step, metric, value) for loss, seed, step, value in rows],
+        columns=["dataset", "model", "loss", "scale", "seed", "step", "metric", "value"],
+    )
+
+
+def test_a_ranking_that_changes_with_the_budget_is_flagged():
+    # at step 10 l2 leads; at step 100 l1 overtakes (means over the two seeds)
+    table = tidy(
+        [("l1", 0, 10, 20.0), ("l1", 1, 10, 21.0), ("l2", 0, 10, 22.0), ("l2", 1, 10, 22.0)]
+        + [("l1", 0, 100, 27.0), ("l1", 1, 100, 26.0), ("l2", 0, 100, 25.0), ("l2", 1, 100, 25.5)]
+    )
+    row = budget_ranking(table).iloc[0]
+    assert row["best"] == "10:l2;100:l1"
+    assert row["ranking"] == "10:l2>l1;100:l1>l2"
+    assert bool(row["best_changes"]) and bool(row["ranking_changes"])
+
+
+def test_a_stable_ranking_is_not_flagged_and_direction_counts():
+    # mse: lower is better, so l1 (smaller values) leads at both steps
+    table = tidy(
+        [("l1", 0, 1, 5.0), ("l2", 0, 1, 9.0), ("ssim", 0, 1, 7.0)]
+        + [("l1", 0, 2, 3.0), ("l2", 0, 2, 8.0), ("ssim", 0, 2, 4.0)],
+        metric="mse",
+    )
+    row = budget_ranking(table).iloc[0]
+    assert row["best"] == "1:l1;2:l1" and row["ranking"] == "1:l1>ssim>l2;2:l1>ssim>l2"
+    assert not row["best_changes"] and not row["ranking_changes"]
+
+
+def test_only_the_order_below_the_best_changing_is_a_ranking_change():
+    table = tidy(
+        [("a", 0, 1, 3.0), ("b", 0, 1, 2.0), ("c", 0, 1, 1.0)] + [("a", 0, 2, 3.0), ("b", 0, 2, 1.0), ("c", 0, 2, 2.0)]
+    )
+    row = budget_ranking(table).iloc[0]
+    assert not row["best_changes"] and row["ranking_changes"]
+
+
+def test_the_figure_draws_budgets_over_orders_of_magnitude_on_a_log_axis(tmp_path):
+    table = tidy([(loss, 0, step, v) for loss, v in (("l1", 1.0), ("l2", 2.0)) for step in (1000, 10000, 100000)])
+    paths = [tmp_path / "budget.png", tmp_path / "budget.pdf"]
+    plot_budget(table, paths)
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert plt.gcf().axes[0].get_xscale() == "log"
+
+
+def test_a_step_a_diverged_run_never_reached_is_left_out(tmp_path):
+    def metrics(name: str, loss: str, value: float) -> Path:
+        path = tmp_path / name / "metrics.csv"
+        path.parent.mkdir(parents=True)
+        ids = {"study": "s", "dataset": "d", "model": "m", "loss": loss, "scale": 2, "seed": 0}
+        pd.DataFrame([{**ids, "image": i, "psnr_y": value + i} for i in range(2)]).to_csv(path, index=False)
+        return path
+
+    steps = [metrics("a/steps/2", "a", 20.0), metrics("a/steps/4", "a", 21.0), metrics("b/steps/2", "b", 19.0)]
+    steps.append(metrics("b/steps/4", "b", 19.0))  # b diverged after step 3: its step-4 file holds step 3's weights
+    finals = [metrics("a/final", "a", 21.0), metrics("b/final", "b", 19.0)]
+    records = {
+        ("d", "m", "a", 2, 0): {"steps_done": 4, "saved_steps": {"2": 2, "4": 4}},
+        ("d", "m", "b", 2, 0): {"steps_done": 3, "saved_steps": {"2": 2, "4": 3}},
+    }
+    table = budget_table(steps, finals, records)
+    assert sorted(zip(table["loss"], table["step"])) == [("a", 2), ("a", 4), ("b", 2), ("b", 3)]
+    assert table.loc[table["loss"] == "a", "value"].tolist() == [20.5, 21.5]
+    assert budget_ranking(table).iloc[0]["steps"] == "2"  # the only step where both losses have a value
+
+
+# --- the workflow ---------------------------------------------------------------------------------
+
+
+def test_a_study_with_steps_evaluates_and_plots_the_budget(tmp_path):
+    done = run_snakemake(tmp_path, "--cores", "1", config=budget_study([2, 4]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / RUN_DIR.format(loss="mse")
+    w2, w4, last = (torch.load(run / name, weights_only=True) for name in ("steps/2.pt", "steps/4.pt", "model.pt"))
+    assert any(not torch.equal(w2[k], w4[k]) for k in w4)  # two steps of training apart
+    assert all(torch.equal(w4[k], last[k]) for k in w4)  # step 4 is the last step
+    assert not (run / ".steps").exists()  # the pending copies are tidied away
+    assert json.loads((run / "run.json").read_text())["saved_steps"] == {"2": 2, "4": 4}
+    # step 4 is evaluated exactly as the final weights are
+    step4, final = pd.read_csv(run / "steps/4/metrics.csv"), pd.read_csv(run / "metrics.csv")
+    columns = ["image", "psnr_y", "ssim_y", "mse"]  # (status is the run's, read from run.json beside model.pt)
+    pd.testing.assert_frame_equal(step4[columns], final[columns])
+    results = tmp_path / "results/bud"
+    table = pd.read_csv(results / "tables/budget.csv")
+    assert list(table.columns) == ["dataset", "model", "loss", "scale", "seed", "step", "metric", "value"]
+    assert set(table["step"]) == {2, 4} and set(table["loss"]) == {"mse", "l1"}
+    assert set(table["metric"]) == {"psnr_y", "ssim_y", "mse"}
+    at4 = table[(table["loss"] == "mse") & (table["step"] == 4) & (table["metric"] == "psnr_y")]["value"]
+    assert at4.item() == pytest.approx(final["psnr_y"].mean())
+    ranking = pd.read_csv(results / "tables/budget_ranking.csv")
+    assert len(ranking) == 3 and set(ranking["steps"]) == {"2;4"}
+    assert (results / "figures/budget.png").stat().st_size > 0 and (results / "figures/budget.pdf").is_file()
+
+
+def test_weights_best_makes_the_main_evaluation_use_model_best(tmp_path):
+    done = run_snakemake(tmp_path, "-n", "-p", "--cores", "1", config=budget_study([], weights="best"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands = [line for line in done.stdout.splitlines() if "srloss evaluate" in line and "--checkpoint" in line]
+    assert commands and all("/model_best.pt" in line for line in commands)
+    assert "budget" not in done.stdout.split("Job stats")[-1]  # no steps: no budget jobs

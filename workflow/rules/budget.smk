@@ -1,0 +1,60 @@
+# Budget curves (evaluation.steps): evaluate the generator weights each run saved at those steps,
+# exactly as the evaluate rule evaluates its final weights, and draw the metrics against the step.
+# Execution settings reach the command as $SRLOSS_EVAL_EXECUTION and $SRLOSS_EVAL_LAUNCH (common.smk).
+
+
+localrules:
+    budget,
+
+
+rule evaluate_step:
+    input:
+        unpack(step_weights),
+    output:
+        metrics=run_file("steps/{step}/metrics.csv"),
+        record=run_file("steps/{step}/eval.json"),
+    log:
+        result(f"logs/evaluate_step/{RUN_ID}/step{{step}}.log"),
+    benchmark:
+        result(f"benchmarks/evaluate_step/{RUN_ID}/step{{step}}.tsv")
+    wildcard_constraints:
+        step="[0-9]+",
+    conda:
+        "../../envs/srloss.yaml"
+    threads: 1
+    resources:
+        gpu=1 if EVALUATE_ON_GPU else 0,
+    params:
+        spec=run_spec_json,
+        code=CODE["evaluate"],
+        evaluation=evaluation_json,
+    shell:
+        "$SRLOSS_EVAL_LAUNCH srloss evaluate --spec {params.spec:q} --checkpoint {input.model}"
+        " --test-shard {input.test} --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
+        " --metrics {output.metrics} --record {output.record} > {log} 2>&1"
+
+
+rule budget:
+    input:
+        unpack(budget_inputs),
+    output:
+        table=result("tables/budget.csv"),
+        ranking=result("tables/budget_ranking.csv"),
+        figure=report(
+            result("figures/budget.png"), caption="../report/budget.rst", category="2. Figures", subcategory="Budget"
+        ),
+        pdf=result("figures/budget.pdf"),
+    log:
+        result("logs/budget.log"),
+    benchmark:
+        result("benchmarks/budget.tsv")
+    conda:
+        "../../envs/srloss.yaml"
+    resources:
+        gpu=0,
+    params:
+        code=BUDGET_CODE,
+        final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",
+    shell:
+        "srloss budget --step-metrics {input.steps} {params.final} --records {input.records}"
+        " --table {output.table} --ranking {output.ranking} --figures {output.figure} {output.pdf} > {log} 2>&1"
