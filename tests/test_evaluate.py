@@ -92,3 +92,27 @@ def test_missing_lpips_weights_are_reported_with_the_reason(tmp_path, test_shard
     assert table["missing"].str.contains("not cached at .*alexnet-owt-7be5be79.pth").all()
     assert "not cached" in json.loads((out / "eval.json").read_text())["missing"]["lpips_alex"]
     assert pd.read_csv(out / "metrics.csv")["psnr_y"].notna().all()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_tiled_evaluation_equals_whole_images(tmp_path, test_shard):
+    """evaluation.tile: the trained model runs on 12 px LR tiles (the 64 px HR images are 32 px LR),
+    and every metric equals the whole-image evaluation's."""
+    spec = {**BASE, "model": "espcn", "arch": "espcn", "loss": "l1", "model_options": {"channels": 8, "hidden": 4}}
+    torch.manual_seed(1)
+    weights = tmp_path / "weights.pt"
+    torch.save(build_model("espcn", 2, {"channels": 8, "hidden": 4}).state_dict(), weights)
+    whole, _ = _evaluate(tmp_path, test_shard, spec, weights, tile=0)
+    tiled, _ = _evaluate(tmp_path, test_shard, spec, weights, tile=12)
+    columns = ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "lpips_alex_random_backbone"]
+    np.testing.assert_allclose(tiled[columns].to_numpy(), whole[columns].to_numpy(), rtol=1e-6)
+
+
+def test_batches_respect_the_pixel_budget():
+    from srloss.evaluate import same_size_batches
+
+    image = ("x", np.zeros((3, 8, 8), np.uint8), np.zeros((3, 16, 16), np.uint8))
+    images = [(f"i{k}", image[1], image[2]) for k in range(5)]
+    assert [len(b) for b in same_size_batches(images, 8)] == [5]
+    assert [len(b) for b in same_size_batches(images, 8, max_pixels=2 * 16 * 16)] == [2, 2, 1]
+    assert [len(b) for b in same_size_batches(images, 8, max_pixels=10)] == [1, 1, 1, 1, 1]  # one always fits

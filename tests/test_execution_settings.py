@@ -38,3 +38,9 @@ def test_changing_the_learning_rate_reruns_training_evaluation_and_aggregation(s
 def test_turning_compile_on_reruns_training(study):  # noqa: F811
     """compile changes floating-point results, so it counts as a result setting."""
     assert dry_run(study, variant(training={**STUDY["training"], "compile": True})) == TRAINED | {"aggregate", "all"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("change", [{"tile": 16}, {"max_batch_pixels": 4096}, {"batch_size": 1}, {"device": "cpu"}])
+def test_changing_an_evaluation_execution_setting_plans_nothing(study, change):  # noqa: F811
+    assert dry_run(study, variant(evaluation=change)) == set()

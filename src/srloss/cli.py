@@ -81,7 +81,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from srloss.evaluate import DEFAULT_EVALUATION, evaluate
 
     prepare_outputs(*(p for p in (args.metrics, args.record, args.crops) if p))
-    overrides = {k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None}
+    given = {
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "tile": args.tile,
+        "max_batch_pixels": args.max_pixels,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}
     evaluation = {**(args.evaluation or DEFAULT_EVALUATION), **overrides}
     evaluate(
         args.spec,
@@ -288,6 +294,10 @@ def _add_stage_parsers(sub) -> None:
     # execution only, so kept out of --evaluation (the job's identity): changing them reruns nothing
     e.add_argument("--device", default=None, help="overrides evaluation.device")
     e.add_argument("--batch-size", type=int, default=None, help="overrides evaluation.batch_size")
+    e.add_argument("--tile", type=int, default=None, help="overrides evaluation.tile (LR tile side; 0 = whole images)")
+    e.add_argument(
+        "--max-batch-pixels", dest="max_pixels", type=int, default=None, help="overrides evaluation.max_batch_pixels"
+    )
     a = sub.add_parser("aggregate", help="summary tables, statistics and figures from every run's per-image metrics")
     a.set_defaults(func=cmd_aggregate)
     a.add_argument(

@@ -694,7 +694,7 @@ class Study:
 # Settings that change how a job runs, not its result: kept out of every job's identity (params).
 EXECUTION_ONLY = {
     "training": EXECUTION_KEYS,
-    "evaluation": ("batch_size", "device"),
+    "evaluation": ("batch_size", "device", "tile", "max_batch_pixels"),
 }
 
 

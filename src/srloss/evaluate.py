@@ -32,6 +32,7 @@ from srloss.metrics import (
     to_uint8,
 )
 from srloss.models import MODELS, build_model
+from srloss.tiling import tiled_forward
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ DEFAULT_EVALUATION = {
     "crops": {"images": 3, "size": 96},
     "device": "auto",
     "batch_size": 8,
+    "tile": 0,
+    "max_batch_pixels": 0,
 }
 
 
@@ -126,18 +129,57 @@ class MetricSet:
         return rows
 
 
-def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_size: int):
-    """Consecutive runs of at most ``batch_size`` images whose LR and HR shapes agree."""
+def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_size: int, max_pixels: int = 0):
+    """Consecutive runs of at most ``batch_size`` images whose LR and HR shapes agree and, when
+    ``max_pixels`` > 0, whose HR pixels together stay within it (one image always passes)."""
     batch: list = []
     for item in images:
-        if batch and (
-            len(batch) == batch_size or item[1].shape != batch[0][1].shape or item[2].shape != batch[0][2].shape
-        ):
+        full = len(batch) == batch_size or (max_pixels and (len(batch) + 1) * item[2][0].size > max_pixels)
+        if batch and (full or item[1].shape != batch[0][1].shape or item[2].shape != batch[0][2].shape):
             yield batch
             batch = []
         batch.append(item)
     if batch:
         yield batch
+
+
+def super_resolve(model: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int) -> torch.Tensor:
+    """The model's output on ``lr``: whole, or (``tile`` > 0) on LR tiles with the model's full
+    receptive radius as overlap, which equals whole-image inference (``srloss.tiling``)."""
+    return tiled_forward(model, lr, scale, tile) if tile else model(lr)
+
+
+def run_status(checkpoint: str | Path | None) -> str:
+    """The run's health (run.json beside the weights; a step's weights sit one folder deeper)."""
+    if checkpoint is None:
+        return "baseline"
+    for folder in Path(checkpoint).parents[:2]:
+        if (folder / "run.json").exists():
+            return json.loads((folder / "run.json").read_text())["status"]
+    return "unknown"
+
+
+def _keep_crop(crops: dict, name: str, sr: torch.Tensor, hr: torch.Tensor, size: int) -> None:
+    top, left, side = detail_crop(hr, size)
+    crops[f"sr__{name}"] = sr[:, top : top + side, left : left + side].cpu().numpy()
+    crops[f"hr__{name}"] = hr[:, top : top + side, left : left + side].cpu().numpy()
+    crops[f"box__{name}"] = np.array([top, left, side])
+
+
+def _measure(model, metric_set: MetricSet, images: list, spec: dict, evaluation: dict, device) -> tuple[list, dict]:
+    """Per-image metric rows (without the run's columns) and the fixed crops of the first images."""
+    rows, crops = [], {}
+    crop_names = {name for name, _, _ in images[: evaluation["crops"]["images"]]}
+    batches = same_size_batches(images, evaluation.get("batch_size", 8), evaluation.get("max_batch_pixels", 0))
+    for batch in batches:
+        lr = torch.from_numpy(np.stack([lr for _, lr, _ in batch])).to(device).float().div(255)
+        hr = torch.from_numpy(np.stack([hr for _, _, hr in batch])).to(device)
+        sr = to_uint8(super_resolve(model, lr, spec["scale"], evaluation.get("tile", 0)))
+        for (name, _, _), sr_i, hr_i, metrics in zip(batch, sr, hr, metric_set.batch(sr, hr, spec["scale"])):
+            rows.append({"image": name, **metrics})
+            if name in crop_names:
+                _keep_crop(crops, name, sr_i, hr_i, evaluation["crops"]["size"])
+    return rows, crops
 
 
 @torch.no_grad()
@@ -162,36 +204,13 @@ def evaluate(
     device = pick_device(evaluation.get("device", "auto"))
     model = load_model(spec, checkpoint).to(device)
     metric_set = MetricSet(evaluation, device)
-    status = "baseline"
-    if checkpoint is not None:
-        record_path = Path(checkpoint).with_name("run.json")
-        status = json.loads(record_path.read_text())["status"] if record_path.exists() else "unknown"
+    status = run_status(checkpoint)
     missing_note = json.dumps(metric_set.missing, sort_keys=True) if metric_set.missing else ""  # {metric: reason}
-    rows, crops = [], {}
-    n_crops, crop_size = evaluation["crops"]["images"], evaluation["crops"]["size"]
-    images = read_images(test_shard)
-    crop_names = {name for name, _, _ in images[:n_crops]}
-    for batch in same_size_batches(images, evaluation.get("batch_size", 8)):
-        names = [name for name, _, _ in batch]
-        lr = torch.from_numpy(np.stack([lr for _, lr, _ in batch])).to(device).float().div(255)
-        hr = torch.from_numpy(np.stack([hr for _, _, hr in batch])).to(device)
-        sr = to_uint8(model(lr))
-        for name, sr_i, hr_i, metrics in zip(names, sr, hr, metric_set.batch(sr, hr, spec["scale"])):
-            rows.append(
-                {
-                    **{k: spec[k] for k in ID_COLUMNS if k != "image"},
-                    "image": name,
-                    "status": status,
-                    **metrics,
-                    "missing": missing_note,
-                }
-            )
-            if name in crop_names:
-                top, left, side = detail_crop(hr_i, crop_size)
-                crops[f"sr__{name}"] = sr_i[:, top : top + side, left : left + side].cpu().numpy()
-                crops[f"hr__{name}"] = hr_i[:, top : top + side, left : left + side].cpu().numpy()
-                crops[f"box__{name}"] = np.array([top, left, side])
-    table = pd.DataFrame(rows)
+    rows, crops = _measure(model, metric_set, read_images(test_shard), spec, evaluation, device)
+    run_columns = {k: spec[k] for k in ID_COLUMNS if k != "image"}
+    table = pd.DataFrame(
+        [{**run_columns, "image": r.pop("image"), "status": status, **r, "missing": missing_note} for r in rows]
+    )
     with atomic_path(metrics_out) as tmp:
         table.to_csv(tmp, index=False)
     if crops_out is not None:

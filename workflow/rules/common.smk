@@ -35,7 +35,7 @@ localrules:
 
 
 # Execution-only settings (training.threads/device/checkpoint_every/keep_checkpoint/log_every/
-# tensorboard, evaluation.device/batch_size) change how a job runs, never its result. They reach
+# tensorboard, evaluation.device/batch_size/tile/max_batch_pixels) change how a job runs, never its result. They reach
 # the shell commands as environment variables set here, at parse time (a cluster job parses the
 # workflow again on its node), not as params: Snakemake reruns a job whose params change.
 TRAIN_ON_GPU = config["training"]["device"] != "cpu"
@@ -44,7 +44,10 @@ os.environ.update(
     SRLOSS_TRAIN_EXECUTION=to_json(execution_settings(config["training"])),
     SRLOSS_TRAIN_LAUNCH="srloss gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
     SRLOSS_EVAL_LAUNCH="srloss gpu-run --" if EVALUATE_ON_GPU else "",
-    SRLOSS_EVAL_EXECUTION=f"--device {config['evaluation']['device']} --batch-size {config['evaluation']['batch_size']}",
+    SRLOSS_EVAL_EXECUTION=" ".join(
+        f"--{key.replace('_', '-')} {config['evaluation'][key]}"
+        for key in ("device", "batch_size", "tile", "max_batch_pixels")
+    ),
 )
 
 
