@@ -35,6 +35,8 @@ from srloss.stats import best_losses, describe, pairwise_tests, score, summary_s
 GROUP = ["dataset", "model", "loss", "scale"]
 VIEW = ["dataset", "model", "scale"]
 BASELINE_LOSS = "none"
+# Only runs of this health status (srloss.health) may be bolded or named best.
+HEALTHY = "completed"
 # Columns that are metrics but not shown in tables and plots (bookkeeping for FFR).
 HIDDEN = {"gt_face"}
 ARROW = {"max": "↑", "min": "↓", "zero": "→0"}
@@ -137,15 +139,33 @@ def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) ->
     """Numeric table (rows = loss) and, per metric, the best trained loss and its significance."""
     table = summarise(view.assign(model="-")).drop(columns=["dataset", "model", "scale"]).set_index("loss")
     trained = [loss for loss in table.index if not loss.endswith("(baseline)")]
-    table = table.loc[trained + [loss for loss in table.index if loss not in trained]]
+    baselines = [loss for loss in table.index if loss not in trained]
+    table = table.loc[trained + baselines]
+    healthy = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
     marks = {}
     for _, row in best.iterrows():
         m = row["metric"]
-        if m in metrics:
-            scores = score(table.loc[trained, m], row["direction"])
-            tied = {loss for loss, v in zip(trained, scores) if np.isclose(v, np.nanmax(scores), rtol=0, atol=1e-12)}
-            marks[m] = (tied, bool(row["significant"]) and len(tied) == 1, row["p_value"])
+        if m in metrics and healthy:
+            marks[m] = _mark(table, healthy, baselines, m, row)
     return table, marks
+
+
+def _mark(table: pd.DataFrame, healthy: list[str], baselines: list[str], m: str, row: pd.Series) -> tuple:
+    """(bold losses, significant, p, below baseline): ties among healthy runs share the bold;
+    ``below baseline`` is True when a baseline scores better than the best healthy run."""
+    scores = score(table.loc[healthy, m], row["direction"])
+    top = np.nanmax(scores)
+    tied = {loss for loss, v in zip(healthy, scores) if np.isclose(v, top, rtol=0, atol=1e-12)}
+    base = score(table.loc[baselines, m], row["direction"]) if baselines else np.array([])
+    below = bool(base.size and np.nanmax(base) > top + 1e-12)
+    return tied, bool(row["significant"]) and len(tied) == 1, row["p_value"], below
+
+
+def _decorate(text: str, mark: tuple | None, loss: str, bold) -> str:
+    """Bold the best healthy loss; † significant vs the runner-up; ‡ worse than the baseline."""
+    if mark is None or loss not in mark[0]:
+        return text
+    return bold(text) + ("†" if mark[1] else "") + ("‡" if mark[3] else "")
 
 
 def _cell(row: pd.Series, m: str) -> str:
@@ -164,7 +184,9 @@ def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) 
     return (
         f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
         f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
-        "images × seeds). Bold: best trained loss per column; "
+        "images × seeds). Bold: best trained loss per column among runs with status "
+        f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
+        "‡: that loss is still worse than the baseline; "
         f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
         "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
         "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
@@ -177,10 +199,7 @@ def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], capt
     for loss, row in table.iterrows():
         cells = [str(loss)]
         for m in metrics:
-            text = _cell(row, m)
-            if m in marks and loss in marks[m][0]:
-                text = f"**{text}**" + ("†" if marks[m][1] else "")
-            cells.append(text)
+            cells.append(_decorate(_cell(row, m), marks.get(m), loss, lambda t: f"**{t}**"))
         cells.append(str(row["status"]))
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"- {note}" for note in notes]
@@ -196,6 +215,7 @@ def _tex(text: str) -> str:
         .replace("↓", r"$\downarrow$")
         .replace("→", r"$\to$")
         .replace("†", r"$^\dagger$")
+        .replace("‡", r"$^\ddagger$")
         .replace("<", r"$<$")
         .replace(">", r"$>$")
     )
@@ -205,14 +225,14 @@ def to_latex_table(
     table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, label: str, notes: list[str] = ()
 ) -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
-    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics]
+    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
         r"\small",
         rf"\caption{{{_tex(caption)}}}",
         rf"\label{{{label}}}",
-        r"\begin{tabular}{l" + "c" * len(metrics) + "}",
+        r"\begin{tabular}{l" + "c" * len(metrics) + "l}",
         r"\toprule",
         " & ".join(_tex(h) for h in header) + r" \\",
         r"\midrule",
@@ -220,10 +240,9 @@ def to_latex_table(
     for loss, row in table.iterrows():
         cells = [_tex(str(loss))]
         for m in metrics:
-            text = _tex(_cell(row, m))
-            if m in marks and loss in marks[m][0]:
-                text = rf"\textbf{{{text}}}" + (r"$^\dagger$" if marks[m][1] else "")
-            cells.append(text)
+            text = _decorate(_tex(_cell(row, m)), marks.get(m), loss, lambda t: rf"\textbf{{{t}}}")
+            cells.append(text.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$"))
+        cells.append(_tex(str(row["status"])))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [r"\par\footnotesize " + _tex(note) for note in notes]
@@ -533,7 +552,8 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     root = Path(out["root"])
     trained = per_image[per_image["loss"] != BASELINE_LOSS]
     dirs = directions(metrics)
-    best = best_losses(trained, VIEW, dirs, alpha) if not trained.empty else pd.DataFrame(columns=[*VIEW, "metric"])
+    healthy = trained[trained["status"] == HEALTHY]
+    best = best_losses(healthy, VIEW, dirs, alpha) if not healthy.empty else pd.DataFrame(columns=[*VIEW, "metric"])
     tests = pairwise_tests(trained, VIEW, dirs) if not trained.empty else pd.DataFrame()
     stats_long = summary_stats(per_image, GROUP, metrics)
     for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image)]):
@@ -551,7 +571,8 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         view_notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
         if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
             view_notes.append(
-                f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face in the ground truth are excluded"
+                f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face "
+                "in the ground truth are excluded"
             )
         with atomic_path(stem.with_suffix(".csv")) as tmp:
             table.reset_index().to_csv(tmp, index=False)
