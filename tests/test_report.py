@@ -142,6 +142,21 @@ def test_unhealthy_runs_are_never_bold_or_best_and_status_reaches_every_table(tm
     assert r"\textbf" in tex_rows["l1"] and "Status" in tex_rows["Loss"]
     csv = pd.read_csv(stem.with_suffix(".csv")).set_index("loss")
     assert csv.loc["gan", "status"] == "diverged" and csv.loc["l1", "status"] == "completed"
+    assert set(pd.read_csv(root / "tables/paired.csv")["loss"]) == {"l1"}  # only healthy runs are compared
+
+
+def test_paired_table_compares_each_loss_with_the_baseline_image_by_image(aggregated):
+    from scipy import stats as sps
+
+    paired = pd.read_csv(aggregated / "tables/paired.csv")
+    assert set(paired["reference"]) == {"baseline"} and set(paired["loss"]) == {"mse", "l1"}
+    per_image = pd.read_csv(aggregated / "tables/per_image.csv")
+    means = per_image[per_image["scale"] == 2].groupby(["loss", "image"])["psnr_y"].mean().unstack("loss")
+    row = paired[(paired["loss"] == "mse") & (paired["metric"] == "psnr_y")].iloc[0]
+    assert row["n"] == 6 and row["mean_diff"] == pytest.approx((means["mse"] - means["none"]).mean())
+    assert row["p_value"] == pytest.approx(sps.ttest_rel(means["mse"], means["none"]).pvalue)
+    assert row["ci_low"] > 0.9 and row["ci_high"] < 1.1 and bool(row["better"])
+    assert (paired["p_holm"] >= paired["p_value"]).all()
 
 
 def test_best_loss_worse_than_baseline_is_marked(tmp_path):

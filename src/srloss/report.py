@@ -30,7 +30,7 @@ from srloss import provenance  # noqa: E402
 from srloss.atomic import atomic_path, write_text  # noqa: E402
 from srloss.metrics import METRIC_INFO, metric_info  # noqa: E402
 from srloss.outputs import CURVES_STEM, PD_STEM, STUDY_TABLES, grid_stem, metrics_figure_stem, table_stem  # noqa: E402
-from srloss.stats import best_losses, describe, pairwise_tests, score, summary_stats  # noqa: E402
+from srloss.stats import best_losses, describe, paired_vs_reference, pairwise_tests, score, summary_stats  # noqa: E402
 
 GROUP = ["dataset", "model", "loss", "scale"]
 VIEW = ["dataset", "model", "scale"]
@@ -516,6 +516,25 @@ def trained_views(per_image: pd.DataFrame) -> list[tuple[str, str, int]]:
     return sorted(set(zip(trained["dataset"], trained["model"], trained["scale"].astype(int))))
 
 
+def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], alpha: float) -> pd.DataFrame:
+    """Every healthy loss minus ``reference`` on the same images, per (dataset, model, scale).
+
+    ``reference`` is ``baseline`` (the bicubic rows of the same dataset and scale) or a loss of
+    the study (kept whatever its status: the comparison is still paired). Holm runs over the
+    whole table (srloss.stats.paired_vs_reference).
+    """
+    frames = []
+    for dataset, model, scale in trained_views(per_image):
+        view = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
+        base = view[view["loss"] == BASELINE_LOSS].assign(model=model, loss="baseline")
+        own = view[view["model"] == model]
+        own = own[((own["loss"] != BASELINE_LOSS) & (own["status"] == HEALTHY)) | (own["loss"] == reference)]
+        frames += [own, base] if reference == "baseline" else [own]
+    if not frames:
+        return pd.DataFrame()
+    return paired_vs_reference(pd.concat(frames), VIEW, dirs, reference, alpha)
+
+
 def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
     """Write every table and figure of the study.
 
@@ -556,7 +575,8 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     best = best_losses(healthy, VIEW, dirs, alpha) if not healthy.empty else pd.DataFrame(columns=[*VIEW, "metric"])
     tests = pairwise_tests(trained, VIEW, dirs) if not trained.empty else pd.DataFrame()
     stats_long = summary_stats(per_image, GROUP, metrics)
-    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image)]):
+    paired = paired_table(per_image, config.get("evaluation", {}).get("reference", "baseline"), dirs, alpha)
+    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
         with atomic_path(root / name) as tmp:
             frame.to_csv(tmp, index=False)
 

@@ -236,8 +236,8 @@ def required_n(effect: float, alpha: float = 0.05, power: float = 0.8) -> float:
 def paired_difference(x, y, confidence: float = 0.95, alpha: float = 0.05) -> dict[str, float]:
     """Mean of x - y over pairs, its Student-t CI, the paired t-test p and the images needed.
 
-    Pairs with a NaN on either side are dropped. With every difference equal (sd 0) the CI is
-    that value and p is 1 when it is 0, else 0.
+    Pairs with a NaN on either side are dropped. With every difference equal (sd 0 up to
+    rounding) the CI is that value and p is 1 when it is 0, else 0.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape:
@@ -248,8 +248,8 @@ def paired_difference(x, y, confidence: float = 0.95, alpha: float = 0.05) -> di
     out = {"n": desc["n"], "mean_diff": desc["mean"], "ci_low": desc["ci_low"], "ci_high": desc["ci_high"]}
     if desc["n"] < 2:
         return {**out, "p_value": math.nan, "effect_size": math.nan, "n_required": math.nan}
-    if desc["std"] == 0:
-        p = 1.0 if desc["mean"] == 0 else 0.0
+    if desc["std"] <= 1e-12 * max(1.0, abs(desc["mean"])):  # constant up to rounding: t is undefined
+        p = 1.0 if abs(desc["mean"]) <= 1e-12 else 0.0
         return {
             **out,
             "ci_low": desc["mean"],
