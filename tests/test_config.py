@@ -70,6 +70,11 @@ def test_demo_config_grid():
             lambda c: c["losses"].update(none={"terms": [{"name": "mse"}]}),
             "losses.none: the loss name 'none' is reserved",
         ),
+        (
+            lambda c: c.setdefault("evaluation", {}).update(reference="l3"),
+            "config key evaluation.reference: 'l3' is neither 'baseline' nor a loss of the study; "
+            "valid choices: baseline, ",
+        ),
     ],
 )
 def test_semantic_errors_name_the_key(edit, message):
@@ -207,3 +212,10 @@ def test_bad_term_option_stops_snakemake_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "losses.charbonnier.terms[0].eps: expected a number > 0, got -1" in result.stderr + result.stdout
     assert "Job stats" not in result.stdout + result.stderr and not (tmp_path / "results").exists()
+
+
+def test_evaluation_reference_accepts_baseline_or_a_loss():
+    for reference in ["baseline", "mse"]:
+        config = copy.deepcopy(demo_config())
+        config.setdefault("evaluation", {})["reference"] = reference
+        assert Study(config).config["evaluation"]["reference"] == reference

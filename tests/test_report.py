@@ -19,7 +19,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 IMAGES = [f"img{i}" for i in range(6)]
 
 
-def _write_run(root: Path, model: str, loss: str, seed: int, psnr_offset: float, lpips_note: str) -> Path:
+def _write_run(
+    root: Path, model: str, loss: str, seed: int, psnr_offset: float, lpips_note: str, status: str = "completed"
+) -> Path:
     run = root / f"runs/d/{model}/{loss}/x2/seed{seed}"
     run.mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -32,7 +34,7 @@ def _write_run(root: Path, model: str, loss: str, seed: int, psnr_offset: float,
             "scale": 2,
             "seed": seed,
             "image": img,
-            "status": "baseline" if loss == "none" else "completed",
+            "status": "baseline" if loss == "none" else status,
             "psnr_rgb": 28 + i + psnr_offset,
             "psnr_y": 30 + i + psnr_offset + 0.01 * rng.random(),
             "ssim_y": 0.8 + 0.01 * i + psnr_offset / 100,
@@ -102,6 +104,68 @@ def test_results_table_marks_the_best_loss(aggregated):
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 $\pm$" in tex
     csv = pd.read_csv(aggregated / f"{report.table_stem('d', 'espcn', 2)}.csv").set_index("loss")
     assert csv.loc["mse", "n_seeds"] == 2 and csv.loc["mse", "psnr_y"] == pytest.approx(33.5, abs=0.02)
+
+
+def _aggregate_runs(root: Path, runs: list[tuple]) -> Path:
+    """Aggregate (model, loss, seed, offset, status) runs beside a bicubic baseline at offset 0."""
+    paths = [_write_run(root, "bicubic", "none", 0, 0.0, "")]
+    paths += [_write_run(root, model, loss, seed, off, "", status) for model, loss, seed, off, status in runs]
+    out = {
+        "per_image": root / "tables/per_image.csv",
+        "summary_csv": root / "tables/summary.csv",
+        "summary_md": root / "tables/summary.md",
+        "figure": root / "figures/psnr_ssim.png",
+        "provenance": root / "tables/provenance.json",
+        "root": root,
+    }
+    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
+    return root
+
+
+def test_unhealthy_runs_are_never_bold_or_best_and_status_reaches_every_table(tmp_path):
+    # "gan" has the best numbers but diverged; "l1" is the best healthy run.
+    runs = [("espcn", "gan", s, 3.0, "diverged") for s in (0, 1)]
+    runs += [("espcn", "l1", s, 1.0, "completed") for s in (0, 1)]
+    runs += [("espcn", "mse", s, 0.5, "stalled") for s in (0, 1)]
+    root = _aggregate_runs(tmp_path, runs)
+    best = pd.read_csv(root / "tables/best.csv").set_index("metric")
+    assert best.loc["psnr_y", "best"] == "l1" and set(best["best"]) == {"l1"}
+    stem = root / report.table_stem("d", "espcn", 2)
+    md = stem.with_suffix(".md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert "**" not in rows["gan"] and "**" not in rows["mse"] and "**" in rows["l1"]
+    assert rows["gan"].rstrip(" |").endswith("diverged") and rows["mse"].rstrip(" |").endswith("stalled")
+    assert "Status" in rows["Loss"] and "never ranked" in md
+    tex = stem.with_suffix(".tex").read_text()
+    tex_rows = {line.split(" & ")[0]: line for line in tex.splitlines() if " & " in line}
+    assert tex_rows["gan"].endswith(r"diverged \\") and r"\textbf" not in tex_rows["gan"]
+    assert r"\textbf" in tex_rows["l1"] and "Status" in tex_rows["Loss"]
+    csv = pd.read_csv(stem.with_suffix(".csv")).set_index("loss")
+    assert csv.loc["gan", "status"] == "diverged" and csv.loc["l1", "status"] == "completed"
+    assert set(pd.read_csv(root / "tables/paired.csv")["loss"]) == {"l1"}  # only healthy runs are compared
+
+
+def test_paired_table_compares_each_loss_with_the_baseline_image_by_image(aggregated):
+    from scipy import stats as sps
+
+    paired = pd.read_csv(aggregated / "tables/paired.csv")
+    assert set(paired["reference"]) == {"baseline"} and set(paired["loss"]) == {"mse", "l1"}
+    per_image = pd.read_csv(aggregated / "tables/per_image.csv")
+    means = per_image[per_image["scale"] == 2].groupby(["loss", "image"])["psnr_y"].mean().unstack("loss")
+    row = paired[(paired["loss"] == "mse") & (paired["metric"] == "psnr_y")].iloc[0]
+    assert row["n"] == 6 and row["mean_diff"] == pytest.approx((means["mse"] - means["none"]).mean())
+    assert row["p_value"] == pytest.approx(sps.ttest_rel(means["mse"], means["none"]).pvalue)
+    assert row["ci_low"] > 0.9 and row["ci_high"] < 1.1 and bool(row["better"])
+    assert (paired["p_holm"] >= paired["p_value"]).all()
+
+
+def test_best_loss_worse_than_baseline_is_marked(tmp_path):
+    root = _aggregate_runs(tmp_path, [("espcn", "l1", s, -1.0, "completed") for s in (0, 1)])
+    md = (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert "‡" in rows["l1"] and "‡" not in rows["bicubic (baseline)"] and "worse than the baseline" in md
+    tex = (root / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
+    assert r"$^\ddagger$" in tex and "‡" not in tex
 
 
 def test_statistics_tables(aggregated):

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from srloss.stats import best_losses, describe, paired_wilcoxon, pairwise_tests, rank_biserial, summary_stats
 
@@ -95,3 +96,91 @@ def test_summary_stats_across_images_and_seeds():
     half = T_975_4 * math.sqrt(2.5) / math.sqrt(5)
     assert s["ci_high"] - s["mean"] == pytest.approx(half)
     assert s["n_seeds"] == 2 and s["seed_std"] == pytest.approx(0.1 / math.sqrt(2))
+
+
+# --- paired differences against a reference -----------------------------------------------------
+
+
+def _holm_by_hand(p):
+    """Holm's step-down procedure written out from its definition (Holm 1979)."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_paired_difference_matches_scipy_t_interval_and_ttest_rel():
+    from srloss.stats import paired_difference
+
+    x = np.array([30.1, 28.4, 31.0, 29.7, 27.9, 30.5, 29.2, 28.8])
+    y = np.array([29.8, 28.5, 30.2, 29.1, 27.6, 30.0, 29.3, 28.1])
+    d = x - y
+    res = paired_difference(x, y)
+    lo, hi = sps.t.interval(0.95, d.size - 1, loc=d.mean(), scale=sps.sem(d))
+    assert res["n"] == 8
+    assert res["mean_diff"] == pytest.approx(d.mean(), abs=1e-12)
+    assert (res["ci_low"], res["ci_high"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+    assert res["p_value"] == pytest.approx(sps.ttest_rel(x, y).pvalue, rel=1e-12)
+    assert res["effect_size"] == pytest.approx(d.mean() / d.std(ddof=1))
+    # p < 0.05 exactly when the interval excludes 0: the test and the interval agree.
+    assert (res["p_value"] < 0.05) == (lo > 0 or hi < 0)
+
+
+def test_paired_difference_drops_nan_pairs_and_handles_constant_differences():
+    from srloss.stats import paired_difference
+
+    res = paired_difference([1.0, 2.0, np.nan, 4.0], [0.5, 1.5, 3.0, 3.5])
+    assert res["n"] == 3 and res["mean_diff"] == pytest.approx(0.5)
+    assert (res["ci_low"], res["ci_high"], res["p_value"]) == (0.5, 0.5, 0.0)
+    assert paired_difference([1.0, 2.0], [1.0, 2.0])["p_value"] == 1.0
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference([1.0, 2.0], [1.0])
+
+
+def test_holm_matches_hand_computation_on_scipy_p_values():
+    from srloss.stats import holm
+
+    rng = np.random.default_rng(0)
+    p = [sps.ttest_rel(rng.normal(0.3 * k, 1, 10), rng.normal(0, 1, 10)).pvalue for k in range(6)]
+    assert holm(p) == pytest.approx(_holm_by_hand(p), rel=1e-12)
+    assert holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    out = holm([0.02, np.nan, 0.04])  # NaN is not a comparison: m = 2
+    assert np.isnan(out[1]) and out[[0, 2]].tolist() == pytest.approx([0.04, 0.04])
+
+
+def test_required_n_follows_the_documented_formula():
+    from srloss.stats import required_n
+
+    z_a, z_b = sps.norm.ppf(0.975), sps.norm.ppf(0.8)
+    assert required_n(0.5) == math.ceil(((z_a + z_b) / 0.5) ** 2 + z_a**2 / 2) == 34
+    assert required_n(-0.5) == 34
+    assert required_n(0.0) == math.inf and math.isnan(required_n(math.nan))
+
+
+def test_paired_vs_reference_uses_per_image_seed_means_and_holm_over_the_table():
+    from srloss.stats import paired_vs_reference
+
+    rows = []
+    base = {"im0": 20.0, "im1": 22.0, "im2": 25.0, "im3": 21.0, "im4": 23.0}
+    gains = {"l1": [1.0, 1.2, 0.9, 1.1, 1.05], "mse": [0.1, -0.2, 0.3, -0.1, 0.05]}
+    for seed in (0, 1):
+        for i, (img, b) in enumerate(base.items()):
+            rows.append({"dataset": "d", "loss": "bicubic", "seed": seed, "image": img, "psnr_y": b, "lpips": 0.3})
+            for loss, g in gains.items():
+                v = b + g[i] + (0.2 if seed else -0.2)  # seed noise cancels in the seed mean
+                rows.append(
+                    {"dataset": "d", "loss": loss, "seed": seed, "image": img, "psnr_y": v, "lpips": 0.3 - g[i] / 10}
+                )
+    table = paired_vs_reference(pd.DataFrame(rows), ["dataset"], {"psnr_y": "max", "lpips": "min"}, "bicubic")
+    assert len(table) == 4 and set(table["loss"]) == {"l1", "mse"}
+    l1 = table[(table["loss"] == "l1") & (table["metric"] == "psnr_y")].iloc[0]
+    assert l1["mean_diff"] == pytest.approx(np.mean(gains["l1"]))
+    assert l1["p_value"] == pytest.approx(
+        sps.ttest_rel(np.array(list(base.values())) + gains["l1"], list(base.values())).pvalue
+    )
+    assert table["p_holm"].tolist() == pytest.approx(_holm_by_hand(table["p_value"].tolist()))
+    better = table.set_index(["metric", "loss"])["better"]
+    # lower LPIPS is better: l1's negative difference is an improvement
+    assert better[("psnr_y", "l1")] and better[("lpips", "l1")] and not better[("psnr_y", "mse")]

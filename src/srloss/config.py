@@ -355,12 +355,24 @@ def check_config(config: dict) -> None:
             _check_training(loss_training(config.get("training", {}), loss), f"losses.{name}.training")
     _check_devices(config)
     _check_budget_steps(config)
-    for name in config.get("evaluation", {}).get("ffr", {}).get("datasets", []):
+    _check_evaluation(config)
+
+
+def _check_evaluation(config: dict) -> None:
+    """``evaluation.ffr.datasets`` name datasets; ``evaluation.reference`` is ``baseline`` or a loss."""
+    evaluation = config.get("evaluation", {})
+    for name in evaluation.get("ffr", {}).get("datasets", []):
         if name not in config["datasets"]:
             raise ConfigError(
                 f"config key evaluation.ffr.datasets: unknown dataset {name!r}; valid choices: "
                 f"{', '.join(config['datasets'])}"
             )
+    reference = evaluation.get("reference", "baseline")
+    if reference != "baseline" and reference not in config["losses"]:
+        raise ConfigError(
+            f"config key evaluation.reference: {reference!r} is neither 'baseline' nor a loss of the study; "
+            f"valid choices: baseline, {', '.join(config['losses'])}"
+        )
 
 
 def _check_init_from(losses: dict) -> None:

@@ -20,4 +20,11 @@ def grid_stem(dataset: str, model: str, scale: int) -> str:
 
 
 PD_STEM, CURVES_STEM = "figures/perception_distortion", "figures/training_curves"
-STUDY_TABLES = ["tables/summary_stats.csv", "tables/comparisons.csv", "tables/best.csv", "tables/per_image_long.csv"]
+PAIRED_TABLE = "tables/paired.csv"
+STUDY_TABLES = [
+    "tables/summary_stats.csv",
+    "tables/comparisons.csv",
+    "tables/best.csv",
+    "tables/per_image_long.csv",
+    PAIRED_TABLE,
+]

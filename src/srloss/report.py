@@ -30,12 +30,14 @@ from srloss import provenance  # noqa: E402
 from srloss.atomic import atomic_path, write_text  # noqa: E402
 from srloss.metrics import METRIC_INFO, metric_info  # noqa: E402
 from srloss.outputs import CURVES_STEM, PD_STEM, STUDY_TABLES, grid_stem, metrics_figure_stem, table_stem  # noqa: E402
-from srloss.stats import best_losses, describe, pairwise_tests, score, summary_stats  # noqa: E402
+from srloss.stats import best_losses, describe, paired_vs_reference, pairwise_tests, score, summary_stats  # noqa: E402
 from srloss.weights import loss_display_name  # noqa: E402
 
 GROUP = ["dataset", "model", "loss", "scale"]
 VIEW = ["dataset", "model", "scale"]
 BASELINE_LOSS = "none"
+# Only runs of this health status (srloss.health) may be bolded or named best.
+HEALTHY = "completed"
 # Columns that are metrics but not shown in tables and plots (bookkeeping for FFR).
 HIDDEN = {"gt_face"}
 ARROW = {"max": "↑", "min": "↓", "zero": "→0"}
@@ -145,9 +147,6 @@ def view_rows(per_image: pd.DataFrame, dataset: str, model: str, scale: int) -> 
     return block
 
 
-HEALTHY = "completed"
-
-
 def healthy(per_image: pd.DataFrame) -> pd.DataFrame:
     """The rows of runs that may be ranked: completed, not diverged, runaway, stalled or untrained
     (``srloss.health``). Baselines are never ranked among the trained losses."""
@@ -161,22 +160,30 @@ def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) ->
     trained = [loss for loss in table.index if not loss.endswith("(baseline)")]
     baselines = [loss for loss in table.index if loss not in trained]
     table = table.loc[trained + baselines]
-    ranked = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
+    healthy = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
     marks = {}
     for _, row in best.iterrows():
         m = row["metric"]
-        if m in metrics and ranked:
-            scores = score(table.loc[ranked, m], row["direction"])
-            top = np.nanmax(scores)
-            tied = {loss for loss, v in zip(ranked, scores) if np.isclose(v, top, rtol=0, atol=1e-12)}
-            base = score(table.loc[baselines, m], row["direction"]) if baselines else pd.Series(dtype=float)
-            below = bool(len(base) and np.nanmax(base) > top)
-            marks[m] = (tied, bool(row["significant"]) and len(tied) == 1, row["p_value"], below)
+        if m in metrics and healthy:
+            marks[m] = _mark(table, healthy, baselines, m, row)
     return table, marks
 
 
-def _best_mark(text: str, mark: tuple, bold) -> str:
-    """A best cell: bold, † when significant against the runner-up, ‡ when below the baseline."""
+def _mark(table: pd.DataFrame, healthy: list[str], baselines: list[str], m: str, row: pd.Series) -> tuple:
+    """(bold losses, significant, p, below baseline): ties among healthy runs share the bold;
+    ``below baseline`` is True when a baseline scores better than the best healthy run."""
+    scores = score(table.loc[healthy, m], row["direction"])
+    top = np.nanmax(scores)
+    tied = {loss for loss, v in zip(healthy, scores) if np.isclose(v, top, rtol=0, atol=1e-12)}
+    base = score(table.loc[baselines, m], row["direction"]) if baselines else np.array([])
+    below = bool(base.size and np.nanmax(base) > top + 1e-12)
+    return tied, bool(row["significant"]) and len(tied) == 1, row["p_value"], below
+
+
+def _decorate(text: str, mark: tuple | None, loss: str, bold) -> str:
+    """Bold the best healthy loss; † significant vs the runner-up; ‡ worse than the baseline."""
+    if mark is None or loss not in mark[0]:
+        return text
     return bold(text) + ("†" if mark[1] else "") + ("‡" if mark[3] else "")
 
 
@@ -196,9 +203,10 @@ def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) 
     return (
         f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
         f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
-        "images × seeds). Bold: best trained loss per column; "
-        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test); "
-        "‡: yet worse than the untrained baseline. Only runs whose status is completed are ranked. "
+        "images × seeds). Bold: best trained loss per column among runs with status "
+        f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
+        "‡: that loss is still worse than the baseline; "
+        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
         "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
         "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
     )
@@ -210,10 +218,7 @@ def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], capt
     for loss, row in table.iterrows():
         cells = [str(loss)]
         for m in metrics:
-            text = _cell(row, m)
-            if m in marks and loss in marks[m][0]:
-                text = _best_mark(text, marks[m], lambda t: f"**{t}**")
-            cells.append(text)
+            cells.append(_decorate(_cell(row, m), marks.get(m), loss, lambda t: f"**{t}**"))
         cells.append(str(row["status"]))
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"- {note}" for note in notes]
@@ -229,6 +234,7 @@ def _tex(text: str) -> str:
         .replace("↓", r"$\downarrow$")
         .replace("→", r"$\to$")
         .replace("†", r"$^\dagger$")
+        .replace("‡", r"$^\ddagger$")
         .replace("<", r"$<$")
         .replace(">", r"$>$")
     )
@@ -253,10 +259,8 @@ def to_latex_table(
     for loss, row in table.iterrows():
         cells = [_tex(str(loss))]
         for m in metrics:
-            text = _cell(row, m)
-            if m in marks and loss in marks[m][0]:
-                text = _best_mark(text, marks[m], lambda t: f"BOLD{{{t}}}")
-            cells.append(_tex(text).replace("BOLD{", r"\textbf{").replace("‡", r"$^\ddagger$"))
+            text = _decorate(_tex(_cell(row, m)), marks.get(m), loss, lambda t: rf"\textbf{{{t}}}")
+            cells.append(text.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$"))
         cells.append(_tex(str(row["status"])))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -531,6 +535,25 @@ def trained_views(per_image: pd.DataFrame) -> list[tuple[str, str, int]]:
     return sorted(set(zip(trained["dataset"], trained["model"], trained["scale"].astype(int))))
 
 
+def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], alpha: float) -> pd.DataFrame:
+    """Every healthy loss minus ``reference`` on the same images, per (dataset, model, scale).
+
+    ``reference`` is ``baseline`` (the bicubic rows of the same dataset and scale) or a loss of
+    the study (kept whatever its status: the comparison is still paired). Holm runs over the
+    whole table (srloss.stats.paired_vs_reference).
+    """
+    frames = []
+    for dataset, model, scale in trained_views(per_image):
+        view = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
+        base = view[view["loss"] == BASELINE_LOSS].assign(model=model, loss="baseline")
+        own = view[view["model"] == model]
+        own = own[((own["loss"] != BASELINE_LOSS) & (own["status"] == HEALTHY)) | (own["loss"] == reference)]
+        frames += [own, base] if reference == "baseline" else [own]
+    if not frames:
+        return pd.DataFrame()
+    return paired_vs_reference(pd.concat(frames), VIEW, dirs, reference, alpha)
+
+
 def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict) -> None:
     """The files every study has: per-image and summary tables, the overview figure, provenance."""
     metrics = metric_columns(per_image)
@@ -627,7 +650,8 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     )
     tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
     stats_long = summary_stats(per_image, GROUP, metrics)
-    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image)]):
+    paired = paired_table(per_image, config.get("evaluation", {}).get("reference", "baseline"), dirs, ctx["alpha"])
+    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
         with atomic_path(ctx["root"] / name) as tmp:
             frame.to_csv(tmp, index=False)
     for view_key in trained_views(per_image):

@@ -193,3 +193,98 @@ def summary_stats(
                 }
             )
     return pd.DataFrame(rows)
+
+
+# --- paired differences against a reference -----------------------------------------------------
+#
+# Per image (seed-averaged) difference d = metric(loss) - metric(reference). The interval is the
+# Student-t 95% CI of mean(d); the test is the paired t-test (scipy.stats.ttest_rel), chosen over
+# Wilcoxon so that p < alpha exactly when the CI excludes 0, and because Wilcoxon's exact p has a
+# floor (2 / 2^n: 0.0625 at n = 5) that hides whether more images would help. p-values are
+# Holm-corrected (Holm, Scand. J. Statist. 1979) across every comparison of the table.
+# The images needed, from the observed standardised effect d_z = mean(d) / sd(d), use the normal
+# approximation with Guenther's (1981) correction for the t distribution:
+#     n = ((z_{1-alpha/2} + z_{power}) / d_z)^2 + z_{1-alpha/2}^2 / 2,  rounded up.
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaNs stay NaN and do not count as comparisons)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, math.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m, running = order.size, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def required_n(effect: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Images needed for a two-sided paired t-test to detect standardised effect ``effect`` (d_z).
+
+    Normal approximation plus Guenther's correction (see the section comment); inf when d_z = 0.
+    """
+    if not math.isfinite(effect):
+        return math.nan
+    if effect == 0:
+        return math.inf
+    z_a, z_b = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf(power)
+    return float(math.ceil(((z_a + z_b) / abs(effect)) ** 2 + z_a**2 / 2))
+
+
+def paired_difference(x, y, confidence: float = 0.95, alpha: float = 0.05) -> dict[str, float]:
+    """Mean of x - y over pairs, its Student-t CI, the paired t-test p and the images needed.
+
+    Pairs with a NaN on either side are dropped. With every difference equal (sd 0 up to
+    rounding) the CI is that value and p is 1 when it is 0, else 0.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired_difference: samples must be paired (same length), got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    d = x[keep] - y[keep]
+    desc = describe(d, confidence)
+    out = {"n": desc["n"], "mean_diff": desc["mean"], "ci_low": desc["ci_low"], "ci_high": desc["ci_high"]}
+    if desc["n"] < 2:
+        return {**out, "p_value": math.nan, "effect_size": math.nan, "n_required": math.nan}
+    if desc["std"] <= 1e-12 * max(1.0, abs(desc["mean"])):  # constant up to rounding: t is undefined
+        p = 1.0 if abs(desc["mean"]) <= 1e-12 else 0.0
+        return {
+            **out,
+            "ci_low": desc["mean"],
+            "ci_high": desc["mean"],
+            "p_value": p,
+            "effect_size": math.nan,
+            "n_required": math.nan,
+        }
+    p = float(sps.ttest_rel(x[keep], y[keep]).pvalue)
+    effect = desc["mean"] / desc["std"]
+    return {**out, "p_value": p, "effect_size": effect, "n_required": required_n(effect, alpha)}
+
+
+def paired_vs_reference(
+    per_image: pd.DataFrame, group: list[str], metrics: dict[str, str], reference: str, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Per group and metric, every loss's per-image difference to ``reference`` (seed-averaged).
+
+    ``mean_diff`` is in the metric's own units (loss - reference); ``better`` says whether the
+    loss is better than the reference by the metric's direction with Holm-adjusted p < ``alpha``
+    (Holm over every row of the returned table).
+    """
+    rows = []
+    for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
+        if reference not in block.columns:
+            continue
+        for loss in sorted(c for c in block.columns if c != reference and block[c].notna().any()):
+            test = paired_difference(block[loss], block[reference], alpha=alpha)
+            gain = float(np.nanmean(score(block[loss], direction) - score(block[reference], direction)))
+            rows.append(
+                {**dict(zip(group, key)), "metric": metric, "loss": loss, "reference": reference, **test, "gain": gain}
+            )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = holm(table["p_value"])
+    table["better"] = (table["p_holm"] < alpha) & (table["gain"] > 0)
+    return table

@@ -21,7 +21,7 @@ rule aggregate:
         study_tables=[
             (
                 report(f"{RESULTS}/{name}", caption="../report/study_tables.rst", category="3. Statistics")
-                if name.endswith(("best.csv", "summary_stats.csv"))
+                if name.endswith(("best.csv", "summary_stats.csv", "paired.csv"))
                 else f"{RESULTS}/{name}"
             )
             for name in outputs.STUDY_TABLES
