@@ -178,7 +178,7 @@ def test_best_weights_rerun_only_the_trained_evaluations(study):
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("report.py", {"aggregate", "all"}),  # aggregation and figure code
+        ("report/tables.py", {"aggregate", "all"}),  # aggregation, table and figure code
         ("evaluate.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
         ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
         ("data/degrade.py", EVERYTHING),  # every stage imports it
@@ -201,6 +201,10 @@ def test_stage_modules_follow_imports():
     assert set(stage_modules(STAGES["aggregate"])) == {
         "srloss",
         "srloss.report",
+        "srloss.report.figures",
+        "srloss.report.load",
+        "srloss.report.tables",
+        "srloss.weights",  # the random-backbone label
         "srloss.provenance",
         "srloss.atomic",
         "srloss.outputs",

@@ -4,7 +4,7 @@ Snakemake reruns a job when its rule's code or params change, but not when a hel
 rule's command imports changes. Policy: every rule gets a ``code`` param, the SHA-256 of the
 source files of the srloss modules its stage imports (the stage's entry module and, transitively,
 every ``srloss`` module it imports, found by reading the sources with ``ast`` — nothing is
-imported, so this costs milliseconds at parse time). Editing ``srloss/report.py`` therefore
+imported, so this costs milliseconds at parse time). Editing ``srloss/report/tables.py`` therefore
 reruns only aggregation; editing ``srloss/evaluate.py`` reruns every evaluation (and thus the
 aggregation); editing ``srloss/losses/pixel.py`` reruns training (and everything downstream).
 ``srloss/cli.py`` (argument plumbing shared by all stages) is not part of any stage's hash.

@@ -1,0 +1,159 @@
+"""Aggregate per-image metrics into the study's tables and figures (``aggregate``).
+
+The parts: ``load`` (metrics, histories, summaries), ``tables`` (CSV, Markdown, LaTeX, paired
+differences), ``figures`` (seaborn figures). Only healthy runs are ranked or named best.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from srloss import provenance
+from srloss.atomic import atomic_path, write_text
+from srloss.outputs import CURVES_STEM, PD_STEM, STUDY_TABLES, grid_stem, metrics_figure_stem, table_stem
+from srloss.report.figures import (
+    _save,
+    _style,
+    plot_grid,
+    plot_metrics,
+    plot_perception_distortion,
+    plot_summary,
+    plot_training_curves,
+)
+from srloss.report.load import (
+    BASELINE_LOSS,
+    GROUP,
+    HEALTHY,
+    VIEW,
+    directions,
+    healthy,
+    load_histories,
+    load_metrics,
+    metric_columns,
+    missing_reasons,
+    summarise,
+    tidy,
+    trained_views,
+    view_rows,
+)
+from srloss.report.tables import _caption, paired_table, results_table, to_latex_table, to_markdown, to_markdown_table
+from srloss.stats import best_losses, pairwise_tests, summary_stats
+
+__all__ = [
+    "aggregate",
+    "summarise",
+    "table_stem",
+    "grid_stem",
+    "metrics_figure_stem",
+    "PD_STEM",
+    "CURVES_STEM",
+]
+
+
+def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict) -> None:
+    """The files every study has: per-image and summary tables, the overview figure, provenance."""
+    metrics = metric_columns(per_image)
+    with atomic_path(out["per_image"]) as tmp:
+        per_image.drop(columns=["run_dir"]).to_csv(tmp, index=False)
+    with atomic_path(out["summary_csv"]) as tmp:
+        summary.to_csv(tmp, index=False)
+    base_cols = GROUP + list(metrics) + ["n_images", "n_seeds", "status"]
+    notes = "".join(f"\n- {k} missing: {v}" for k, v in reasons.items())
+    write_text(
+        out["summary_md"],
+        f"# Study `{config['study']}`: mean over test images and seeds\n\n"
+        + to_markdown(summary[[c for c in base_cols if c in summary]])
+        + notes
+        + "\n",
+    )
+    plot_summary(per_image, out["figure"])
+    write_text(
+        out["provenance"], json.dumps({"config": config, "provenance": provenance.collect()}, indent=2, sort_keys=True)
+    )
+
+
+def _view_notes(table: pd.DataFrame, reasons: dict, shown: list[str]) -> list[str]:
+    """Notes under one results table: missing metrics, runs not ranked and why, faceless images."""
+    notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
+    unranked = [f"{loss} ({status})" for loss, status in table["status"].items() if status not in (HEALTHY, "baseline")]
+    if unranked:
+        notes.append(f"not ranked (run health): {', '.join(unranked)}")
+    if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
+        notes.append(
+            f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face "
+            "in the ground truth are excluded"
+        )
+    return notes
+
+
+def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ctx: dict) -> None:
+    """One (dataset, model, scale): its results table (CSV, Markdown, LaTeX) and comparison grid."""
+    dataset, model, scale = view_key
+    root, reasons, alpha = ctx["root"], ctx["reasons"], ctx["alpha"]
+    view = view_rows(per_image, dataset, model, scale)
+    shown = [m for m in ctx["metrics"] if m not in ("face_distance",)]
+    view_best = best[(best["dataset"] == dataset) & (best["model"] == model) & (best["scale"] == scale)]
+    table, marks = results_table(view, view_best, shown)
+    caption = _caption(dataset, model, scale, int(view["image"].nunique()), alpha)
+    stem = root / table_stem(dataset, model, scale)
+    notes = _view_notes(table, reasons, shown)
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        table.reset_index().to_csv(tmp, index=False)
+    write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, notes))
+    label = f"tab:{dataset}-{model}-x{scale}"
+    write_text(stem.with_suffix(".tex"), to_latex_table(table, marks, shown, caption, label, notes))
+    _save(plot_grid(view, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+
+
+def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:
+    """Metric plots per (dataset, model), the perception-distortion plane, training curves."""
+    root, metrics, reasons = ctx["root"], ctx["metrics"], ctx["reasons"]
+    for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
+        view = pd.concat([view_rows(per_image, dataset, model, s) for s in sorted(per_image["scale"].unique())])
+        title = f"{dataset} / {model}: mean and 95% CI over test images"
+        _save(plot_metrics(view, metrics, title), root, metrics_figure_stem(dataset, model))
+    lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
+    lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
+    _save(plot_perception_distortion(summary, lpips_cols[0] if lpips_cols else None, lpips_reason), root, PD_STEM)
+    _save(plot_training_curves(load_histories(per_image)), root, CURVES_STEM)
+
+
+def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
+    """Write every table and figure of the study.
+
+    ``out`` names the spine's files (per_image, summary_csv, summary_md, figure, provenance) and
+    ``root`` (results/<study>), under which the files named by the ``*_stem`` functions and
+    ``STUDY_TABLES`` are written. Only healthy runs (``healthy``) are ranked or named best.
+    """
+    per_image = load_metrics(metric_paths)
+    summary = summarise(per_image)
+    reasons = missing_reasons(per_image)
+    _style()
+    _write_spine(per_image, summary, config, out, reasons)
+    if "root" not in out:
+        return summary
+    metrics = metric_columns(per_image)
+    ctx = {
+        "root": Path(out["root"]),
+        "metrics": metrics,
+        "reasons": reasons,
+        "alpha": config.get("evaluation", {}).get("alpha", 0.05),
+    }
+    ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
+    dirs = directions(metrics)
+    best = (
+        best_losses(ranked, VIEW, dirs, ctx["alpha"]) if not ranked.empty else pd.DataFrame(columns=[*VIEW, "metric"])
+    )
+    tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
+    stats_long = summary_stats(per_image, GROUP, metrics)
+    paired = paired_table(per_image, config.get("evaluation", {}).get("reference", "baseline"), dirs, ctx["alpha"])
+    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
+        with atomic_path(ctx["root"] / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    for view_key in trained_views(per_image):
+        _write_view(per_image, best, view_key, ctx)
+    _write_study_figures(per_image, summary, ctx)
+    return summary

@@ -1,0 +1,238 @@
+"""The study's figures (PNG and PDF, one seaborn style): metric point plots with CIs faceted by
+scale, the perception-distortion plane, training curves, visual comparison grids.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from srloss.atomic import atomic_path  # noqa: E402
+from srloss.metrics import metric_info  # noqa: E402
+from srloss.report.load import (  # noqa: E402
+    ARROW,
+    BASELINE_LOSS,
+    GROUP,
+    HEADERS,
+)
+from srloss.stats import describe  # noqa: E402
+
+
+def _style() -> None:
+    sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
+
+
+def loss_palette(losses) -> dict[str, tuple]:
+    """One colour per loss name, the same in every figure: baselines grey (listed first), the
+    trained losses in name order on the colour-blind palette."""
+    names = set(losses)
+    baselines = sorted(n for n in names if n.endswith("(baseline)") or n == BASELINE_LOSS)
+    trained = sorted(names - set(baselines))
+    greys = [(0.45, 0.45, 0.45), (0.65, 0.65, 0.65), (0.3, 0.3, 0.3)]
+    colours = {n: greys[i % len(greys)] for i, n in enumerate(baselines)}
+    colours.update(zip(trained, sns.color_palette("colorblind", max(len(trained), 1))))
+    return colours
+
+
+def _save(fig: plt.Figure, root: Path, stem: str) -> None:
+    """Write ``stem``.png and ``stem``.pdf atomically, then close the figure."""
+    for ext in ("png", "pdf"):
+        with atomic_path(root / f"{stem}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _message_figure(text: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig
+
+
+def _t_interval(values) -> tuple[float, float]:
+    d = describe(values)
+    return (d["ci_low"], d["ci_high"]) if d["n"] > 1 else (d["mean"], d["mean"])
+
+
+def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figure:
+    """Point plot per metric (rows) and scale (columns): mean over images with 95% t-interval."""
+    shown = [m for m in metrics if view[m].notna().any()]
+    if not shown:
+        return _message_figure(f"{title}: no metric values")
+    per_image = view.groupby(["loss", "scale", "image"])[shown].mean().reset_index()
+    long = per_image.melt(id_vars=["loss", "scale", "image"], value_vars=shown, var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
+    palette = loss_palette(long["loss"])
+    grid = sns.catplot(
+        data=long,
+        kind="point",
+        x="loss",
+        y="value",
+        hue="loss",
+        row="metric",
+        col="scale",
+        order=list(palette),
+        hue_order=list(palette),
+        palette=palette,
+        sharey="row",
+        errorbar=_t_interval,
+        linestyle="none",
+        capsize=0.2,
+        height=2.4,
+        aspect=1.6,
+        legend=False,
+    )
+    grid.set_titles("{row_name} | x{col_name}", size=8)
+    grid.set_axis_labels("", "")
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", rotation=30)
+    grid.figure.suptitle(title, y=1.0)
+    return grid.figure
+
+
+def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, reason: str) -> plt.Figure:
+    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars."""
+    if lpips_col is None:
+        return _message_figure(f"Perception-distortion plane not drawn: LPIPS is missing.\n{reason}")
+    scales = sorted(summary["scale"].unique())
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.6), squeeze=False)
+    summary = summary.copy()
+    base = summary["loss"] == BASELINE_LOSS
+    summary.loc[base, "loss"] = summary.loc[base, "model"] + " (baseline)"
+    colors = loss_palette(summary["loss"])
+    markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
+    for ax, scale in zip(axes[0], scales):
+        for _, r in summary[summary["scale"] == scale].iterrows():
+            ax.errorbar(
+                r[lpips_col],
+                r["psnr_y"],
+                xerr=_nan0(r[f"{lpips_col}_ci95"]),
+                yerr=_nan0(r["psnr_y_ci95"]),
+                fmt=markers[r["model"]],
+                color=colors[r["loss"]],
+                capsize=2,
+                ms=6,
+                label=r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}",
+            )
+        ax.set_title(f"x{scale}")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
+        ax.set_ylabel("PSNR Y (dB) ↑ (distortion)")
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+    fig.suptitle("Perception-distortion plane (better: up and left)")
+    fig.tight_layout()
+    return fig
+
+
+def _nan0(v: float) -> float:
+    return 0.0 if v is None or math.isnan(v) else v
+
+
+def plot_training_curves(hist: pd.DataFrame) -> plt.Figure:
+    """Each loss term (unweighted, moving average over 2% of the steps) and validation PSNR-Y vs step."""
+    if hist.empty:
+        return _message_figure("No trained runs: no training curves.")
+    hist = hist.copy()
+    hist["run"] = hist["dataset"] + " / " + hist["model"] + " / x" + hist["scale"].astype(str)
+    order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", "val_psnr_y")) + ["val_psnr_y"]
+    order = [q for q in order if q in set(hist["quantity"])]
+    palette = loss_palette(hist["loss"])
+    grid = sns.relplot(
+        data=hist,
+        kind="line",
+        x="step",
+        y="value",
+        hue="loss",
+        row="quantity",
+        col="run",
+        hue_order=list(palette),
+        palette=palette,
+        row_order=order,
+        errorbar=None,
+        height=2.2,
+        aspect=1.5,
+        facet_kws={"sharey": False},
+    )
+    grid.set_titles("{row_name} | {col_name}", size=8)
+    for (quantity, _), ax in grid.axes_dict.items():
+        if quantity != "val_psnr_y" and (hist.loc[hist["quantity"] == quantity, "value"] > 0).all():
+            ax.set_yscale("log")
+    grid.figure.suptitle("Training: total loss, each term (unweighted), validation PSNR-Y (dB)", y=1.0)
+    return grid.figure
+
+
+def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
+    """Same crops of the first test images: ground truth, baseline(s), every loss (first seed)."""
+    runs = view.sort_values("seed").drop_duplicates(["loss"])[["loss", "run_dir"]]
+    trained = [(r.loss, r.run_dir) for r in runs.itertuples() if not r.loss.endswith("(baseline)")]
+    baselines = [(r.loss, r.run_dir) for r in runs.itertuples() if r.loss.endswith("(baseline)")]
+    columns = baselines + sorted(trained)
+    crops = {}
+    for loss, run_dir in columns:
+        path = Path(run_dir) / "crops.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                crops[loss] = {k: z[k] for k in z.files}
+    first = next(iter(crops.values()), {})
+    images = sorted(k.split("__", 1)[1] for k in first if k.startswith("hr__"))
+    if not images:
+        return _message_figure(f"{title}: no crops (evaluation.crops.images is 0)")
+    names = ["ground truth"] + [loss for loss, _ in columns if loss in crops]
+    fig, axes = plt.subplots(
+        len(images), len(names), figsize=(1.9 * len(names), 2.3 * len(images)), squeeze=False, layout="constrained"
+    )
+    psnr = view.groupby(["loss", "image"])["psnr_y"].mean() if "psnr_y" in view else None
+    for i, image in enumerate(images):
+        for j, name in enumerate(names):
+            ax = axes[i][j]
+            arr = first[f"hr__{image}"] if name == "ground truth" else crops[name][f"sr__{image}"]
+            ax.imshow(np.transpose(arr, (1, 2, 0)), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=8)
+            if name != "ground truth" and psnr is not None and (name, image) in psnr.index:
+                ax.set_xlabel(f"{psnr[(name, image)]:.2f} dB", fontsize=7)
+            if j == 0:
+                top, left, side = first[f"box__{image}"]
+                ax.set_ylabel(f"{image}\n({top},{left}) {side}px", fontsize=7)
+    fig.suptitle(f"{title} (PSNR-Y of the whole image under each crop)", fontsize=9)
+    return fig
+
+
+def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
+    """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images)."""
+    long = per_image.melt(
+        id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value"
+    )
+    long["metric"] = long["metric"].map(HEADERS)
+    _style()
+    grid = sns.catplot(
+        data=long,
+        kind="bar",
+        x="loss",
+        y="value",
+        hue="model",
+        row="metric",
+        col="scale",
+        sharey="row",
+        errorbar=("ci", 95),
+        height=3,
+        aspect=1.4,
+    )
+    grid.set_titles("{row_name} | x{col_name}")
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", rotation=30)
+    with atomic_path(path) as tmp:
+        grid.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
+    plt.close(grid.figure)

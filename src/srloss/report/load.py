@@ -1,0 +1,183 @@
+"""Loading a study's per-image metrics and histories, and summarising them (no plotting).
+
+The constants here name the grouping columns, the baseline and the one run-health status that
+may be ranked; the other report modules import them from here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from srloss.metrics import METRIC_INFO, metric_info
+from srloss.stats import describe
+from srloss.weights import loss_display_name
+
+GROUP = ["dataset", "model", "loss", "scale"]
+
+
+VIEW = ["dataset", "model", "scale"]
+
+
+BASELINE_LOSS = "none"
+
+
+# Only runs of this health status (srloss.health) may be bolded or named best.
+HEALTHY = "completed"
+
+
+# Columns that are metrics but not shown in tables and plots (bookkeeping for FFR).
+HIDDEN = {"gt_face"}
+
+
+ARROW = {"max": "↑", "min": "↓", "zero": "→0"}
+
+
+FORMAT = {
+    "psnr_rgb": ".2f",
+    "psnr_y": ".2f",
+    "ssim_y": ".4f",
+    "mse": ".2f",
+    "sharpness_diff": ".3f",
+    "ffr": ".3f",
+    "ffr_no_face": ".3f",
+    "ffr_mismatch": ".3f",
+}
+
+
+HEADERS = {k: v[0] for k, v in METRIC_INFO.items()}
+
+
+# Face-recognition failure indicators: the tables also give their counts (failures / faces).
+COUNTED = ("ffr", "ffr_no_face", "ffr_mismatch")
+
+
+def run_label(run_dir: Path, loss: str) -> str:
+    """The loss as every output names it: marked "[random backbone]" when the run's loss used a
+    randomly initialised feature network (not the published loss; ``weights.loss_display_name``)."""
+    record = run_dir / "run.json"
+    if loss == BASELINE_LOSS or not record.exists():
+        return loss
+    return loss_display_name(loss, json.loads(record.read_text())["spec"].get("terms", []))
+
+
+def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
+    """Concatenate per-run metric CSVs into one long table, losses labelled as ``run_label`` says."""
+    if not paths:
+        raise ValueError("aggregate: no metrics files given")
+    frames = []
+    for p in paths:
+        frame = pd.read_csv(p)
+        frame["run_dir"] = str(Path(p).parent)
+        if len(frame):
+            frame["loss"] = run_label(Path(p).parent, str(frame["loss"].iloc[0]))
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    if "missing" in table:
+        table["missing"] = table["missing"].fillna("").astype(str)
+    return table
+
+
+def metric_columns(per_image: pd.DataFrame) -> list[str]:
+    """Metric columns present, in catalogue order (random-backbone LPIPS after the real one)."""
+    order = list(METRIC_INFO)
+    present = [c for c in per_image.columns if metric_info(c) and c not in HIDDEN]
+    return sorted(present, key=lambda c: (order.index(c.replace("_random_backbone", "")), c))
+
+
+def directions(columns: list[str]) -> dict[str, str]:
+    return {c: metric_info(c)[1] for c in columns}
+
+
+def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% CI half-width of every metric per (dataset, model, loss, scale), over test
+    images (each averaged over seeds); plus counts and the runs' status."""
+    metrics = metric_columns(per_image)
+    rows = []
+    for key, block in per_image.groupby(GROUP, sort=True):
+        row = dict(zip(GROUP, key))
+        for m in metrics:
+            d = describe(block.groupby("image")[m].mean())
+            row[m] = d["mean"]
+            row[f"{m}_ci95"] = (d["ci_high"] - d["mean"]) if d["n"] > 1 else math.nan
+            if m in COUNTED:  # over every (image, seed) with a ground-truth face
+                row[f"{m}_count"] = int(block[m].sum(skipna=True))
+                row[f"{m}_of"] = int(block[m].notna().sum())
+        row["n_images"] = block["image"].nunique()
+        row["n_seeds"] = block["seed"].nunique()
+        row["status"] = ", ".join(sorted(set(map(str, block["status"]))))
+        if "gt_face" in block:
+            row["n_images_without_face"] = int((block.groupby("image")["gt_face"].max() == 0).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tidy(per_image: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, image, metric): the long format for one's own analysis."""
+    ids = [c for c in ["study", *GROUP, "seed", "image", "status"] if c in per_image]
+    long = per_image.melt(id_vars=ids, value_vars=metric_columns(per_image), var_name="metric", value_name="value")
+    return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def missing_reasons(per_image: pd.DataFrame) -> dict[str, str]:
+    """metric -> reason it is missing, from the per-image ``missing`` column (JSON objects)."""
+    reasons = {}
+    for note in per_image.get("missing", pd.Series(dtype=str)).dropna().unique():
+        if str(note).strip():
+            reasons.update(json.loads(note))
+    return reasons
+
+
+def view_rows(per_image: pd.DataFrame, dataset: str, model: str, scale: int) -> pd.DataFrame:
+    """Rows of one results table: the model's losses plus untrained baselines (labelled so)."""
+    block = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
+    block = block[(block["model"] == model) | (block["loss"] == BASELINE_LOSS)].copy()
+    base = block["loss"] == BASELINE_LOSS
+    block.loc[base, "loss"] = block.loc[base, "model"] + " (baseline)"
+    return block
+
+
+def healthy(per_image: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that may be ranked: completed, not diverged, runaway, stalled or untrained
+    (``srloss.health``). Baselines are never ranked among the trained losses."""
+    return per_image[per_image["status"].astype(str) == HEALTHY]
+
+
+def load_histories(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Every trained run's history.csv, long: (run columns, step, quantity, value)."""
+    frames = []
+    runs = per_image[per_image["loss"] != BASELINE_LOSS][
+        ["run_dir", "dataset", "model", "loss", "scale", "seed"]
+    ].drop_duplicates()
+    for _, run in runs.iterrows():
+        path = Path(run["run_dir"]) / "history.csv"
+        if not path.exists():
+            continue
+        hist = pd.read_csv(path)
+        window = max(1, len(hist) // 50)
+        quantities = [c for c in hist.columns if c != "step"]
+        for q in quantities:
+            values = pd.to_numeric(hist[q], errors="coerce")
+            if q != "val_psnr_y":
+                values = values.rolling(window, min_periods=1).mean()  # smooth per-step noise
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "step": hist["step"],
+                        "value": values,
+                        "quantity": q,
+                        **{k: run[k] for k in ["dataset", "model", "loss", "scale", "seed"]},
+                    }
+                )
+            )
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).dropna(subset=["value"])
+
+
+def trained_views(per_image: pd.DataFrame) -> list[tuple[str, str, int]]:
+    trained = per_image[per_image["loss"] != BASELINE_LOSS]
+    return sorted(set(zip(trained["dataset"], trained["model"], trained["scale"].astype(int))))

@@ -1,0 +1,173 @@
+"""The study's results tables: CSV, Markdown and LaTeX (booktabs) per (dataset, model, scale), each
+cell the mean and 95% CI half-width over test images; the best healthy loss bold, † when its
+paired Wilcoxon test against the runner-up is significant, ‡ when it is still worse than the
+baseline; and the paired differences to ``evaluation.reference`` (``paired_table``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from srloss.metrics import metric_info
+from srloss.report.load import (
+    ARROW,
+    BASELINE_LOSS,
+    COUNTED,
+    FORMAT,
+    HEADERS,
+    HEALTHY,
+    VIEW,
+    summarise,
+    trained_views,
+)
+from srloss.stats import paired_vs_reference, score
+
+
+def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Numeric table (rows = loss) and, per metric, the marks of the best healthy trained loss:
+    (tied best losses, significant against the runner-up, p-value, worse than the baseline)."""
+    table = summarise(view.assign(model="-")).drop(columns=["dataset", "model", "scale"]).set_index("loss")
+    trained = [loss for loss in table.index if not loss.endswith("(baseline)")]
+    baselines = [loss for loss in table.index if loss not in trained]
+    table = table.loc[trained + baselines]
+    healthy = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
+    marks = {}
+    for _, row in best.iterrows():
+        m = row["metric"]
+        if m in metrics and healthy:
+            marks[m] = _mark(table, healthy, baselines, m, row)
+    return table, marks
+
+
+def _mark(table: pd.DataFrame, healthy: list[str], baselines: list[str], m: str, row: pd.Series) -> tuple:
+    """(bold losses, significant, p, below baseline): ties among healthy runs share the bold;
+    ``below baseline`` is True when a baseline scores better than the best healthy run."""
+    scores = score(table.loc[healthy, m], row["direction"])
+    top = np.nanmax(scores)
+    tied = {loss for loss, v in zip(healthy, scores) if np.isclose(v, top, rtol=0, atol=1e-12)}
+    base = score(table.loc[baselines, m], row["direction"]) if baselines else np.array([])
+    below = bool(base.size and np.nanmax(base) > top + 1e-12)
+    return tied, bool(row["significant"]) and len(tied) == 1, row["p_value"], below
+
+
+def _decorate(text: str, mark: tuple | None, loss: str, bold) -> str:
+    """Bold the best healthy loss; † significant vs the runner-up; ‡ worse than the baseline."""
+    if mark is None or loss not in mark[0]:
+        return text
+    return bold(text) + ("†" if mark[1] else "") + ("‡" if mark[3] else "")
+
+
+def _cell(row: pd.Series, m: str) -> str:
+    mean, ci, fmt = row[m], row[f"{m}_ci95"], FORMAT.get(m, ".4f")
+    if m in COUNTED and f"{m}_of" in row and row[f"{m}_of"] == 0:
+        return "no faces"
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "missing"
+    text = f"{mean:{fmt}}" + ("" if math.isnan(ci) else f" ± {ci:{fmt}}")
+    if m in COUNTED and f"{m}_count" in row:
+        text += f" ({int(row[f'{m}_count'])}/{int(row[f'{m}_of'])})"
+    return text
+
+
+def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) -> str:
+    return (
+        f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
+        f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
+        "images × seeds). Bold: best trained loss per column among runs with status "
+        f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
+        "‡: that loss is still worse than the baseline; "
+        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
+        "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
+        "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
+    )
+
+
+def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, notes: list[str]) -> str:
+    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for loss, row in table.iterrows():
+        cells = [str(loss)]
+        for m in metrics:
+            cells.append(_decorate(_cell(row, m), marks.get(m), loss, lambda t: f"**{t}**"))
+        cells.append(str(row["status"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _tex(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
+        text = text.replace(a, b)
+    return (
+        text.replace("±", r"$\pm$")
+        .replace("↑", r"$\uparrow$")
+        .replace("↓", r"$\downarrow$")
+        .replace("→", r"$\to$")
+        .replace("†", r"$^\dagger$")
+        .replace("‡", r"$^\ddagger$")
+        .replace("<", r"$<$")
+        .replace(">", r"$>$")
+    )
+
+
+def to_latex_table(
+    table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, label: str, notes: list[str] = ()
+) -> str:
+    """A booktabs table (needs \\usepackage{booktabs})."""
+    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{_tex(caption)}}}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{l" + "c" * len(metrics) + "l}",
+        r"\toprule",
+        " & ".join(_tex(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
+    for loss, row in table.iterrows():
+        cells = [_tex(str(loss))]
+        for m in metrics:
+            text = _decorate(_tex(_cell(row, m)), marks.get(m), loss, lambda t: rf"\textbf{{{t}}}")
+            cells.append(text.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$"))
+        cells.append(_tex(str(row["status"])))
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\footnotesize " + _tex(note) for note in notes]
+    lines += [r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A GitHub-flavoured Markdown table of a plain data frame (no extra dependency)."""
+
+    def cell(v):
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+
+    header = [HEADERS.get(c, c) for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], alpha: float) -> pd.DataFrame:
+    """Every healthy loss minus ``reference`` on the same images, per (dataset, model, scale).
+
+    ``reference`` is ``baseline`` (the bicubic rows of the same dataset and scale) or a loss of
+    the study (kept whatever its status: the comparison is still paired). Holm runs over the
+    whole table (srloss.stats.paired_vs_reference).
+    """
+    frames = []
+    for dataset, model, scale in trained_views(per_image):
+        view = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
+        base = view[view["loss"] == BASELINE_LOSS].assign(model=model, loss="baseline")
+        own = view[view["model"] == model]
+        own = own[((own["loss"] != BASELINE_LOSS) & (own["status"] == HEALTHY)) | (own["loss"] == reference)]
+        frames += [own, base] if reference == "baseline" else [own]
+    if not frames:
+        return pd.DataFrame()
+    return paired_vs_reference(pd.concat(frames), VIEW, dirs, reference, alpha)
