@@ -4,6 +4,7 @@ every output, and a best loss worse than the untrained baseline is marked."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,12 @@ from srloss import report
 IMAGES = [f"img{i}" for i in range(8)]
 
 
-def _write_run(root: Path, loss: str, offset: float, status: str, terms: list[dict] | None = None) -> Path:
+def _at(offset, i: int) -> float:
+    """An offset per image (a list) or the same for every image (a number)."""
+    return offset[i] if isinstance(offset, list) else offset
+
+
+def _write_run(root: Path, loss: str, offset, status: str, terms: list[dict] | None = None) -> Path:
     """One run's metrics.csv (PSNR-Y = 30 + i + offset on image i) and, for a trained run, run.json."""
     model = "bicubic" if loss == "none" else "espcn"
     run = root / f"runs/d/{model}/{loss}/x2/seed0"
@@ -30,8 +36,8 @@ def _write_run(root: Path, loss: str, offset: float, status: str, terms: list[di
             "seed": 0,
             "image": img,
             "status": status,
-            "psnr_y": 30 + i + offset,
-            "ssim_y": 0.8 + 0.01 * i + offset / 100,
+            "psnr_y": 30 + i + _at(offset, i),
+            "ssim_y": 0.8 + 0.01 * i + _at(offset, i) / 100,
         }
         for i, img in enumerate(IMAGES)
     ]
@@ -112,3 +118,33 @@ def test_the_latex_table_has_a_status_column(tmp_path):
     tex = (root / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
     assert "Status" in tex and "completed" in _rows(root, "tex")["mse"] and "baseline" in tex
     assert np.isfinite(pd.read_csv(root / "tables/summary.csv")["psnr_y"]).all()
+
+
+def test_no_best_is_named_when_the_images_cannot_reach_significance(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "IMAGES", IMAGES[:4])  # 4 images: Wilcoxon p >= 0.125
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", 0.5, "completed")])
+    md = (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    assert "**" not in md
+    assert "no best named: with 4 test images the Wilcoxon test cannot reach p < 0.05 (at least 6 are needed)" in md
+    best = pd.read_csv(root / "tables/best.csv")
+    assert not best["can_reach_alpha"].any() and not best["significant"].any()
+
+
+def test_a_non_significant_best_says_how_many_images_would_be_needed(tmp_path):
+    l1 = [1.6, 0.5, 1.9, 0.6, 1.7, 0.4, 1.5, 0.9]  # better than mse (1.0) on average, not on every image
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", l1, "completed")])
+    best = pd.read_csv(root / "tables/best.csv").set_index("metric")
+    row = best.loc["psnr_y"]
+    assert row["can_reach_alpha"] and not row["significant"] and row["n_required"] > len(IMAGES)
+    md = (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    assert f"about {int(row['n_required'])} test images would be needed at the observed effect" in md
+
+
+def test_images_needed_follows_the_effect_size():
+    from srloss.stats import images_needed, min_wilcoxon_p, required_n
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert images_needed(x + 0.5, x) == len(x)  # every difference equal: already decisive
+    d = np.array([0.5, -0.2, 0.8, 0.1, 0.4])
+    assert images_needed(d, np.zeros(5)) == required_n(d.mean() / d.std(ddof=1))
+    assert min_wilcoxon_p(5) == 0.0625 and min_wilcoxon_p(6) == 0.03125

@@ -150,9 +150,12 @@ def best_losses(
             "p_value": math.nan,
             "effect_size": math.nan,
             "significant": False,
+            "can_reach_alpha": True,  # nothing to compare with: nothing to withhold
+            "n_required": math.nan,
         }
         if len(ranked) > 1:
-            test = paired_wilcoxon(score(block[ranked[0]], direction), score(block[ranked[1]], direction))
+            best, second = score(block[ranked[0]], direction), score(block[ranked[1]], direction)
+            test = paired_wilcoxon(best, second)
             row.update(
                 runner_up=ranked[1],
                 runner_up_mean=float(block[ranked[1]].mean()),
@@ -160,6 +163,8 @@ def best_losses(
                 p_value=test["p_value"],
                 effect_size=test["effect_size"],
                 significant=bool(test["p_value"] < alpha),
+                can_reach_alpha=bool(min_wilcoxon_p(test["n"]) < alpha),
+                n_required=images_needed(best, second, alpha),
             )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -218,6 +223,25 @@ def holm(p_values) -> np.ndarray:
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running
     return out
+
+
+def min_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p the exact Wilcoxon signed-rank test can give with n pairs: 2/2^n
+    (every difference of one sign). With n < 6 it is at least 0.0625: no result can reach 0.05."""
+    return 2.0 / 2**n if n > 0 else 1.0
+
+
+def images_needed(x, y, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Images a paired test would need to show the observed difference x - y (``required_n`` at
+    the observed d_z = mean/sd of the per-image differences); NaN without two finite pairs."""
+    d = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    d = d[~np.isnan(d)]
+    if d.size < 2:
+        return math.nan
+    sd = float(np.std(d, ddof=1))
+    if sd == 0:
+        return math.inf if float(np.mean(d)) == 0 else float(d.size)
+    return required_n(float(np.mean(d)) / sd, alpha, power)
 
 
 def required_n(effect: float, alpha: float = 0.05, power: float = 0.8) -> float:

@@ -39,7 +39,15 @@ from srloss.report.load import (
     trained_views,
     view_rows,
 )
-from srloss.report.tables import _caption, paired_table, results_table, to_latex_table, to_markdown, to_markdown_table
+from srloss.report.tables import (
+    _caption,
+    evidence_notes,
+    paired_table,
+    results_table,
+    to_latex_table,
+    to_markdown,
+    to_markdown_table,
+)
 from srloss.stats import best_losses, pairwise_tests, summary_stats
 
 __all__ = [
@@ -99,7 +107,7 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     table, marks = results_table(view, view_best, shown)
     caption = _caption(dataset, model, scale, int(view["image"].nunique()), alpha)
     stem = root / table_stem(dataset, model, scale)
-    notes = _view_notes(table, reasons, shown)
+    notes = _view_notes(table, reasons, shown) + evidence_notes(view_best[view_best["metric"].isin(shown)], alpha)
     with atomic_path(stem.with_suffix(".csv")) as tmp:
         table.reset_index().to_csv(tmp, index=False)
     write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, notes))

@@ -37,7 +37,8 @@ def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) ->
     marks = {}
     for _, row in best.iterrows():
         m = row["metric"]
-        if m in metrics and healthy:
+        # no bold "best" where the number of test images cannot make any difference significant
+        if m in metrics and healthy and bool(row.get("can_reach_alpha", True)):
             marks[m] = _mark(table, healthy, baselines, m, row)
     return table, marks
 
@@ -70,6 +71,28 @@ def _cell(row: pd.Series, m: str) -> str:
     if m in COUNTED and f"{m}_count" in row:
         text += f" ({int(row[f'{m}_count'])}/{int(row[f'{m}_of'])})"
     return text
+
+
+def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
+    """Under a table: where no best loss is significant, why, and how many images would be."""
+    notes = []
+    for _, row in best.iterrows():
+        if row["significant"] or pd.isna(row.get("runner_up")):
+            continue
+        name = metric_info(row["metric"])[0]
+        if not row["can_reach_alpha"]:
+            notes.append(
+                f"{name}: no best named: with {int(row['n'])} test images the Wilcoxon test cannot reach "
+                f"p < {alpha} (at least 6 are needed)"
+            )
+        else:
+            needed = row["n_required"]
+            amount = "no finite number" if not np.isfinite(needed) else f"about {int(needed)}"
+            notes.append(
+                f"{name}: {row['best']} vs {row['runner_up']} not significant (p = {row['p_value']:.3g}); "
+                f"{amount} test images would be needed at the observed effect (80 % power)"
+            )
+    return notes
 
 
 def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) -> str:
