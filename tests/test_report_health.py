@@ -148,3 +148,17 @@ def test_images_needed_follows_the_effect_size():
     d = np.array([0.5, -0.2, 0.8, 0.1, 0.4])
     assert images_needed(d, np.zeros(5)) == required_n(d.mean() / d.std(ddof=1))
     assert min_wilcoxon_p(5) == 0.0625 and min_wilcoxon_p(6) == 0.03125
+
+
+def test_the_paired_figure_shows_every_image_difference(tmp_path):
+    from srloss.report.figures import paired_deltas
+    from srloss.report.tables import paired_rows
+
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("bad", 2.0, "stalled")])
+    for ext in ("png", "pdf"):
+        assert (root / f"figures/d/paired_espcn.{ext}").stat().st_size > 1000
+    per_image = report.load_metrics(sorted(root.glob("runs/**/metrics.csv")))
+    deltas = paired_deltas(paired_rows(per_image, "baseline"), "baseline", ["psnr_y", "ssim_y"])
+    psnr = deltas[deltas["metric"] == "psnr_y"]
+    assert set(psnr["loss"]) == {"mse"}  # the stalled run is not compared
+    assert len(psnr) == len(IMAGES) and np.allclose(psnr["delta"], 1.0)  # one point per test image

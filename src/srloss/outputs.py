@@ -15,6 +15,10 @@ def metrics_figure_stem(dataset: str, model: str) -> str:
     return f"figures/{dataset}/metrics_{model}"
 
 
+def paired_figure_stem(dataset: str, model: str) -> str:
+    return f"figures/{dataset}/paired_{model}"
+
+
 def grid_stem(dataset: str, model: str, scale: int) -> str:
     return f"figures/{dataset}/grid_{model}_x{scale}"
 

@@ -34,6 +34,10 @@ rule aggregate:
             in_report(outputs.metrics_figure_stem(d, m), "png", "metrics.rst", "2. Figures", "Metrics")
             for d, m in sorted({(d, m) for d, m, _ in VIEWS})
         ],
+        paired_figures=[
+            in_report(outputs.paired_figure_stem(d, m), "png", "paired.rst", "2. Figures", "Paired differences")
+            for d, m in sorted({(d, m) for d, m, _ in VIEWS})
+        ],
         perception_distortion=in_report(
             outputs.PD_STEM, "png", "perception_distortion.rst", "2. Figures", "Perception-distortion"
         ),
@@ -45,6 +49,7 @@ rule aggregate:
         pdfs=[
             f"{RESULTS}/{stem}.pdf"
             for stem in [outputs.metrics_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
+            + [outputs.paired_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
             + [outputs.grid_stem(d, m, s) for d, m, s in VIEWS]
             + [outputs.PD_STEM, outputs.CURVES_STEM]
         ],

@@ -13,12 +13,21 @@ import pandas as pd
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
-from srloss.outputs import CURVES_STEM, PD_STEM, STUDY_TABLES, grid_stem, metrics_figure_stem, table_stem
+from srloss.outputs import (
+    CURVES_STEM,
+    PD_STEM,
+    STUDY_TABLES,
+    grid_stem,
+    metrics_figure_stem,
+    paired_figure_stem,
+    table_stem,
+)
 from srloss.report.figures import (
     _save,
     _style,
     plot_grid,
     plot_metrics,
+    plot_paired_deltas,
     plot_perception_distortion,
     plot_summary,
     plot_training_curves,
@@ -42,6 +51,7 @@ from srloss.report.load import (
 from srloss.report.tables import (
     _caption,
     evidence_notes,
+    paired_rows,
     paired_table,
     results_table,
     to_latex_table,
@@ -123,6 +133,12 @@ def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: di
         view = pd.concat([view_rows(per_image, dataset, model, s) for s in sorted(per_image["scale"].unique())])
         title = f"{dataset} / {model}: mean and 95% CI over test images"
         _save(plot_metrics(view, metrics, title), root, metrics_figure_stem(dataset, model))
+    reference = ctx["reference"]
+    rows = paired_rows(per_image, reference)
+    for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
+        own = rows[(rows["dataset"] == dataset) & (rows["model"] == model)] if not rows.empty else rows
+        title = f"{dataset} / {model}"
+        _save(plot_paired_deltas(own, reference, metrics, title), root, paired_figure_stem(dataset, model))
     lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
     lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
     _save(plot_perception_distortion(summary, lpips_cols[0] if lpips_cols else None, lpips_reason), root, PD_STEM)
@@ -149,6 +165,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         "metrics": metrics,
         "reasons": reasons,
         "alpha": config.get("evaluation", {}).get("alpha", 0.05),
+        "reference": config.get("evaluation", {}).get("reference", "baseline"),
     }
     ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
     dirs = directions(metrics)
@@ -157,7 +174,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     )
     tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
     stats_long = summary_stats(per_image, GROUP, metrics)
-    paired = paired_table(per_image, config.get("evaluation", {}).get("reference", "baseline"), dirs, ctx["alpha"])
+    paired = paired_table(per_image, ctx["reference"], dirs, ctx["alpha"])
     for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
         with atomic_path(ctx["root"] / name) as tmp:
             frame.to_csv(tmp, index=False)

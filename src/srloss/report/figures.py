@@ -236,3 +236,54 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         grid.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
     plt.close(grid.figure)
+
+
+def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.DataFrame:
+    """Long table of per-image differences to ``reference`` (values averaged over seeds first):
+    one row per (loss, scale, image, metric) with ``delta`` = loss - reference."""
+    shown = [m for m in metrics if m in rows and rows[m].notna().any()]
+    means = rows.groupby(["loss", "scale", "image"])[shown].mean()
+    if reference not in means.index.get_level_values("loss"):
+        return pd.DataFrame(columns=["loss", "scale", "image", "metric", "delta"])
+    ref = means.xs(reference, level="loss")
+    out = []
+    for loss, block in means.groupby(level="loss"):
+        if loss == reference:
+            continue
+        own = block.droplevel("loss")
+        diff = (own - ref.reindex(own.index)).reset_index()
+        out.append(diff.melt(id_vars=["scale", "image"], var_name="metric", value_name="delta").assign(loss=loss))
+    return pd.concat(out, ignore_index=True).dropna(subset=["delta"]) if out else pd.DataFrame()
+
+
+def plot_paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str], title: str) -> plt.Figure:
+    """Every test image's difference to the reference as a point, per loss (x), metric (rows)
+    and scale (columns), with the zero line: the paired evidence behind tables/paired.csv."""
+    long = paired_deltas(rows, reference, metrics)
+    if long.empty:
+        return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
+    long["metric"] = long["metric"].map(lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
+    palette = loss_palette(long["loss"])
+    grid = sns.catplot(
+        data=long,
+        kind="strip",
+        x="loss",
+        y="delta",
+        hue="loss",
+        row="metric",
+        col="scale",
+        order=list(palette),
+        hue_order=list(palette),
+        palette=palette,
+        sharey="row",
+        height=2.4,
+        aspect=1.6,
+        legend=False,
+    )
+    for ax in grid.axes.flat:
+        ax.axhline(0, color="0.3", linewidth=0.8)
+        ax.tick_params(axis="x", rotation=30)
+    grid.set_titles("{row_name} | x{col_name}", size=8)
+    grid.set_axis_labels("", "")
+    grid.figure.suptitle(f"{title}: each test image minus {reference}", y=1.0)
+    return grid.figure

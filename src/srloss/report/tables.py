@@ -184,6 +184,13 @@ def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], 
     the study (kept whatever its status: the comparison is still paired). Holm runs over the
     whole table (srloss.stats.paired_vs_reference).
     """
+    frame = paired_rows(per_image, reference)
+    return paired_vs_reference(frame, VIEW, dirs, reference, alpha) if not frame.empty else pd.DataFrame()
+
+
+def paired_rows(per_image: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """The rows paired comparisons use: each model's healthy trained runs and its reference
+    (the bicubic rows of the same dataset and scale, renamed ``baseline``, or a loss)."""
     frames = []
     for dataset, model, scale in trained_views(per_image):
         view = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
@@ -191,6 +198,4 @@ def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], 
         own = view[view["model"] == model]
         own = own[((own["loss"] != BASELINE_LOSS) & (own["status"] == HEALTHY)) | (own["loss"] == reference)]
         frames += [own, base] if reference == "baseline" else [own]
-    if not frames:
-        return pd.DataFrame()
-    return paired_vs_reference(pd.concat(frames), VIEW, dirs, reference, alpha)
+    return pd.concat(frames) if frames else pd.DataFrame()
