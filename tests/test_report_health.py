@@ -162,3 +162,13 @@ def test_the_paired_figure_shows_every_image_difference(tmp_path):
     psnr = deltas[deltas["metric"] == "psnr_y"]
     assert set(psnr["loss"]) == {"mse"}  # the stalled run is not compared
     assert len(psnr) == len(IMAGES) and np.allclose(psnr["delta"], 1.0)  # one point per test image
+
+
+def test_the_report_pages_hold_the_tables_and_the_verdict(tmp_path):
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("bad", 2.0, "stalled")])
+    page = (root / f"{report.table_stem('d', 'espcn', 2)}.html").read_text()
+    assert "<table>" in page and "<b>" in page and "stalled" in page and "not ranked (run health)" in page
+    verdict = (root / "tables/verdict.md").read_text()
+    assert "d / espcn / x2, PSNR" in verdict and "best mse" in verdict and "bad" not in verdict
+    assert "beats baseline (Holm p = " in verdict  # mse is 1 dB better on every image
+    assert "<li>" in (root / "tables/verdict.html").read_text()

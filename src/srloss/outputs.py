@@ -25,6 +25,7 @@ def grid_stem(dataset: str, model: str, scale: int) -> str:
 
 PD_STEM, CURVES_STEM = "figures/perception_distortion", "figures/training_curves"
 PAIRED_TABLE = "tables/paired.csv"
+VERDICT_STEM = "tables/verdict"  # .md and .html: the study's conclusions, first in the report
 STUDY_TABLES = [
     "tables/summary_stats.csv",
     "tables/comparisons.csv",

@@ -26,10 +26,15 @@ rule aggregate:
             )
             for name in outputs.STUDY_TABLES
         ],
+        verdict=in_report(outputs.VERDICT_STEM, "html", "verdict.rst", "0. Verdict", "Best loss per metric"),
+        verdict_md=f"{RESULTS}/{outputs.VERDICT_STEM}.md",
         tables=[
-            in_report(outputs.table_stem(d, m, s), "csv", "table.rst", "1. Tables", f"{d} / x{s}") for d, m, s in VIEWS
+            in_report(outputs.table_stem(d, m, s), "html", "table.rst", "1. Tables", f"{d} / x{s}")
+            for d, m, s in VIEWS
         ],
-        tables_text=[f"{RESULTS}/{outputs.table_stem(d, m, s)}.{ext}" for d, m, s in VIEWS for ext in ("md", "tex")],
+        tables_text=[
+            f"{RESULTS}/{outputs.table_stem(d, m, s)}.{ext}" for d, m, s in VIEWS for ext in ("csv", "md", "tex")
+        ],
         metric_figures=[
             in_report(outputs.metrics_figure_stem(d, m), "png", "metrics.rst", "2. Figures", "Metrics")
             for d, m in sorted({(d, m) for d, m, _ in VIEWS})

@@ -6,6 +6,7 @@ differences), ``figures`` (seaborn figures). Only healthy runs are ranked or nam
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from srloss.outputs import (
     CURVES_STEM,
     PD_STEM,
     STUDY_TABLES,
+    VERDICT_STEM,
     grid_stem,
     metrics_figure_stem,
     paired_figure_stem,
@@ -49,14 +51,17 @@ from srloss.report.load import (
     view_rows,
 )
 from srloss.report.tables import (
+    HTML_STYLE,
     _caption,
     evidence_notes,
     paired_rows,
     paired_table,
     results_table,
+    to_html_table,
     to_latex_table,
     to_markdown,
     to_markdown_table,
+    verdict_lines,
 )
 from srloss.stats import best_losses, pairwise_tests, summary_stats
 
@@ -121,9 +126,24 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     with atomic_path(stem.with_suffix(".csv")) as tmp:
         table.reset_index().to_csv(tmp, index=False)
     write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, notes))
+    write_text(stem.with_suffix(".html"), to_html_table(table, marks, shown, caption, notes))
     label = f"tab:{dataset}-{model}-x{scale}"
     write_text(stem.with_suffix(".tex"), to_latex_table(table, marks, shown, caption, label, notes))
     _save(plot_grid(view, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+
+
+def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: dict) -> None:
+    """The study's conclusions in a few lines (Markdown and HTML): what the report opens with."""
+    lines = verdict_lines(best, paired, ctx["alpha"]) or ["No trained run is healthy: no loss can be ranked."]
+    title = f"Study {config['study']}: best loss per metric (healthy runs only; reference {ctx['reference']})"
+    stem = ctx["root"] / VERDICT_STEM
+    write_text(stem.with_suffix(".md"), f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines))
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    write_text(
+        stem.with_suffix(".html"),
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_STYLE}</head><body>"
+        f"<h3>{html.escape(title)}</h3><ul>{items}</ul></body></html>\n",
+    )
 
 
 def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:
@@ -180,5 +200,6 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
             frame.to_csv(tmp, index=False)
     for view_key in trained_views(per_image):
         _write_view(per_image, best, view_key, ctx)
+    _write_verdict(best, paired, config, ctx)
     _write_study_figures(per_image, summary, ctx)
     return summary

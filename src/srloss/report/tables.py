@@ -6,6 +6,7 @@ baseline; and the paired differences to ``evaluation.reference`` (``paired_table
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -119,6 +120,64 @@ def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], capt
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+HTML_STYLE = (
+    "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+    "th,td{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right}"
+    "th:first-child,td:first-child,td:last-child{text-align:left}caption{text-align:left;padding:4px}</style>"
+)
+
+
+def to_html_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, notes: list[str]) -> str:
+    """The results table as a standalone HTML page (what the Snakemake report shows inline)."""
+    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
+    rows = []
+    for loss, row in table.iterrows():
+        cells = [html.escape(str(loss))]
+        cells += [_decorate(html.escape(_cell(row, m)), marks.get(m), loss, lambda t: f"<b>{t}</b>") for m in metrics]
+        cells.append(html.escape(str(row["status"])))
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_STYLE}</head><body>"
+        f"<table><caption>{html.escape(caption)}</caption>{head}{''.join(rows)}</table>"
+        f"<ul>{items}</ul></body></html>\n"
+    )
+
+
+def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[str]:
+    """One sentence per (dataset, model, scale, metric): the best healthy loss, whether it beats
+    the runner-up significantly, and whether it beats the reference (tables/paired.csv)."""
+    lines = []
+    for _, row in best.iterrows():
+        name = metric_info(row["metric"])[0]
+        where = f"{row['dataset']} / {row['model']} / x{int(row['scale'])}, {name}"
+        if not bool(row.get("can_reach_alpha", True)):
+            lines.append(f"{where}: no best named (too few test images for p < {alpha}).")
+            continue
+        text = f"{where}: best {row['best']}"
+        if pd.notna(row.get("runner_up")):
+            verdict = "significantly" if row["significant"] else "not significantly"
+            text += f", {verdict} better than {row['runner_up']} (p = {row['p_value']:.3g})"
+        versus = (
+            paired[
+                (paired["dataset"] == row["dataset"])
+                & (paired["model"] == row["model"])
+                & (paired["scale"] == row["scale"])
+                & (paired["metric"] == row["metric"])
+                & (paired["loss"] == row["best"])
+            ]
+            if not paired.empty
+            else paired
+        )
+        if len(versus):
+            ref = versus.iloc[0]
+            beats = "beats" if ref["better"] else "does not significantly beat"
+            text += f"; it {beats} {ref['reference']} (Holm p = {ref['p_holm']:.3g})"
+        lines.append(text + ".")
+    return lines
 
 
 def _tex(text: str) -> str:
