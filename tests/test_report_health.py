@@ -172,3 +172,13 @@ def test_the_report_pages_hold_the_tables_and_the_verdict(tmp_path):
     assert "d / espcn / x2, PSNR" in verdict and "best mse" in verdict and "bad" not in verdict
     assert "beats baseline (Holm p = " in verdict  # mse is 1 dB better on every image
     assert "<li>" in (root / "tables/verdict.html").read_text()
+
+
+def test_intervals_never_span_impossible_values(tmp_path, monkeypatch):
+    # SSIM 0.80, 0.99, 0.99 on three images: the plain t interval (0.93 +- 0.27) would exceed 1
+    monkeypatch.setattr(sys.modules[__name__], "IMAGES", IMAGES[:3])
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", [0.0, 18.0, 17.0], "completed")])
+    stats = pd.read_csv(root / "tables/summary_stats.csv").set_index(["loss", "metric"])
+    assert stats.loc[("mse", "ssim_y"), "ci_high"] == 1.0 and stats.loc[("mse", "ssim_y"), "mean"] < 1.0
+    ssim_cell = _rows(root, "md")["mse"].split(" | ")[2]
+    assert "0.9267 [0.6542, 1.0000]" in ssim_cell and "±" not in ssim_cell  # clipped, not mean ± half-width

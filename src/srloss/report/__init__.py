@@ -43,6 +43,7 @@ from srloss.report.load import (
     healthy,
     load_histories,
     load_metrics,
+    metric_bounds,
     metric_columns,
     missing_reasons,
     summarise,
@@ -74,6 +75,19 @@ __all__ = [
     "PD_STEM",
     "CURVES_STEM",
 ]
+
+
+def clip_intervals(stats_long: pd.DataFrame) -> pd.DataFrame:
+    """Confidence limits clipped to the range each metric can take (``load.metric_bounds``)."""
+    if stats_long.empty:
+        return stats_long
+    bounds = stats_long["metric"].map(metric_bounds)
+    low, high = bounds.map(lambda b: b[0]), bounds.map(lambda b: b[1])
+    for column in ("ci_low", "seed_ci_low"):
+        stats_long[column] = stats_long[column].where(stats_long[column].isna(), stats_long[column].clip(lower=low))
+    for column in ("ci_high", "seed_ci_high"):
+        stats_long[column] = stats_long[column].where(stats_long[column].isna(), stats_long[column].clip(upper=high))
+    return stats_long
 
 
 def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict) -> None:
@@ -193,7 +207,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         best_losses(ranked, VIEW, dirs, ctx["alpha"]) if not ranked.empty else pd.DataFrame(columns=[*VIEW, "metric"])
     )
     tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
-    stats_long = summary_stats(per_image, GROUP, metrics)
+    stats_long = clip_intervals(summary_stats(per_image, GROUP, metrics))
     paired = paired_table(per_image, ctx["reference"], dirs, ctx["alpha"])
     for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
         with atomic_path(ctx["root"] / name) as tmp:

@@ -51,6 +51,20 @@ FORMAT = {
 HEADERS = {k: v[0] for k, v in METRIC_INFO.items()}
 
 
+# The range each metric's values can take: confidence intervals are clipped to it (a t interval
+# of a bounded quantity can otherwise span impossible values, e.g. SSIM above 1 or MSE below 0).
+BOUNDS = {"ssim_y": (-1.0, 1.0), "mse": (0.0, math.inf), "sharpness_lost": (0.0, math.inf)}
+BOUNDS |= {"sharpness_added": (0.0, math.inf), "ffr": (0.0, 1.0), "ffr_no_face": (0.0, 1.0)}
+BOUNDS |= {"ffr_mismatch": (0.0, 1.0), "face_distance": (0.0, math.inf)}
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """(lowest, highest) possible value of ``metric``; LPIPS distances are >= 0."""
+    if metric.startswith("lpips_"):
+        return 0.0, math.inf
+    return BOUNDS.get(metric, (-math.inf, math.inf))
+
+
 # Face-recognition failure indicators: the tables also give their counts (failures / faces).
 COUNTED = ("ffr", "ffr_no_face", "ffr_mismatch")
 

@@ -21,6 +21,7 @@ from srloss.report.load import (
     HEADERS,
     HEALTHY,
     VIEW,
+    metric_bounds,
     summarise,
     trained_views,
 )
@@ -68,7 +69,13 @@ def _cell(row: pd.Series, m: str) -> str:
         return "no faces"
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "missing"
-    text = f"{mean:{fmt}}" + ("" if math.isnan(ci) else f" ± {ci:{fmt}}")
+    low, high = metric_bounds(m)
+    if math.isnan(ci):
+        text = f"{mean:{fmt}}"
+    elif mean - ci < low or mean + ci > high:  # the interval clipped to what the metric can take
+        text = f"{mean:{fmt}} [{max(low, mean - ci):{fmt}}, {min(high, mean + ci):{fmt}}]"
+    else:
+        text = f"{mean:{fmt}} ± {ci:{fmt}}"
     if m in COUNTED and f"{m}_count" in row:
         text += f" ({int(row[f'{m}_count'])}/{int(row[f'{m}_of'])})"
     return text
