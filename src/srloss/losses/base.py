@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from srloss.options import Configurable
+from srloss.options import Configurable, OptionError
 
 
 class LossTerm(Configurable, nn.Module):
@@ -42,3 +42,15 @@ class LossTerm(Configurable, nn.Module):
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+
+class WindowedTerm(LossTerm):
+    """A term computed over a sliding ``window`` option (SSIM, Gaussian-weighted L1): the window
+    must fit in the training patches."""
+
+    @classmethod
+    def check_patch_size(cls, options: dict[str, Any], patch_size: int) -> None:
+        if patch_size < options["window"]:
+            raise OptionError(
+                "window", f"a {options['window']}-pixel window does not fit in {patch_size}-pixel patches"
+            )

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srloss.losses.base import LossTerm
+from srloss.losses.base import LossTerm, WindowedTerm
 from srloss.losses.structural import odd_window
 from srloss.ops.kernels import gaussian_profile
-from srloss.options import Option, OptionError
+from srloss.options import Option
 
 
 class MSELoss(LossTerm):
@@ -28,7 +28,7 @@ class L1Loss(LossTerm):
         return torch.mean(torch.abs(sr - hr))
 
 
-class GaussianL1Loss(LossTerm):
+class GaussianL1Loss(WindowedTerm):
     """Gaussian-weighted L1: the mean over valid positions p of sum_q G_sigma(q - p) |sr - hr|(q).
 
     The L1 part of the Mix loss of Zhao, Gallo, Frosio & Kautz, "Loss Functions for Image
@@ -58,13 +58,6 @@ class GaussianL1Loss(LossTerm):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.register_buffer("profile", gaussian_profile(self.window, self.sigma).float(), persistent=False)
-
-    @classmethod
-    def check_patch_size(cls, options: dict[str, Any], patch_size: int) -> None:
-        if patch_size < options["window"]:
-            raise OptionError(
-                "window", f"a {options['window']}-pixel window does not fit in {patch_size}-pixel patches"
-            )
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         if sr.shape != hr.shape or sr.ndim != 4 or min(sr.shape[-2:]) < self.window:

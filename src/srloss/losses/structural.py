@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from srloss.losses.base import LossTerm
+from srloss.losses.base import LossTerm, WindowedTerm
 from srloss.ops.kernels import gaussian_window
 from srloss.options import Option, OptionError
 
@@ -100,7 +100,7 @@ def _check(name: str, sr: torch.Tensor, hr: torch.Tensor, min_side: int, hint: s
         )
 
 
-class SSIMLoss(LossTerm):
+class SSIMLoss(WindowedTerm):
     """1 − mean SSIM over images and channels."""
 
     options = WINDOW_OPTIONS
@@ -108,13 +108,6 @@ class SSIMLoss(LossTerm):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.register_buffer("win", gaussian_window(self.window, self.sigma).float(), persistent=False)
-
-    @classmethod
-    def check_patch_size(cls, options: dict[str, Any], patch_size: int) -> None:
-        if patch_size < options["window"]:
-            raise OptionError(
-                "window", f"a {options['window']}-pixel window does not fit in {patch_size}-pixel patches"
-            )
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
         _check("ssim", sr, hr, self.window, f"the {self.window}-pixel window")

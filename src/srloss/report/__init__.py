@@ -52,9 +52,9 @@ from srloss.report.load import (
     view_rows,
 )
 from srloss.report.tables import (
-    HTML_STYLE,
     _caption,
     evidence_notes,
+    html_page,
     paired_rows,
     paired_table,
     results_table,
@@ -153,11 +153,7 @@ def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: 
     stem = ctx["root"] / VERDICT_STEM
     write_text(stem.with_suffix(".md"), f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines))
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-    write_text(
-        stem.with_suffix(".html"),
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_STYLE}</head><body>"
-        f"<h3>{html.escape(title)}</h3><ul>{items}</ul></body></html>\n",
-    )
+    write_text(stem.with_suffix(".html"), html_page(f"<h3>{html.escape(title)}</h3><ul>{items}</ul>"))
 
 
 def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:

@@ -63,6 +63,33 @@ def _t_interval(values) -> tuple[float, float]:
     return (d["ci_low"], d["ci_high"]) if d["n"] > 1 else (d["mean"], d["mean"])
 
 
+def _loss_grid(long: pd.DataFrame, y: str, title: str, **plot) -> plt.Figure:
+    """One panel per metric (rows) and scale (columns), losses on x in their fixed colours."""
+    palette = loss_palette(long["loss"])
+    grid = sns.catplot(
+        data=long,
+        x="loss",
+        y=y,
+        hue="loss",
+        row="metric",
+        col="scale",
+        order=list(palette),
+        hue_order=list(palette),
+        palette=palette,
+        sharey="row",
+        height=2.4,
+        aspect=1.6,
+        legend=False,
+        **plot,
+    )
+    grid.set_titles("{row_name} | x{col_name}", size=8)
+    grid.set_axis_labels("", "")
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", rotation=30)
+    grid.figure.suptitle(title, y=1.0)
+    return grid.figure
+
+
 def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figure:
     """Point plot per metric (rows) and scale (columns): mean over images with 95% t-interval."""
     shown = [m for m in metrics if view[m].notna().any()]
@@ -71,32 +98,7 @@ def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figu
     per_image = view.groupby(["loss", "scale", "image"])[shown].mean().reset_index()
     long = per_image.melt(id_vars=["loss", "scale", "image"], value_vars=shown, var_name="metric", value_name="value")
     long["metric"] = long["metric"].map(lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    palette = loss_palette(long["loss"])
-    grid = sns.catplot(
-        data=long,
-        kind="point",
-        x="loss",
-        y="value",
-        hue="loss",
-        row="metric",
-        col="scale",
-        order=list(palette),
-        hue_order=list(palette),
-        palette=palette,
-        sharey="row",
-        errorbar=_t_interval,
-        linestyle="none",
-        capsize=0.2,
-        height=2.4,
-        aspect=1.6,
-        legend=False,
-    )
-    grid.set_titles("{row_name} | x{col_name}", size=8)
-    grid.set_axis_labels("", "")
-    for ax in grid.axes.flat:
-        ax.tick_params(axis="x", rotation=30)
-    grid.figure.suptitle(title, y=1.0)
-    return grid.figure
+    return _loss_grid(long, "value", title, kind="point", errorbar=_t_interval, linestyle="none", capsize=0.2)
 
 
 def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, reason: str) -> plt.Figure:
@@ -263,27 +265,7 @@ def plot_paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str], t
     if long.empty:
         return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
     long["metric"] = long["metric"].map(lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    palette = loss_palette(long["loss"])
-    grid = sns.catplot(
-        data=long,
-        kind="strip",
-        x="loss",
-        y="delta",
-        hue="loss",
-        row="metric",
-        col="scale",
-        order=list(palette),
-        hue_order=list(palette),
-        palette=palette,
-        sharey="row",
-        height=2.4,
-        aspect=1.6,
-        legend=False,
-    )
-    for ax in grid.axes.flat:
+    figure = _loss_grid(long, "delta", f"{title}: each test image minus {reference}", kind="strip")
+    for ax in figure.axes:
         ax.axhline(0, color="0.3", linewidth=0.8)
-        ax.tick_params(axis="x", rotation=30)
-    grid.set_titles("{row_name} | x{col_name}", size=8)
-    grid.set_axis_labels("", "")
-    grid.figure.suptitle(f"{title}: each test image minus {reference}", y=1.0)
-    return grid.figure
+    return figure

@@ -35,13 +35,13 @@ def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) ->
     trained = [loss for loss in table.index if not loss.endswith("(baseline)")]
     baselines = [loss for loss in table.index if loss not in trained]
     table = table.loc[trained + baselines]
-    healthy = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
+    ranked = [loss for loss in trained if table.loc[loss, "status"] == HEALTHY]
     marks = {}
     for _, row in best.iterrows():
         m = row["metric"]
         # no bold "best" where the number of test images cannot make any difference significant
-        if m in metrics and healthy and bool(row.get("can_reach_alpha", True)):
-            marks[m] = _mark(table, healthy, baselines, m, row)
+        if m in metrics and ranked and bool(row.get("can_reach_alpha", True)):
+            marks[m] = _mark(table, ranked, baselines, m, row)
     return table, marks
 
 
@@ -136,6 +136,11 @@ HTML_STYLE = (
 )
 
 
+def html_page(body: str) -> str:
+    """A standalone HTML page in the report's table style."""
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_STYLE}</head><body>{body}</body></html>\n"
+
+
 def to_html_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, notes: list[str]) -> str:
     """The results table as a standalone HTML page (what the Snakemake report shows inline)."""
     header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
@@ -147,11 +152,7 @@ def to_html_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption:
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_STYLE}</head><body>"
-        f"<table><caption>{html.escape(caption)}</caption>{head}{''.join(rows)}</table>"
-        f"<ul>{items}</ul></body></html>\n"
-    )
+    return html_page(f"<table><caption>{html.escape(caption)}</caption>{head}{''.join(rows)}</table><ul>{items}</ul>")
 
 
 def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[str]:
