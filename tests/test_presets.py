@@ -107,8 +107,27 @@ def test_a_name_no_registry_defines_fails_the_preset_tests():
     ],
 )
 def test_patch_sizes_follow_the_studies(name, patch):
-    (ds,) = load(name)["datasets"].values()
+    (ds,) = [d for d in load(name)["datasets"].values() if "train" in d.get("splits", {"train": []})]
     assert ds["patch_size"] == patch and ds["stride"] == patch
+
+
+@pytest.mark.parametrize(
+    ("name", "sets"),
+    [
+        ("esrgan-ablation", ["Set5", "Set14", "B100", "Urban100"]),  # ESRGAN's benchmarks in EDSR's archive
+        ("survey-x4", ["Set5", "Set14", "B100", "Urban100"]),
+        ("downsampled-x4", ["Set5", "Set14", "B100", "Urban100"]),
+        ("srcnn-div2k", ["Set5", "Set14"]),  # SRCNN's (its BSD200 is not in the archive)
+    ],
+)
+def test_div2k_presets_test_on_the_sr_benchmarks(name, sets):
+    datasets = load(name)["datasets"]
+    tested = [datasets[t] for t in datasets["div2k"]["test_on"]]
+    assert [t["splits"] for t in tested] == [{"test": [s]} for s in sets]
+    assert {t["source"] for t in tested} == {"benchmark"}
+    config = load(name)
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    assert Study(config).test_sets("div2k") == ["div2k", *datasets["div2k"]["test_on"]]
 
 
 def test_faces_x8_trains_on_whole_faces_and_counts_failed_recognitions():
@@ -227,7 +246,11 @@ def test_preset_dry_run_resolves(preset, tmp_path):
         * len(config["models"])
         * len(config["scales"])
         * len(config.get("seeds", [0]))
-        * len(config["datasets"])
+        * sum(1 for ds in config["datasets"].values() if "train" in ds.get("splits", {"train": []}))
     )
-    trained = [line for line in result.stdout.splitlines() if line.split()[:1] == ["train"]]
-    assert trained and int(trained[0].split()[1]) == n_runs, result.stdout[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    counts = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}  # the job stats
+    assert counts.get("train") == n_runs, result.stdout[-3000:]
+    test_on = sum(len(ds.get("test_on", [])) for ds in config["datasets"].values())
+    baselines = len(config["scales"]) * test_on  # bicubic, tested on every test set too
+    assert counts.get("evaluate_on", 0) == n_runs * test_on + baselines, result.stdout[-3000:]

@@ -53,13 +53,13 @@ def _write_images(folder: Path) -> None:
         Image.fromarray(load()[:96, :128]).save(folder / f"{name}.png")
 
 
-def planned_jobs(stdout: str) -> set[str]:
-    """Jobs of a `snakemake -n` listing, each named by its log path below results/rel/logs/."""
+def planned_jobs(stdout: str, study: str = "rel") -> set[str]:
+    """Jobs of a `snakemake -n` listing, each named by its log path below results/<study>/logs/."""
     jobs = set()
     for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", stdout):
         m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
         if m:
-            log = re.search(r"^\s+log: results/rel/logs/(\S+)\.log$", block, re.M)
+            log = re.search(rf"^\s+log: results/{study}/logs/(\S+)\.log$", block, re.M)
             jobs.add(log.group(1) if log else m.group(1))
     return jobs
 

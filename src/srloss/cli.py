@@ -208,14 +208,18 @@ def grid_summary(config: dict) -> list[str]:
     study = Study(config)
     runs = study.runs()
     trained = [r for r in runs if r.trained]
+    cross = study.cross_evaluations()
+    shards = len(study.training_datasets()) * 3 + len({t for _, t in cross} - set(study.training_datasets()))
     jobs = Counter(
         {
-            "prepare": len(config["datasets"]) * len(config["scales"]),
+            "prepare": shards * len(config["scales"]),  # one per split (a test set has one)
             "train": len(trained),
             "evaluate": len(runs),
+            "evaluate_on": len(cross),
             "aggregate": 1,
         }
     )
+    jobs = +jobs  # stages without jobs are left out
     archives = sorted({a.filename for ds in config["datasets"].values() for a in archives_to_fetch(ds)})
     backbones = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])})
     ev = config["evaluation"]
@@ -223,7 +227,7 @@ def grid_summary(config: dict) -> list[str]:
         backbones = sorted(set(backbones) | {LPIPS_TRUNKS[n] for n in ev["lpips"]["nets"]})
     return [
         f"study {study.name}: results in results/{study.name}/",
-        f"runs: {len(runs)} ({len(trained)} trained: {len(config['datasets'])} datasets x "
+        f"runs: {len(runs)} ({len(trained)} trained: {len(study.training_datasets())} datasets x "
         f"{sum(study.is_trained(m) for m in study.models)} trained models x {len(config['losses'])} losses x "
         f"{len(config['scales'])} scales x {len(config['seeds'])} seeds; "
         f"{len(runs) - len(trained)} untrained baselines)",

@@ -194,6 +194,12 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
     elif "splits" not in ds:
         raise ConfigError(f"config key {key}.splits: required for source {source!r} (train, val and test image lists)")
     splits = ds.get("splits", {})
+    if ("train" in splits) != ("val" in splits):
+        given, absent = ("train", "val") if "train" in splits else ("val", "train")
+        raise ConfigError(
+            f"config key {key}.splits: {given} is given without {absent}; a dataset to train on needs train, val "
+            "and test, a test set (see test_on) only test"
+        )
     expanded: dict[str, list[str]] = {}
     for split in SPLITS:
         for i, entry in enumerate(splits.get(split, [])):
@@ -218,8 +224,8 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
             if image in seen and seen[image] != split:
                 raise ConfigError(f"config key {key}.splits: image {image!r} is in both {seen[image]!r} and {split!r}")
             seen[image] = split
-    for field in ("patch_size", "stride"):
-        _check_patch_field(f"{key}.{field}", ds, field, scales)
+    for field in ("patch_size", "stride") if not is_test_set(ds) else ():
+        _check_patch_field(f"{key}.{field}", ds, field, scales)  # a test set cuts no patches
 
 
 def _check_patch_field(key: str, ds: dict, field: str, scales: list[int]) -> None:
@@ -344,6 +350,7 @@ def check_config(config: dict) -> None:
     scales = config["scales"]
     for name, ds in config["datasets"].items():
         _check_dataset(f"datasets.{name}", ds, scales)
+    _check_test_on(config["datasets"])
     for name, model in config["models"].items():
         _check_model(name, model, config)
     for name, loss in config["losses"].items():
@@ -356,6 +363,38 @@ def check_config(config: dict) -> None:
     _check_devices(config)
     _check_budget_steps(config)
     _check_evaluation(config)
+
+
+def is_test_set(ds: dict) -> bool:
+    """A dataset with a test split only: nothing trains on it; other datasets' ``test_on`` name it."""
+    return "splits" in ds and "train" not in ds["splits"]
+
+
+def _check_test_on(datasets: dict) -> None:
+    """``datasets.<name>.test_on`` names other datasets whose samples fit the same models (frames);
+    a test set (test split only) is named by some dataset's ``test_on`` and names none itself."""
+    for name, ds in datasets.items():
+        key = f"config key datasets.{name}.test_on"
+        for other in ds.get("test_on", []):
+            if other not in datasets or other == name:
+                valid = ", ".join(d for d in datasets if d != name) or "(no other dataset)"
+                what = "its own test split is always evaluated" if other == name else "unknown dataset"
+                raise ConfigError(f"{key}: {other!r}: {what}; valid choices: {valid}")
+            if dataset_frames(datasets[other]) != dataset_frames(ds):
+                raise ConfigError(
+                    f"{key}: {other!r} has {dataset_frames(datasets[other])} frame(s) per sample and {name!r} has "
+                    f"{dataset_frames(ds)}; a model trained on one cannot be tested on the other (degradation.frames)"
+                )
+        if is_test_set(ds):
+            if ds.get("test_on"):
+                raise ConfigError(f"{key}: {name!r} has a test split only, so nothing is trained on it to test")
+            if not any(name in d.get("test_on", []) for d in datasets.values()):
+                raise ConfigError(
+                    f"config key datasets.{name}.splits: a test split only, but no dataset's test_on names {name!r}; "
+                    f"add it to a training dataset's test_on, or give {name!r} train and val splits too"
+                )
+    if all(is_test_set(ds) for ds in datasets.values()):
+        raise ConfigError("config key datasets: every dataset is a test set (test split only); nothing to train on")
 
 
 def _check_evaluation(config: dict) -> None:
@@ -628,7 +667,7 @@ class Study:
         """Every evaluated cell: trained models × losses × scales × seeds, plus baselines × scales."""
         cfg = self.config
         out = []
-        for dataset in cfg["datasets"]:
+        for dataset in self.training_datasets():
             for model in self.models:
                 for scale in cfg["scales"]:
                     if self.is_trained(model):
@@ -638,6 +677,18 @@ class Study:
                     else:
                         out.append(Run(dataset, model, BASELINE_LOSS, scale, 0))
         return out
+
+    def training_datasets(self) -> list[str]:
+        """The datasets models are trained on (all but the test sets, ``is_test_set``), in config order."""
+        return [name for name, ds in self.config["datasets"].items() if not is_test_set(ds)]
+
+    def test_sets(self, dataset: str) -> list[str]:
+        """The test splits models trained on ``dataset`` are evaluated on: its own, then its ``test_on``."""
+        return [dataset, *self.config["datasets"][dataset].get("test_on", [])]
+
+    def cross_evaluations(self) -> list[tuple[Run, str]]:
+        """(run, test set) of every evaluation on another dataset's test split (``test_on``)."""
+        return [(run, test_set) for run in self.runs() for test_set in self.test_sets(run.dataset)[1:]]
 
     def dataset_spec(self, dataset: str) -> dict:
         return self.config["datasets"][dataset]
@@ -680,8 +731,9 @@ class Study:
         ref = self.config["losses"].get(run.loss, {}).get("init_from")
         return Run(run.dataset, run.model, ref["loss"], run.scale, run.seed) if ref else None
 
-    def evaluation_spec(self, dataset: str) -> dict:
-        """The evaluate job's settings for one dataset (FFR on only for the datasets listed).
+    def evaluation_spec(self, test_set: str) -> dict:
+        """The evaluate job's settings for one test set, a dataset whose test split is measured
+        (FFR on only for the datasets listed).
 
         Reads the schema-validated config, whose defaults the schema has filled in. ``device``
         and ``batch_size`` are left out: they change how the job runs, not its result, so they
@@ -689,14 +741,14 @@ class Study:
         """
         ev = self.config["evaluation"]
         ffr = {k: v for k, v in ev["ffr"].items() if k != "datasets"}
-        ffr["enabled"] = dataset in ev["ffr"]["datasets"]
-        return {"metrics": ev["metrics"], "lpips": ev["lpips"], "ffr": ffr, "crops": ev["crops"]}
+        ffr["enabled"] = test_set in ev["ffr"]["datasets"]
+        return {"metrics": ev["metrics"], "lpips": ev["lpips"], "ffr": ffr, "crops": ev["crops"], "test_set": test_set}
 
     def trained_views(self) -> list[tuple[str, str, int]]:
         """(dataset, model, scale) of every trained model: one results table and grid each."""
         return [
             (d, m, s)
-            for d in self.config["datasets"]
+            for d in self.training_datasets()
             for m in self.models
             if self.is_trained(m)
             for s in self.config["scales"]

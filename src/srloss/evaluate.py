@@ -37,7 +37,7 @@ from srloss.tiling import tiled_forward
 log = logging.getLogger(__name__)
 
 # Columns of every metrics table, identifying the run and the image.
-ID_COLUMNS = ["study", "dataset", "model", "loss", "scale", "seed", "image"]
+ID_COLUMNS = ["study", "dataset", "test_set", "model", "loss", "scale", "seed", "image"]
 FFR_COLUMNS = ["gt_face", "ffr", "ffr_no_face", "ffr_mismatch", "face_distance"]
 
 # What `evaluation` means when a caller passes none (the schema's defaults, FFR off).
@@ -207,7 +207,10 @@ def evaluate(
     status = run_status(checkpoint)
     missing_note = json.dumps(metric_set.missing, sort_keys=True) if metric_set.missing else ""  # {metric: reason}
     rows, crops = _measure(model, metric_set, read_images(test_shard), spec, evaluation, device)
-    run_columns = {k: spec[k] for k in ID_COLUMNS if k != "image"}
+    # the run's columns; test_set: the dataset whose test split this is (another than the training
+    # dataset for test_on, cross-dataset evaluation)
+    ids = {**spec, "test_set": evaluation.get("test_set", spec["dataset"])}
+    run_columns = {k: ids[k] for k in ID_COLUMNS if k != "image"}
     table = pd.DataFrame(
         [{**run_columns, "image": r.pop("image"), "status": status, **r, "missing": missing_note} for r in rows]
     )

@@ -5,12 +5,15 @@ from srloss.config import result_config
 
 RUNS = study.runs()
 VIEWS = study.trained_views()
+CROSS = study.cross_evaluations()  # (run, test set) pairs of datasets.<name>.test_on
 
 
 rule aggregate:
     input:
-        metrics=[f"{run_dir(run)}/metrics.csv" for run in RUNS],
-        crops=[f"{run_dir(run)}/crops.npz" for run in RUNS],
+        metrics=[f"{run_dir(run)}/metrics.csv" for run in RUNS]
+        + [f"{cross_dir(run, test_set)}/metrics.csv" for run, test_set in CROSS],
+        crops=[f"{run_dir(run)}/crops.npz" for run in RUNS]
+        + [f"{cross_dir(run, test_set)}/crops.npz" for run, test_set in CROSS],
         histories=[f"{run_dir(run)}/history.csv" for run in RUNS if run.trained],
     output:
         per_image=result("tables/per_image.csv"),

@@ -27,6 +27,7 @@ wildcard_constraints:
     scale="[0-9]+",
     seed="[0-9]+",
     split="train|val|test",
+    test_set="[^/]+",
 
 
 localrules:
@@ -157,6 +158,26 @@ def evaluate_inputs(wildcards):
 
 def evaluation_json(wildcards):
     return to_json(study.evaluation_spec(wildcards.dataset))
+
+
+# datasets.<name>.test_on: a run is also evaluated on other datasets' test splits, into
+# <run folder>/on/<test set>/ (evaluate.smk's evaluate_on)
+CROSS_DIR = f"{RUN_DIR}/on/{{test_set}}"
+
+
+def cross_dir(run, test_set):
+    return CROSS_DIR.format(**vars(run), test_set=test_set)
+
+
+def evaluate_on_inputs(wildcards):
+    """evaluate_inputs with the test shard of dataset {test_set} (the trained weights are the same)."""
+    return {**evaluate_inputs(wildcards), "test": f"{RESULTS}/data/{wildcards.test_set}/x{wildcards.scale}/test.h5"}
+
+
+def evaluation_on_json(wildcards):
+    if wildcards.test_set not in study.test_sets(wildcards.dataset)[1:]:
+        raise ValueError(f"{wildcards.test_set!r} is not in datasets.{wildcards.dataset}.test_on")
+    return to_json(study.evaluation_spec(wildcards.test_set))
 
 
 # --- aggregate -----------------------------------------------------------------------------

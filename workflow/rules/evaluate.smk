@@ -1,4 +1,5 @@
-# Evaluate one run (or an untrained baseline) on the test shard: per-image metrics and fixed crops.
+# Evaluate one run (or an untrained baseline) on the test shard: per-image metrics and fixed crops;
+# evaluate_on: the same on another dataset's test shard (datasets.<name>.test_on).
 # Execution settings (evaluation.device, evaluation.batch_size) reach the command as
 # $SRLOSS_EVAL_EXECUTION and $SRLOSS_EVAL_LAUNCH (common.smk), not params: changing them reruns nothing.
 
@@ -28,3 +29,21 @@ rule evaluate:
         "$SRLOSS_EVAL_LAUNCH srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
         " --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
         " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"
+
+
+use rule evaluate as evaluate_on with:
+    input:
+        unpack(evaluate_on_inputs),
+    output:
+        metrics=f"{CROSS_DIR}/metrics.csv",
+        record=f"{CROSS_DIR}/eval.json",
+        crops=f"{CROSS_DIR}/crops.npz",
+    log:
+        result(f"logs/evaluate/{RUN_ID}/on/{{test_set}}.log"),
+    benchmark:
+        result(f"benchmarks/evaluate/{RUN_ID}/on/{{test_set}}.tsv")
+    params:
+        spec=run_spec_json,
+        code=CODE["evaluate"],
+        evaluation=evaluation_on_json,
+        checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
