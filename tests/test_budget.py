@@ -18,6 +18,7 @@ from workflow_runner import run_snakemake
 
 from srloss.budget import budget_ranking, budget_table, plot_budget
 from srloss.config import ConfigError, Run, Study, check_schema
+from srloss.report.figures import loss_palette
 from srloss.train import train
 from srloss.training.budget import check_steps, weights_steps
 
@@ -189,6 +190,70 @@ def test_the_figure_draws_budgets_over_orders_of_magnitude_on_a_log_axis(tmp_pat
     plot_budget(table, paths)
     assert all(p.stat().st_size > 1000 for p in paths)
     assert plt.gcf().axes[0].get_xscale() == "log"
+
+
+def test_the_figure_has_the_baseline_line_and_marks_an_unhealthy_loss(tmp_path):
+    table = tidy([(loss, 0, step, v + step) for loss, v in (("l1", 20.0), ("l2", 21.0)) for step in (1, 2)])
+    baselines = pd.DataFrame(
+        [("d", "bicubic", 2, "psnr_y", 19.5), ("d", "bicubic", 4, "psnr_y", 17.0)],
+        columns=["dataset", "model", "scale", "metric", "value"],
+    )
+    plot_budget(table, [tmp_path / "budget.png"], {"l1": "l1", "l2": "l2 [stalled]"}, baselines)
+    (ax,) = plt.gcf().axes  # one metric, one dataset/model/scale
+    dashed = [line for line in ax.get_lines() if line.get_label() == "bicubic (baseline)"]
+    assert len(dashed) == 1 and dashed[0].get_linestyle() == "--"  # only the x2 baseline: the panel is x2
+    assert list(dashed[0].get_ydata()) == [19.5, 19.5]
+    legend = {t.get_text() for t in plt.gcf().legends[0].get_texts()}
+    assert legend == {"l1", "l2 [stalled]", "bicubic (baseline)"}
+    colours = {line.get_label(): line.get_color() for line in plt.gcf().legends[0].get_lines()}
+    assert colours["l2 [stalled]"] == loss_palette(["l1", "l2"])["l2"]  # the loss's own colour, marked or not
+
+
+def _metrics_csv(path: Path, loss: str, values: list[float], **extra) -> Path:
+    """One run's metrics.csv (model bicubic for the baseline ``none``), one row per value."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = {"study": "s", "dataset": "d", "model": "bicubic" if loss == "none" else "m", "loss": loss, "scale": 2}
+    rows = [{**ids, "seed": 0, "image": f"img{i}", "psnr_y": v, **extra} for i, v in enumerate(values)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_srloss_budget_draws_the_baselines_and_uses_only_the_own_test_split(tmp_path):
+    from srloss.cli import main
+
+    args, records = ["--step-metrics"], []
+    for loss, status in (("a", "completed"), ("b", "stalled")):
+        run = tmp_path / loss
+        own = _metrics_csv(run / "steps/2/metrics.csv", loss, [20.0, 22.0], test_set="d")
+        other = pd.read_csv(own).assign(test_set="faces", psnr_y=99.0)  # another dataset's test split
+        pd.concat([pd.read_csv(own), other]).to_csv(own, index=False)
+        args.append(str(own))
+        _metrics_csv(run / "metrics.csv", loss, [23.0, 25.0], test_set="d")
+        (run / "run.json").write_text(
+            json.dumps(
+                {
+                    "spec": {"dataset": "d", "model": "m", "loss": loss, "scale": 2, "seed": 0},
+                    "status": status,
+                    "steps_done": 4,
+                    "saved_steps": {"2": 2},
+                }
+            )
+        )
+        records.append(str(run / "run.json"))
+    base = _metrics_csv(tmp_path / "base/metrics.csv", "none", [18.0, 19.0], test_set="d")
+    out = tmp_path / "out"
+    args += ["--final-metrics", str(tmp_path / "a/metrics.csv"), str(tmp_path / "b/metrics.csv")]
+    args += ["--records", *records, "--baselines", str(base), "--table", str(out / "budget.csv")]
+    args += ["--ranking", str(out / "ranking.csv"), "--figures", str(out / "budget.png"), str(out / "budget.pdf")]
+    assert main(["budget", *args]) == 0
+    table = pd.read_csv(out / "budget.csv")
+    assert set(table["loss"]) == {"a", "b"} and set(table["step"]) == {2, 4}  # the baseline is no budget row
+    assert set(table.loc[table["step"] == 2, "value"]) == {21.0}  # the rows of the other test split left out
+    (ax,) = plt.gcf().axes
+    dashed = [line for line in ax.get_lines() if line.get_label() == "bicubic (baseline)"]
+    assert len(dashed) == 1 and list(dashed[0].get_ydata()) == [18.5, 18.5]
+    assert {"a", "b [stalled]", "bicubic (baseline)"} == {t.get_text() for t in plt.gcf().legends[0].get_texts()}
+    assert (out / "budget.png").stat().st_size > 1000 and (out / "budget.pdf").stat().st_size > 1000
 
 
 def test_a_step_a_diverged_run_never_reached_is_left_out(tmp_path):

@@ -127,7 +127,25 @@ def test_no_best_is_named_when_the_images_cannot_reach_significance(tmp_path, mo
     assert "**" not in md
     assert "no best named: with 4 test images the Wilcoxon test cannot reach p < 0.05 (at least 6 are needed)" in md
     best = pd.read_csv(root / "tables/best.csv")
-    assert not best["can_reach_alpha"].any() and not best["significant"].any()
+    assert not best["can_reach_alpha"].any() and not best["significant"].any() and best["best"].isna().all()
+
+
+@pytest.mark.parametrize("n_images", [3, 10])
+def test_best_csv_names_a_best_only_where_the_images_can_reach_significance(tmp_path, monkeypatch, n_images):
+    # mse is 1 dB above l1 on every image: a clear winner, provable with 10 images, not with 3
+    monkeypatch.setattr(sys.modules[__name__], "IMAGES", [f"img{i}" for i in range(n_images)])
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", 0.0, "completed")])
+    best = pd.read_csv(root / "tables/best.csv").set_index("metric")
+    verdict = (root / "tables/verdict.md").read_text()
+    if n_images == 3:
+        assert best["best"].isna().all() and best["runner_up"].isna().all() and best["p_value"].isna().all()
+        assert not best["can_reach_alpha"].any() and (best["n"] == 3).all() and best["n_required"].notna().all()
+        assert "d / espcn / x2, PSNR Y" in verdict and "no best named (too few test images for p < 0.05)" in verdict
+        assert "best mse" not in verdict and "mse" not in (root / "tables/best.csv").read_text()
+    else:
+        assert set(best["best"]) == {"mse"} and set(best["runner_up"]) == {"l1"} and best["can_reach_alpha"].all()
+        assert best.loc["psnr_y", "p_value"] == pytest.approx(2 / 2**10) and bool(best.loc["psnr_y", "significant"])
+        assert "best mse, significantly better than l1" in verdict and "no best named" not in verdict
 
 
 def test_a_non_significant_best_says_how_many_images_would_be_needed(tmp_path):

@@ -72,10 +72,21 @@ def test_best_loss_with_significant_margin():
     assert row["p_value"] == pytest.approx(2 / 256) and row["significant"] and row["effect_size"] == 1.0
 
 
-def test_best_loss_not_significant_with_two_images():
+def test_no_best_is_named_with_two_images():
+    # a is higher on both images, but with 2 images the smallest possible Wilcoxon p is 0.5
     frame = _frame({"a": [31.0, 32.0], "b": [30.0, 31.0]})
     row = best_losses(frame, ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
-    assert row["best"] == "a" and row["p_value"] == 0.5 and not row["significant"]
+    assert row["best"] is None and row["runner_up"] is None and math.isnan(row["best_mean"])
+    assert math.isnan(row["p_value"]) and not row["significant"] and not row["can_reach_alpha"]
+    assert row["n"] == 2 and row["n_required"] == 2  # every difference equal: 2 images would do for a t-test
+
+
+def test_a_best_is_named_once_the_images_can_reach_alpha():
+    frame = _frame({"a": [31.0 + i for i in range(6)], "b": [30.0 + i for i in range(6)]})
+    row = best_losses(frame, ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
+    assert (row["best"], row["runner_up"]) == ("a", "b") and row["can_reach_alpha"] and row["significant"]
+    single = best_losses(_frame({"a": [31.0, 32.0]}), ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
+    assert single["best"] == "a" and single["can_reach_alpha"]  # nothing to compare with: nothing withheld
 
 
 def test_direction_zero_prefers_values_near_zero():

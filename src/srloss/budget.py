@@ -4,7 +4,13 @@ Does the verdict depend on how long the networks trained? ``budget_table`` gives
 mean over test images of every metric at every saved step (plus the final step from the main
 evaluation); ``budget_ranking`` orders the losses at each step by their mean over seeds and
 flags, per metric and (dataset, model, scale), whether the best loss or the order changes with
-the budget; ``plot_budget`` draws each metric against the step, one line per loss.
+the budget; ``plot_budget`` draws each metric against the step, one line per loss (named with its
+runs' health, ``report.figures.health_labels``), with the untrained baselines' mean over the same
+test images as a dashed horizontal line. The baselines are in the figure only, not in
+budget.csv (they have no step; their values are in the aggregate's tables/summary.csv).
+
+Only rows measured on the run's own dataset's test split count (``test_set`` == ``dataset``,
+where metrics.csv has a ``test_set`` column).
 
 A step the run never reached (it diverged earlier; run.json's ``saved_steps`` says so) has no
 row: its weights file holds the run's final weights, which are not the weights of that step.
@@ -22,9 +28,11 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from srloss.atomic import atomic_path  # noqa: E402
 from srloss.metrics import metric_info  # noqa: E402
+from srloss.report.figures import health_labels, loss_palette  # noqa: E402
 from srloss.stats import score  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,21 @@ def run_means(per_image: pd.DataFrame, step: int) -> pd.DataFrame:
     long = means.melt(id_vars=RUN, var_name="metric", value_name="value").dropna(subset=["value"])
     long["step"] = step
     return long[COLUMNS]
+
+
+def own_test_split(per_image: pd.DataFrame) -> pd.DataFrame:
+    """The rows measured on the run's own dataset's test split (all of them without ``test_set``)."""
+    if "test_set" not in per_image:
+        return per_image
+    return per_image[per_image["test_set"].astype(str) == per_image["dataset"].astype(str)]
+
+
+def read_metrics(path: str | Path) -> pd.DataFrame:
+    """A metrics.csv's rows on the run's own test split; an error if there are none."""
+    per_image = own_test_split(pd.read_csv(path))
+    if per_image.empty:
+        raise ValueError(f"{path}: no per-image rows on the run's own test split")
+    return per_image
 
 
 def load_records(paths: list[str | Path]) -> dict[tuple, dict]:
@@ -64,14 +87,14 @@ def budget_table(step_metrics: list[str | Path], final_metrics: list[str | Path]
     frames = []
     for p in step_metrics:
         step = int(Path(p).parent.name)
-        per_image = pd.read_csv(p)
+        per_image = read_metrics(p)
         run = tuple(per_image[RUN].iloc[0])
         if reached(run, step, records):
             frames.append(run_means(per_image, step))
         else:
             log.warning("%s: run %s stopped before step %d; left out", p, "/".join(map(str, run)), step)
     for p in final_metrics:
-        per_image = pd.read_csv(p)
+        per_image = read_metrics(p)
         run = tuple(per_image[RUN].iloc[0])
         if run not in records:
             raise ValueError(f"{p}: no run.json given for run {'/'.join(map(str, run))}")
@@ -120,10 +143,54 @@ def budget_ranking(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_budget(table: pd.DataFrame, paths: list[str | Path]) -> None:
-    """Each metric (rows) against the step, one line per loss, one column per (dataset, model, scale)."""
+def baseline_means(paths: list[str | Path]) -> pd.DataFrame:
+    """The untrained baselines' metrics.csv -> mean over test images (and seeds) per (dataset,
+    model, scale, metric): the level a trained loss has to beat, whatever its budget."""
+    frames = [run_means(read_metrics(p), step=0) for p in paths]
+    if not frames:
+        return pd.DataFrame(columns=["dataset", "model", "scale", "metric", "value"])
+    means = pd.concat(frames, ignore_index=True)
+    return means.groupby(["dataset", "model", "scale", "metric"])["value"].mean().reset_index()
+
+
+def run_health(records: dict[tuple, dict]) -> pd.DataFrame:
+    """One row per trained run: its key columns and run.json's health ``status``."""
+    return pd.DataFrame([{**dict(zip(RUN, run)), "status": r["status"]} for run, r in records.items() if "status" in r])
+
+
+def _baseline_lines(grid: sns.FacetGrid, data: pd.DataFrame, baselines: pd.DataFrame, palette: dict) -> dict:
+    """A dashed line per baseline at its mean in each panel of its dataset and scale; the legend's handles."""
+    views = data.drop_duplicates("view").set_index("view")
+    handles = {}
+    for (metric, view), ax in grid.axes_dict.items():
+        own = baselines[
+            (baselines["dataset"] == views.loc[view, "dataset"])
+            & (baselines["scale"] == views.loc[view, "scale"])
+            & (baselines["metric"] == metric)
+        ]
+        for row in own.itertuples():
+            label = f"{row.model} (baseline)"
+            handles[label] = ax.axhline(row.value, color=palette[label], linestyle="--", linewidth=1.2, label=label)
+    return handles
+
+
+def plot_budget(
+    table: pd.DataFrame,
+    paths: list[str | Path],
+    labels: dict[str, str] | None = None,
+    baselines: pd.DataFrame | None = None,
+) -> None:
+    """Each metric (rows) against the step, one line per loss (in its ``loss_palette`` colour, named as
+    ``labels`` says: ``health_labels``), one column per (dataset, model, scale); ``baselines``
+    (``baseline_means``) a dashed line per untrained baseline of the panel's dataset and scale."""
+    labels = labels or {}
+    baselines = baselines if baselines is not None else baseline_means([])
     data = curves(table)
     data["view"] = data["dataset"] + " / " + data["model"] + " / x" + data["scale"].astype(str)
+    names = [*data["loss"], *(baselines["model"] + " (baseline)")]
+    palette = {labels.get(n, n): colour for n, colour in loss_palette(names).items()}
+    data["loss"] = data["loss"].map(lambda n: labels.get(n, n))
+    hue_order = [n for n in palette if n in set(data["loss"])]
     grid = sns.relplot(
         data=data,
         x="step",
@@ -133,25 +200,35 @@ def plot_budget(table: pd.DataFrame, paths: list[str | Path]) -> None:
         col="view",
         kind="line",
         marker="o",
+        hue_order=hue_order,
+        palette={n: palette[n] for n in hue_order},
         facet_kws={"sharey": "row", "sharex": False},
         height=2.6,
         aspect=1.4,
+        legend=False,
     )
     if data["step"].max() >= 100 * data["step"].min():  # budgets over orders of magnitude: 1e3, 1e4, 1e5
         grid.set(xscale="log")
     grid.set_titles("{row_name} | {col_name}")
     grid.set_axis_labels("training step", "mean over images and seeds")
+    handles = [Line2D([], [], color=palette[n], marker="o", label=n) for n in hue_order]
+    handles += list(_baseline_lines(grid, data, baselines, palette).values())
+    grid.figure.legend(handles=handles, title="loss", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     for path in paths:
         with atomic_path(Path(path)) as tmp:
             grid.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
 
 
-def write_budget(step_metrics: list, final_metrics: list, record_paths: list, out: dict[str, str | Path]) -> None:
-    """``srloss budget``: budget.csv (``out["table"]``), budget_ranking.csv and the figures."""
-    table = budget_table(step_metrics, final_metrics, load_records(record_paths))
+def write_budget(
+    step_metrics: list, final_metrics: list, record_paths: list, out: dict[str, str | Path], baselines: list = ()
+) -> None:
+    """``srloss budget``: budget.csv (``out["table"]``), budget_ranking.csv and the figures, with the
+    untrained baselines' metrics.csv (``baselines``) as reference lines in the figure."""
+    records = load_records(record_paths)
+    table = budget_table(step_metrics, final_metrics, records)
     if table.empty:
         raise ValueError("budget: no run reached any step of evaluation.steps; nothing to plot")
     for key, frame in (("table", table), ("ranking", budget_ranking(table))):
         with atomic_path(Path(out[key])) as tmp:
             frame.to_csv(tmp, index=False)
-    plot_budget(table, out["figures"])
+    plot_budget(table, out["figures"], health_labels(run_health(records)), baseline_means(list(baselines)))

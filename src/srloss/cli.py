@@ -126,7 +126,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
     prepare_outputs(args.table, args.ranking, *args.figures)
     out = {"table": args.table, "ranking": args.ranking, "figures": args.figures}
-    write_budget(args.step_metrics, args.final_metrics, args.records, out)
+    write_budget(args.step_metrics, args.final_metrics, args.records, out, args.baselines)
     return 0
 
 
@@ -321,6 +321,9 @@ def _add_budget(sub) -> None:
     b.add_argument("--step-metrics", nargs="+", required=True, help="runs/.../steps/<N>/metrics.csv files")
     b.add_argument("--final-metrics", nargs="*", default=[], help="runs' main metrics.csv (their last step)")
     b.add_argument("--records", nargs="+", required=True, help="the trained runs' run.json")
+    b.add_argument(
+        "--baselines", nargs="*", default=[], help="the untrained baselines' metrics.csv (dashed lines in the figure)"
+    )
     b.add_argument("--table", required=True, help="output: tidy budget table (.csv)")
     b.add_argument("--ranking", required=True, help="output: ranking of the losses per step (.csv)")
     b.add_argument("--figures", nargs="+", required=True, help="output: the figure (.png, .pdf)")

@@ -130,7 +130,10 @@ def best_losses(
     and whether their paired Wilcoxon test is significant at ``alpha``.
 
     The test compares the direction-adjusted values (e.g. |sharpness difference|), so a
-    positive effect size means the best loss is better on most images.
+    positive effect size means the best loss is better on most images. Where the test images are
+    too few for the test ever to reach ``alpha`` (``can_reach_alpha`` False) no best is named:
+    ``best``, ``runner_up``, their means, ``p_value`` and ``effect_size`` are empty; ``n`` and
+    ``n_required`` (the images a paired test would need at the observed effect) stay.
     """
     rows = []
     for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
@@ -166,6 +169,9 @@ def best_losses(
                 can_reach_alpha=bool(min_wilcoxon_p(test["n"]) < alpha),
                 n_required=images_needed(best, second, alpha),
             )
+            if not row["can_reach_alpha"]:  # a highest mean that no test could confirm is no best
+                row.update(best=None, best_mean=math.nan, runner_up=None, runner_up_mean=math.nan)
+                row.update(p_value=math.nan, effect_size=math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 

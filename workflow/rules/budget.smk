@@ -56,5 +56,5 @@ rule budget:
         code=BUDGET_CODE,
         final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",
     shell:
-        "srloss budget --step-metrics {input.steps} {params.final} --records {input.records}"
+        "srloss budget --step-metrics {input.steps} {params.final} --records {input.records} --baselines {input.baselines}"
         " --table {output.table} --ranking {output.ranking} --figures {output.figure} {output.pdf} > {log} 2>&1"

@@ -202,11 +202,13 @@ def step_weights(wildcards):
 
 
 def budget_inputs(wildcards):
-    """Every trained run's step metrics and run.json, and (weights: last) its main metrics."""
+    """Every trained run's step metrics and run.json, (weights: last) its main metrics, and the
+    untrained baselines' metrics (the figure's dashed reference lines)."""
     trained = [run_dir(run) for run in study.runs() if run.trained]
     inputs = {
         "steps": [f"{d}/steps/{n}/metrics.csv" for d in trained for n in BUDGET_STEPS],
         "records": [f"{d}/run.json" for d in trained],
+        "baselines": [f"{run_dir(run)}/metrics.csv" for run in study.runs() if not run.trained],
     }
     if config["evaluation"]["weights"] == "last":  # model_best.pt is not a step of the budget
         inputs["final"] = [f"{d}/metrics.csv" for d in trained]

@@ -167,12 +167,14 @@ def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: di
     rows = paired_rows(per_image, reference)
     for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
         own = rows[(rows["dataset"] == dataset) & (rows["model"] == model)] if not rows.empty else rows
+        health = per_image[(per_image["dataset"] == dataset) & (per_image["model"] == model)]
         title = f"{dataset} / {model}"
-        _save(plot_paired_deltas(own, reference, metrics, title), root, paired_figure_stem(dataset, model))
+        _save(plot_paired_deltas(own, reference, metrics, title, health), root, paired_figure_stem(dataset, model))
     lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
     lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
-    _save(plot_perception_distortion(summary, lpips_cols[0] if lpips_cols else None, lpips_reason), root, PD_STEM)
-    _save(plot_training_curves(load_histories(per_image)), root, CURVES_STEM)
+    lpips_col = lpips_cols[0] if lpips_cols else None
+    _save(plot_perception_distortion(summary, lpips_col, lpips_reason, per_image), root, PD_STEM)
+    _save(plot_training_curves(load_histories(per_image), per_image), root, CURVES_STEM)
 
 
 def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:

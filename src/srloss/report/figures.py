@@ -23,6 +23,7 @@ from srloss.report.load import (  # noqa: E402
     BASELINE_LOSS,
     GROUP,
     HEADERS,
+    HEALTHY,
 )
 from srloss.stats import describe  # noqa: E402
 
@@ -41,6 +42,54 @@ def loss_palette(losses) -> dict[str, tuple]:
     colours = {n: greys[i % len(greys)] for i, n in enumerate(baselines)}
     colours.update(zip(trained, sns.color_palette("colorblind", max(len(trained), 1))))
     return colours
+
+
+# A figure names at most this many distinct unhealthy statuses of one loss (then "+N more").
+SHOWN_STATUSES = 3
+
+
+def health_labels(frame: pd.DataFrame) -> dict[str, str]:
+    """Each loss of ``frame`` -> the name every figure's legend and axis give it, so that a loss whose
+    runs are not all ``completed`` (``srloss.health``) is never shown as if it were healthy.
+
+    A run is one (dataset, model, scale, seed) of the frame, its health the ``status`` column. The
+    label is the loss itself when every run is completed (or a baseline), else the loss with the
+    distinct unhealthy statuses in brackets, joined by "; ", plus how many runs completed when some
+    did ("seeds" when the loss's runs differ only in seed):
+    ``l1 [stalled]``, ``l1 [diverged at step 12; stalled]``, ``l1 [stalled; 1 of 2 seeds completed]``.
+    """
+    if frame.empty or "status" not in frame or "loss" not in frame:
+        return {}
+    keys = [c for c in ("dataset", "model", "scale", "seed") if c in frame]
+    runs = frame.drop_duplicates(["loss", *keys])
+    labels = {}
+    for loss, block in runs.groupby("loss", sort=True):
+        statuses = block["status"].astype(str)
+        unhealthy = sorted(set(statuses) - {HEALTHY, "baseline"})
+        if not unhealthy:
+            labels[loss] = loss
+            continue
+        notes = unhealthy[:SHOWN_STATUSES]
+        if len(unhealthy) > SHOWN_STATUSES:
+            notes.append(f"+{len(unhealthy) - SHOWN_STATUSES} more")
+        completed = int((statuses == HEALTHY).sum())
+        if completed:
+            same_setting = len(block.drop_duplicates([k for k in keys if k != "seed"])) == 1
+            notes.append(f"{completed} of {len(block)} {'seeds' if same_setting else 'runs'} completed")
+        labels[loss] = f"{loss} [{'; '.join(notes)}]"
+    return labels
+
+
+def _relabelled(frame: pd.DataFrame, labels: dict[str, str]) -> tuple[pd.DataFrame, dict[str, tuple]]:
+    """``frame`` with its losses named as ``labels`` says and the palette keyed by those names: the
+    colour stays the loss's own (``loss_palette`` of the plain names), whatever its health mark."""
+    palette = {labels.get(n, n): colour for n, colour in loss_palette(frame["loss"]).items()}
+    return frame.assign(loss=frame["loss"].map(lambda n: labels.get(n, n))), palette
+
+
+def _slant(ax: plt.Axes) -> None:
+    """Loss names on x slanted, each ending at its tick (long health-marked names do not overlap)."""
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 
 
 def _save(fig: plt.Figure, root: Path, stem: str) -> None:
@@ -63,9 +112,10 @@ def _t_interval(values) -> tuple[float, float]:
     return (d["ci_low"], d["ci_high"]) if d["n"] > 1 else (d["mean"], d["mean"])
 
 
-def _loss_grid(long: pd.DataFrame, y: str, title: str, **plot) -> plt.Figure:
-    """One panel per metric (rows) and scale (columns), losses on x in their fixed colours."""
-    palette = loss_palette(long["loss"])
+def _loss_grid(long: pd.DataFrame, y: str, title: str, labels: dict[str, str], **plot) -> plt.Figure:
+    """One panel per metric (rows) and scale (columns), losses on x in their fixed colours, named
+    with their health (``health_labels``)."""
+    long, palette = _relabelled(long, labels)
     grid = sns.catplot(
         data=long,
         x="loss",
@@ -85,7 +135,7 @@ def _loss_grid(long: pd.DataFrame, y: str, title: str, **plot) -> plt.Figure:
     grid.set_titles("{row_name} | x{col_name}", size=8)
     grid.set_axis_labels("", "")
     for ax in grid.axes.flat:
-        ax.tick_params(axis="x", rotation=30)
+        _slant(ax)
     grid.figure.suptitle(title, y=1.0)
     return grid.figure
 
@@ -98,11 +148,16 @@ def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figu
     per_image = view.groupby(["loss", "scale", "image"])[shown].mean().reset_index()
     long = per_image.melt(id_vars=["loss", "scale", "image"], value_vars=shown, var_name="metric", value_name="value")
     long["metric"] = long["metric"].map(lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    return _loss_grid(long, "value", title, kind="point", errorbar=_t_interval, linestyle="none", capsize=0.2)
+    labels = health_labels(view)
+    return _loss_grid(long, "value", title, labels, kind="point", errorbar=_t_interval, linestyle="none", capsize=0.2)
 
 
-def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, reason: str) -> plt.Figure:
-    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars."""
+def plot_perception_distortion(
+    summary: pd.DataFrame, lpips_col: str | None, reason: str, health: pd.DataFrame | None = None
+) -> plt.Figure:
+    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars; each
+    "model / loss" of the legend marked with its runs' health (``health_labels`` of ``health``,
+    the per-image rows)."""
     if lpips_col is None:
         return _message_figure(f"Perception-distortion plane not drawn: LPIPS is missing.\n{reason}")
     scales = sorted(summary["scale"].unique())
@@ -112,8 +167,10 @@ def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, rea
     summary.loc[base, "loss"] = summary.loc[base, "model"] + " (baseline)"
     colors = loss_palette(summary["loss"])
     markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
+    labels = health_labels(_per_model(health if health is not None else pd.DataFrame()))
     for ax, scale in zip(axes[0], scales):
         for _, r in summary[summary["scale"] == scale].iterrows():
+            name = f"{r['model']} / {r['loss']}"
             ax.errorbar(
                 r[lpips_col],
                 r["psnr_y"],
@@ -123,7 +180,7 @@ def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, rea
                 color=colors[r["loss"]],
                 capsize=2,
                 ms=6,
-                label=r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}",
+                label=r["loss"] if r["loss"].endswith("(baseline)") else labels.get(name, name),
             )
         ax.set_title(f"x{scale}")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
@@ -137,19 +194,24 @@ def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, rea
     return fig
 
 
+def _per_model(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each loss named "model / loss" (the perception-distortion legend's names)."""
+    return frame.assign(loss=frame["model"] + " / " + frame["loss"]) if len(frame) else frame
+
+
 def _nan0(v: float) -> float:
     return 0.0 if v is None or math.isnan(v) else v
 
 
-def plot_training_curves(hist: pd.DataFrame) -> plt.Figure:
-    """Each loss term (unweighted, moving average over 2% of the steps) and validation PSNR-Y vs step."""
+def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None) -> plt.Figure:
+    """Each loss term (unweighted, moving average over 2% of the steps) and validation PSNR-Y vs step;
+    the losses named with their runs' health (``health_labels`` of ``health``, the per-image rows)."""
     if hist.empty:
         return _message_figure("No trained runs: no training curves.")
-    hist = hist.copy()
+    hist, palette = _relabelled(hist, health_labels(health if health is not None else pd.DataFrame()))
     hist["run"] = hist["dataset"] + " / " + hist["model"] + " / x" + hist["scale"].astype(str)
     order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", "val_psnr_y")) + ["val_psnr_y"]
     order = [q for q in order if q in set(hist["quantity"])]
-    palette = loss_palette(hist["loss"])
     grid = sns.relplot(
         data=hist,
         kind="line",
@@ -213,7 +275,9 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
-    """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images)."""
+    """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images);
+    the losses named with their runs' health (``health_labels``)."""
+    per_image, _ = _relabelled(per_image, health_labels(per_image))
     long = per_image.melt(
         id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value"
     )
@@ -234,7 +298,7 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     )
     grid.set_titles("{row_name} | x{col_name}")
     for ax in grid.axes.flat:
-        ax.tick_params(axis="x", rotation=30)
+        _slant(ax)
     with atomic_path(path) as tmp:
         grid.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
     plt.close(grid.figure)
@@ -258,14 +322,22 @@ def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.
     return pd.concat(out, ignore_index=True).dropna(subset=["delta"]) if out else pd.DataFrame()
 
 
-def plot_paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str], title: str) -> plt.Figure:
+def plot_paired_deltas(
+    rows: pd.DataFrame, reference: str, metrics: list[str], title: str, health: pd.DataFrame | None = None
+) -> plt.Figure:
     """Every test image's difference to the reference as a point, per loss (x), metric (rows)
-    and scale (columns), with the zero line: the paired evidence behind tables/paired.csv."""
+    and scale (columns), with the zero line: the paired evidence behind tables/paired.csv.
+
+    ``rows`` holds the healthy runs only; ``health`` (default ``rows``), every per-image row of the
+    (dataset, model), names the losses with their health: a loss some of whose seeds did not
+    complete is shown with only its completed seeds, and says so."""
+    labels = health_labels(health if health is not None else rows)
     long = paired_deltas(rows, reference, metrics)
     if long.empty:
         return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
     long["metric"] = long["metric"].map(lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    figure = _loss_grid(long, "delta", f"{title}: each test image minus {reference}", kind="strip")
+    title = f"{title}: each test image minus {labels.get(reference, reference)}"
+    figure = _loss_grid(long, "delta", title, labels, kind="strip")
     for ax in figure.axes:
         ax.axhline(0, color="0.3", linewidth=0.8)
     return figure

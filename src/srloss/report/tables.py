@@ -85,7 +85,7 @@ def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
     """Under a table: where no best loss is significant, why, and how many images would be."""
     notes = []
     for _, row in best.iterrows():
-        if row["significant"] or pd.isna(row.get("runner_up")):
+        if row["significant"] or (pd.isna(row.get("runner_up")) and row["can_reach_alpha"]):
             continue
         name = metric_info(row["metric"])[0]
         if not row["can_reach_alpha"]:
