@@ -1,5 +1,9 @@
 """The study's figures (PNG and PDF, one seaborn style): metric point plots with CIs faceted by
 scale, the perception-distortion plane, training curves, visual comparison grids.
+
+A model measured on several test sets gets one facet row per (test set, metric), labelled
+``<test set>: <metric>`` (own test split first); the perception-distortion plane has one row of
+panels per test set, and the comparison grid shows the own test split only.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from srloss.report.load import (  # noqa: E402
     BASELINE_LOSS,
     GROUP,
     HEADERS,
+    test_sets,
 )
 from srloss.stats import describe  # noqa: E402
 
@@ -63,7 +68,19 @@ def _t_interval(values) -> tuple[float, float]:
     return (d["ci_low"], d["ci_high"]) if d["n"] > 1 else (d["mean"], d["mean"])
 
 
-def _loss_grid(long: pd.DataFrame, y: str, title: str, **plot) -> plt.Figure:
+def _by_test_set(long: pd.DataFrame, label, dataset: str) -> list[str]:
+    """Relabel ``long["metric"]`` with ``label(metric)``, prefixed ``<test set>: `` when there are
+    several test sets; returns the facet rows in order (own test split first, then by name)."""
+    metrics = list(dict.fromkeys(long["metric"]))
+    sets = test_sets(long, dataset) if "test_set" in long else []
+    if len(sets) <= 1:
+        long["metric"] = long["metric"].map(label)
+        return [label(m) for m in metrics]
+    long["metric"] = long["test_set"].astype(str) + ": " + long["metric"].map(label)
+    return [f"{t}: {label(m)}" for t in sets for m in metrics]
+
+
+def _loss_grid(long: pd.DataFrame, y: str, title: str, row_order: list[str] | None = None, **plot) -> plt.Figure:
     """One panel per metric (rows) and scale (columns), losses on x in their fixed colours."""
     palette = loss_palette(long["loss"])
     grid = sns.catplot(
@@ -73,6 +90,7 @@ def _loss_grid(long: pd.DataFrame, y: str, title: str, **plot) -> plt.Figure:
         hue="loss",
         row="metric",
         col="scale",
+        row_order=row_order,
         order=list(palette),
         hue_order=list(palette),
         palette=palette,
@@ -91,50 +109,68 @@ def _loss_grid(long: pd.DataFrame, y: str, title: str, **plot) -> plt.Figure:
 
 
 def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figure:
-    """Point plot per metric (rows) and scale (columns): mean over images with 95% t-interval."""
+    """Point plot per metric (rows; per test set when there are several) and scale (columns): mean
+    over images with 95% t-interval."""
     shown = [m for m in metrics if view[m].notna().any()]
     if not shown:
         return _message_figure(f"{title}: no metric values")
-    per_image = view.groupby(["loss", "scale", "image"])[shown].mean().reset_index()
-    long = per_image.melt(id_vars=["loss", "scale", "image"], value_vars=shown, var_name="metric", value_name="value")
-    long["metric"] = long["metric"].map(lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    return _loss_grid(long, "value", title, kind="point", errorbar=_t_interval, linestyle="none", capsize=0.2)
+    keys = ["test_set", "loss", "scale", "image"]
+    per_image = view.groupby(keys)[shown].mean().reset_index()
+    long = per_image.melt(id_vars=keys, value_vars=shown, var_name="metric", value_name="value")
+    rows = _by_test_set(long, lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}", view["dataset"].iloc[0])
+    return _loss_grid(long, "value", title, rows, kind="point", errorbar=_t_interval, linestyle="none", capsize=0.2)
 
 
 def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, reason: str) -> plt.Figure:
-    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars."""
+    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars; one row
+    of panels per test set when there are several (hollow markers: a model tested on another
+    dataset than it was trained on, labelled with its training dataset)."""
     if lpips_col is None:
         return _message_figure(f"Perception-distortion plane not drawn: LPIPS is missing.\n{reason}")
     scales = sorted(summary["scale"].unique())
-    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.6), squeeze=False)
+    sets = sorted(summary["test_set"].astype(str).unique())
+    fig, axes = plt.subplots(len(sets), len(scales), figsize=(4.2 * len(scales), 3.6 * len(sets)), squeeze=False)
     summary = summary.copy()
     base = summary["loss"] == BASELINE_LOSS
     summary.loc[base, "loss"] = summary.loc[base, "model"] + " (baseline)"
-    colors = loss_palette(summary["loss"])
     markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
-    for ax, scale in zip(axes[0], scales):
-        for _, r in summary[summary["scale"] == scale].iterrows():
-            ax.errorbar(
-                r[lpips_col],
-                r["psnr_y"],
-                xerr=_nan0(r[f"{lpips_col}_ci95"]),
-                yerr=_nan0(r["psnr_y_ci95"]),
-                fmt=markers[r["model"]],
-                color=colors[r["loss"]],
-                capsize=2,
-                ms=6,
-                label=r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}",
-            )
-        ax.set_title(f"x{scale}")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
-        ax.set_ylabel("PSNR Y (dB) ↑ (distortion)")
-    handles, labels = axes[0][-1].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    style = {"colors": loss_palette(summary["loss"]), "markers": markers}
+    for i, test_set in enumerate(sets):
+        for ax, scale in zip(axes[i], scales):
+            panel = summary[(summary["scale"] == scale) & (summary["test_set"].astype(str) == test_set)]
+            for _, r in panel.iterrows():
+                _pd_point(ax, r, lpips_col, style)
+            ax.set_title(f"x{scale}" if len(sets) == 1 else f"test set {test_set} | x{scale}")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+            ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
+            ax.set_ylabel("PSNR Y (dB) ↑ (distortion)")
+    unique = {}
+    for ax in axes.flat:
+        handles, labels = ax.get_legend_handles_labels()
+        unique.update(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.suptitle("Perception-distortion plane (better: up and left)")
     fig.tight_layout()
     return fig
+
+
+def _pd_point(ax: plt.Axes, r: pd.Series, lpips_col: str, style: dict) -> None:
+    """One summary row as a point with its CIs; hollow and labelled when trained on another dataset."""
+    label = r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}"
+    cross = str(r["test_set"]) != str(r["dataset"])
+    colour = style["colors"][r["loss"]]
+    ax.errorbar(
+        r[lpips_col],
+        r["psnr_y"],
+        xerr=_nan0(r[f"{lpips_col}_ci95"]),
+        yerr=_nan0(r["psnr_y_ci95"]),
+        fmt=style["markers"][r["model"]],
+        color=colour,
+        markerfacecolor="none" if cross else colour,
+        capsize=2,
+        ms=6,
+        label=f"{label} (trained on {r['dataset']})" if cross else label,
+    )
 
 
 def _nan0(v: float) -> float:
@@ -175,14 +211,15 @@ def plot_training_curves(hist: pd.DataFrame) -> plt.Figure:
 
 
 def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
-    """Same crops of the first test images: ground truth, baseline(s), every loss (first seed)."""
-    runs = view.sort_values("seed").drop_duplicates(["loss"])[["loss", "run_dir"]]
-    trained = [(r.loss, r.run_dir) for r in runs.itertuples() if not r.loss.endswith("(baseline)")]
-    baselines = [(r.loss, r.run_dir) for r in runs.itertuples() if r.loss.endswith("(baseline)")]
+    """Same crops of the first test images: ground truth, baseline(s), every loss (first seed); the
+    view holds one test set (crops.npz beside each metrics file, column ``eval_dir``)."""
+    runs = view.sort_values("seed").drop_duplicates(["loss"])[["loss", "eval_dir"]]
+    trained = [(r.loss, r.eval_dir) for r in runs.itertuples() if not r.loss.endswith("(baseline)")]
+    baselines = [(r.loss, r.eval_dir) for r in runs.itertuples() if r.loss.endswith("(baseline)")]
     columns = baselines + sorted(trained)
     crops = {}
-    for loss, run_dir in columns:
-        path = Path(run_dir) / "crops.npz"
+    for loss, eval_dir in columns:
+        path = Path(eval_dir) / "crops.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 crops[loss] = {k: z[k] for k in z.files}
@@ -213,11 +250,19 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
-    """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images)."""
+    """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images);
+    one row per metric, per "<dataset>" or "<dataset> → <test set>" when the study has several."""
     long = per_image.melt(
         id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value"
     )
     long["metric"] = long["metric"].map(HEADERS)
+    where = (
+        long["dataset"]
+        .astype(str)
+        .where(long["test_set"] == long["dataset"], long["dataset"].astype(str) + " → " + long["test_set"].astype(str))
+    )
+    if where.nunique() > 1:
+        long["metric"] = where + ": " + long["metric"]
     _style()
     grid = sns.catplot(
         data=long,
@@ -242,11 +287,14 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
 
 def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.DataFrame:
     """Long table of per-image differences to ``reference`` (values averaged over seeds first):
-    one row per (loss, scale, image, metric) with ``delta`` = loss - reference."""
+    one row per (test set, loss, scale, image, metric) with ``delta`` = loss - reference; an image
+    is paired with the reference on the same test set only."""
     shown = [m for m in metrics if m in rows and rows[m].notna().any()]
-    means = rows.groupby(["loss", "scale", "image"])[shown].mean()
+    keys = ["test_set", "loss", "scale", "image"] if "test_set" in rows else ["loss", "scale", "image"]
+    ids = [k for k in keys if k != "loss"]
+    means = rows.groupby(keys)[shown].mean()
     if reference not in means.index.get_level_values("loss"):
-        return pd.DataFrame(columns=["loss", "scale", "image", "metric", "delta"])
+        return pd.DataFrame(columns=[*keys, "metric", "delta"])
     ref = means.xs(reference, level="loss")
     out = []
     for loss, block in means.groupby(level="loss"):
@@ -254,18 +302,19 @@ def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.
             continue
         own = block.droplevel("loss")
         diff = (own - ref.reindex(own.index)).reset_index()
-        out.append(diff.melt(id_vars=["scale", "image"], var_name="metric", value_name="delta").assign(loss=loss))
+        out.append(diff.melt(id_vars=ids, var_name="metric", value_name="delta").assign(loss=loss))
     return pd.concat(out, ignore_index=True).dropna(subset=["delta"]) if out else pd.DataFrame()
 
 
 def plot_paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str], title: str) -> plt.Figure:
-    """Every test image's difference to the reference as a point, per loss (x), metric (rows)
-    and scale (columns), with the zero line: the paired evidence behind tables/paired.csv."""
+    """Every test image's difference to the reference as a point, per loss (x), metric (rows; per
+    test set when there are several) and scale (columns), with the zero line: the paired evidence
+    behind tables/paired.csv."""
     long = paired_deltas(rows, reference, metrics)
     if long.empty:
         return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
-    long["metric"] = long["metric"].map(lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    figure = _loss_grid(long, "delta", f"{title}: each test image minus {reference}", kind="strip")
+    order = _by_test_set(long, lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}", rows["dataset"].iloc[0])
+    figure = _loss_grid(long, "delta", f"{title}: each test image minus {reference}", order, kind="strip")
     for ax in figure.axes:
         ax.axhline(0, color="0.3", linewidth=0.8)
     return figure
