@@ -47,7 +47,7 @@ from srloss.report.load import (
     metric_columns,
     missing_reasons,
     summarise,
-    test_sets,
+    test_set_order,
     tidy,
     trained_views,
     view_rows,
@@ -154,7 +154,7 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     write_text(stem.with_suffix(".html"), to_html_table(groups, shown, caption, notes))
     label = f"tab:{dataset}-{model}-x{scale}"
     write_text(stem.with_suffix(".tex"), to_latex_table(groups, shown, caption, label, notes))
-    own = view[view["test_set"] == test_sets(view, dataset)[0]]
+    own = view[view["test_set"] == test_set_order(view, dataset)[0]]
     _save(plot_grid(own, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
 
 

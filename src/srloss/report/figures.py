@@ -27,7 +27,7 @@ from srloss.report.load import (  # noqa: E402
     BASELINE_LOSS,
     GROUP,
     HEADERS,
-    test_sets,
+    test_set_order,
 )
 from srloss.stats import describe  # noqa: E402
 
@@ -72,7 +72,7 @@ def _by_test_set(long: pd.DataFrame, label, dataset: str) -> list[str]:
     """Relabel ``long["metric"]`` with ``label(metric)``, prefixed ``<test set>: `` when there are
     several test sets; returns the facet rows in order (own test split first, then by name)."""
     metrics = list(dict.fromkeys(long["metric"]))
-    sets = test_sets(long, dataset) if "test_set" in long else []
+    sets = test_set_order(long, dataset) if "test_set" in long else []
     if len(sets) <= 1:
         long["metric"] = long["metric"].map(label)
         return [label(m) for m in metrics]

@@ -116,7 +116,7 @@ def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
     return table
 
 
-def test_sets(view: pd.DataFrame, dataset: str) -> list[str]:
+def test_set_order(view: pd.DataFrame, dataset: str) -> list[str]:
     """The test sets of a view in table order: the own test split first, then the others by name."""
     return sorted(set(map(str, view["test_set"])), key=lambda t: (t != dataset, t))
 

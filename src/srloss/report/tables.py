@@ -3,7 +3,7 @@ cell the mean and 95% CI half-width over test images; the best healthy loss bold
 paired Wilcoxon test against the runner-up is significant, ‡ when it is still worse than the
 baseline; and the paired differences to ``evaluation.reference`` (``paired_table``).
 
-A model measured on several test sets (``load.test_sets``: the own test split first, then the
+A model measured on several test sets (``load.test_set_order``: the own test split first, then the
 others by name) gets one column group per test set, ranked and marked separately:
 
 * Markdown: metric headers prefixed ``<test set>: `` (e.g. ``set5: PSNR Y ... ↑``), no spanning header;
@@ -34,7 +34,7 @@ from srloss.report.load import (
     VIEW,
     metric_bounds,
     summarise,
-    test_sets,
+    test_set_order,
     trained_views,
 )
 from srloss.stats import paired_vs_reference, score
@@ -64,7 +64,7 @@ def results_tables(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -
     dataset = str(view["dataset"].iloc[0])
     return [
         (t, *results_table(view[view["test_set"] == t], best[best["test_set"] == t], metrics))
-        for t in test_sets(view, dataset)
+        for t in test_set_order(view, dataset)
     ]
 
 
