@@ -199,6 +199,9 @@ def test_figures_facet_by_test_set_and_the_grid_reads_each_test_sets_crops(cross
     assert [t.split(" (")[0] for t in titles] == ["a: PSNR Y", "b: PSNR Y", "c: PSNR Y"]
     fig = plot_perception_distortion(report.summarise(per_image), "lpips_alex", "")
     assert {ax.get_title() for ax in fig.axes} == {"test set a | x2", "test set b | x2", "test set c | x2"}
+    labels = {text.get_text() for text in fig.legends[0].get_texts()}
+    assert {"espcn / l1", "espcn / l1 (trained on a)", "bicubic (baseline)"} <= labels
+    assert not any(label.startswith("bicubic") and "trained" in label for label in labels)  # untrained
     for t in "bc":
         grid = plot_grid(view[view["test_set"] == t], "t")
         assert grid.axes[0].get_ylabel().startswith(f"{t}crop")

@@ -156,8 +156,9 @@ def plot_perception_distortion(summary: pd.DataFrame, lpips_col: str | None, rea
 
 def _pd_point(ax: plt.Axes, r: pd.Series, lpips_col: str, style: dict) -> None:
     """One summary row as a point with its CIs; hollow and labelled when trained on another dataset."""
-    label = r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}"
-    cross = str(r["test_set"]) != str(r["dataset"])
+    baseline = r["loss"].endswith("(baseline)")  # untrained: the same on a test set whatever the dataset
+    label = r["loss"] if baseline else f"{r['model']} / {r['loss']}"
+    cross = not baseline and str(r["test_set"]) != str(r["dataset"])
     colour = style["colors"][r["loss"]]
     ax.errorbar(
         r[lpips_col],
