@@ -16,7 +16,7 @@ from test_reruns import STUDY
 from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
 from workflow_runner import run_snakemake
 
-from srloss.budget import budget_ranking, budget_table, plot_budget
+from srloss.budget import COLUMNS, budget_ranking, budget_table, plot_budget, run_means
 from srloss.config import ConfigError, Run, Study, check_schema
 from srloss.report.figures import loss_palette
 from srloss.train import train
@@ -275,6 +275,14 @@ def test_a_step_a_diverged_run_never_reached_is_left_out(tmp_path):
     assert sorted(zip(table["loss"], table["step"])) == [("a", 2), ("a", 4), ("b", 2), ("b", 3)]
     assert table.loc[table["loss"] == "a", "value"].tolist() == [20.5, 21.5]
     assert budget_ranking(table).iloc[0]["steps"] == "2"  # the only step where both losses have a value
+
+
+def test_the_budget_follows_the_own_test_split_of_cross_evaluated_metrics():
+    ids = {"study": "s", "dataset": "d", "model": "m", "loss": "a", "scale": 2, "seed": 0}
+    own = [{**ids, "test_set": "d", "image": i, "psnr_y": 20.0 + i} for i in range(2)]
+    other = [{**ids, "test_set": "e", "image": i, "psnr_y": 10.0} for i in range(2)]
+    means = run_means(pd.DataFrame(own + other), 4)
+    assert list(means.columns) == COLUMNS and means["value"].tolist() == [20.5]
 
 
 # --- the workflow ---------------------------------------------------------------------------------

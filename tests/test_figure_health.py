@@ -42,6 +42,7 @@ def per_image_frame() -> pd.DataFrame:
                 rows.append(
                     {
                         "dataset": "d",
+                        "test_set": "d",  # as load_metrics gives every row
                         "model": model,
                         "loss": loss,
                         "scale": 2,

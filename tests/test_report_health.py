@@ -200,3 +200,19 @@ def test_intervals_never_span_impossible_values(tmp_path, monkeypatch):
     assert stats.loc[("mse", "ssim_y"), "ci_high"] == 1.0 and stats.loc[("mse", "ssim_y"), "mean"] < 1.0
     ssim_cell = _rows(root, "md")["mse"].split(" | ")[2]
     assert "0.9267 [0.6542, 1.0000]" in ssim_cell and "±" not in ssim_cell  # clipped, not mean ± half-width
+
+
+@pytest.mark.parametrize(
+    ("better", "p_holm", "gain", "sentence"),
+    [
+        (True, 0.001, 0.5, "it beats baseline (Holm p = 0.001)"),
+        (False, 0.001, -0.5, "it is significantly worse than baseline (Holm p = 0.001)"),
+        (False, 0.3, -0.5, "it does not significantly differ from baseline (Holm p = 0.3)"),
+        (False, 0.3, 0.5, "it does not significantly differ from baseline (Holm p = 0.3)"),
+    ],
+)
+def test_the_verdict_says_when_the_best_loss_is_worse_than_the_reference(better, p_holm, gain, sentence):
+    from srloss.report.tables import _versus_reference
+
+    row = pd.Series({"better": better, "p_holm": p_holm, "gain": gain, "reference": "baseline"})
+    assert _versus_reference(row, 0.05) == sentence

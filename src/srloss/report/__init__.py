@@ -47,6 +47,7 @@ from srloss.report.load import (
     metric_columns,
     missing_reasons,
     summarise,
+    test_set_order,
     tidy,
     trained_views,
     view_rows,
@@ -55,9 +56,11 @@ from srloss.report.tables import (
     _caption,
     evidence_notes,
     html_page,
+    merge_notes,
     paired_rows,
     paired_table,
-    results_table,
+    results_tables,
+    table_csv,
     to_html_table,
     to_latex_table,
     to_markdown,
@@ -94,7 +97,7 @@ def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, o
     """The files every study has: per-image and summary tables, the overview figure, provenance."""
     metrics = metric_columns(per_image)
     with atomic_path(out["per_image"]) as tmp:
-        per_image.drop(columns=["run_dir"]).to_csv(tmp, index=False)
+        per_image.drop(columns=["run_dir", "eval_dir"]).to_csv(tmp, index=False)
     with atomic_path(out["summary_csv"]) as tmp:
         summary.to_csv(tmp, index=False)
     base_cols = GROUP + list(metrics) + ["n_images", "n_seeds", "status"]
@@ -127,23 +130,32 @@ def _view_notes(table: pd.DataFrame, reasons: dict, shown: list[str]) -> list[st
 
 
 def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ctx: dict) -> None:
-    """One (dataset, model, scale): its results table (CSV, Markdown, LaTeX) and comparison grid."""
+    """One (dataset, model, scale): its results table (CSV, Markdown, HTML, LaTeX; one column group
+    per test set) and the comparison grid of its own test split."""
     dataset, model, scale = view_key
     root, reasons, alpha = ctx["root"], ctx["reasons"], ctx["alpha"]
     view = view_rows(per_image, dataset, model, scale)
     shown = [m for m in ctx["metrics"] if m not in ("face_distance",)]
     view_best = best[(best["dataset"] == dataset) & (best["model"] == model) & (best["scale"] == scale)]
-    table, marks = results_table(view, view_best, shown)
-    caption = _caption(dataset, model, scale, int(view["image"].nunique()), alpha)
+    groups = results_tables(view, view_best, shown)
+    counts = {t: int(view.loc[view["test_set"] == t, "image"].nunique()) for t, _, _ in groups}
+    caption = _caption(dataset, model, scale, counts, alpha)
+    shown_best = view_best[view_best["metric"].isin(shown)]
+    notes = merge_notes(
+        {
+            t: _view_notes(table, reasons, shown) + evidence_notes(shown_best[shown_best["test_set"] == t], alpha)
+            for t, table, _ in groups
+        }
+    )
     stem = root / table_stem(dataset, model, scale)
-    notes = _view_notes(table, reasons, shown) + evidence_notes(view_best[view_best["metric"].isin(shown)], alpha)
     with atomic_path(stem.with_suffix(".csv")) as tmp:
-        table.reset_index().to_csv(tmp, index=False)
-    write_text(stem.with_suffix(".md"), to_markdown_table(table, marks, shown, caption, notes))
-    write_text(stem.with_suffix(".html"), to_html_table(table, marks, shown, caption, notes))
+        table_csv(groups).to_csv(tmp, index=False)
+    write_text(stem.with_suffix(".md"), to_markdown_table(groups, shown, caption, notes))
+    write_text(stem.with_suffix(".html"), to_html_table(groups, shown, caption, notes))
     label = f"tab:{dataset}-{model}-x{scale}"
-    write_text(stem.with_suffix(".tex"), to_latex_table(table, marks, shown, caption, label, notes))
-    _save(plot_grid(view, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+    write_text(stem.with_suffix(".tex"), to_latex_table(groups, shown, caption, label, notes))
+    own = view[view["test_set"] == test_set_order(view, dataset)[0]]
+    _save(plot_grid(own, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
 
 
 def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: dict) -> None:

@@ -1,5 +1,9 @@
 """The study's figures (PNG and PDF, one seaborn style): metric point plots with CIs faceted by
 scale, the perception-distortion plane, training curves, visual comparison grids.
+
+A model measured on several test sets gets one facet row per (test set, metric), labelled
+``<test set>: <metric>`` (own test split first); the perception-distortion plane has one row of
+panels per test set, and the comparison grid shows the own test split only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from srloss.report.load import (  # noqa: E402
     GROUP,
     HEADERS,
     HEALTHY,
+    test_set_order,
 )
 from srloss.stats import describe  # noqa: E402
 
@@ -112,7 +117,21 @@ def _t_interval(values) -> tuple[float, float]:
     return (d["ci_low"], d["ci_high"]) if d["n"] > 1 else (d["mean"], d["mean"])
 
 
-def _loss_grid(long: pd.DataFrame, y: str, title: str, labels: dict[str, str], **plot) -> plt.Figure:
+def _by_test_set(long: pd.DataFrame, label, dataset: str) -> list[str]:
+    """Relabel ``long["metric"]`` with ``label(metric)``, prefixed ``<test set>: `` when there are
+    several test sets; returns the facet rows in order (own test split first, then by name)."""
+    metrics = list(dict.fromkeys(long["metric"]))
+    sets = test_set_order(long, dataset) if "test_set" in long else []
+    if len(sets) <= 1:
+        long["metric"] = long["metric"].map(label)
+        return [label(m) for m in metrics]
+    long["metric"] = long["test_set"].astype(str) + ": " + long["metric"].map(label)
+    return [f"{t}: {label(m)}" for t in sets for m in metrics]
+
+
+def _loss_grid(
+    long: pd.DataFrame, y: str, title: str, labels: dict[str, str], row_order: list[str] | None = None, **plot
+) -> plt.Figure:
     """One panel per metric (rows) and scale (columns), losses on x in their fixed colours, named
     with their health (``health_labels``)."""
     long, palette = _relabelled(long, labels)
@@ -123,6 +142,7 @@ def _loss_grid(long: pd.DataFrame, y: str, title: str, labels: dict[str, str], *
         hue="loss",
         row="metric",
         col="scale",
+        row_order=row_order,
         order=list(palette),
         hue_order=list(palette),
         palette=palette,
@@ -141,53 +161,50 @@ def _loss_grid(long: pd.DataFrame, y: str, title: str, labels: dict[str, str], *
 
 
 def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figure:
-    """Point plot per metric (rows) and scale (columns): mean over images with 95% t-interval."""
+    """Point plot per metric (rows; per test set when there are several) and scale (columns): mean
+    over images with 95% t-interval."""
     shown = [m for m in metrics if view[m].notna().any()]
     if not shown:
         return _message_figure(f"{title}: no metric values")
-    per_image = view.groupby(["loss", "scale", "image"])[shown].mean().reset_index()
-    long = per_image.melt(id_vars=["loss", "scale", "image"], value_vars=shown, var_name="metric", value_name="value")
-    long["metric"] = long["metric"].map(lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
-    labels = health_labels(view)
-    return _loss_grid(long, "value", title, labels, kind="point", errorbar=_t_interval, linestyle="none", capsize=0.2)
+    keys = [k for k in ("test_set", "loss", "scale", "image") if k in view]
+    per_image = view.groupby(keys)[shown].mean().reset_index()
+    long = per_image.melt(id_vars=keys, value_vars=shown, var_name="metric", value_name="value")
+    rows = _by_test_set(long, lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}", view["dataset"].iloc[0])
+    plot = {"kind": "point", "errorbar": _t_interval, "linestyle": "none", "capsize": 0.2}
+    return _loss_grid(long, "value", title, health_labels(view), rows, **plot)
 
 
 def plot_perception_distortion(
     summary: pd.DataFrame, lpips_col: str | None, reason: str, health: pd.DataFrame | None = None
 ) -> plt.Figure:
-    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars; each
-    "model / loss" of the legend marked with its runs' health (``health_labels`` of ``health``,
-    the per-image rows)."""
+    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars; one row
+    of panels per test set when there are several (hollow markers: a model tested on another
+    dataset than it was trained on, labelled with its training dataset); each "model / loss" of
+    the legend marked with its runs' health (``health_labels`` of ``health``, the per-image rows)."""
     if lpips_col is None:
         return _message_figure(f"Perception-distortion plane not drawn: LPIPS is missing.\n{reason}")
     scales = sorted(summary["scale"].unique())
-    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.6), squeeze=False)
+    sets = sorted(summary["test_set"].astype(str).unique())
+    fig, axes = plt.subplots(len(sets), len(scales), figsize=(4.2 * len(scales), 3.6 * len(sets)), squeeze=False)
     summary = summary.copy()
     base = summary["loss"] == BASELINE_LOSS
     summary.loc[base, "loss"] = summary.loc[base, "model"] + " (baseline)"
-    colors = loss_palette(summary["loss"])
     markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
     labels = health_labels(_per_model(health if health is not None else pd.DataFrame()))
-    for ax, scale in zip(axes[0], scales):
-        for _, r in summary[summary["scale"] == scale].iterrows():
-            name = f"{r['model']} / {r['loss']}"
-            ax.errorbar(
-                r[lpips_col],
-                r["psnr_y"],
-                xerr=_nan0(r[f"{lpips_col}_ci95"]),
-                yerr=_nan0(r["psnr_y_ci95"]),
-                fmt=markers[r["model"]],
-                color=colors[r["loss"]],
-                capsize=2,
-                ms=6,
-                label=r["loss"] if r["loss"].endswith("(baseline)") else labels.get(name, name),
-            )
-        ax.set_title(f"x{scale}")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
-        ax.set_ylabel("PSNR Y (dB) ↑ (distortion)")
-    handles, labels = axes[0][-1].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    style = {"colors": loss_palette(summary["loss"]), "markers": markers, "labels": labels}
+    for i, test_set in enumerate(sets):
+        for ax, scale in zip(axes[i], scales):
+            panel = summary[(summary["scale"] == scale) & (summary["test_set"].astype(str) == test_set)]
+            for _, r in panel.iterrows():
+                _pd_point(ax, r, lpips_col, style)
+            ax.set_title(f"x{scale}" if len(sets) == 1 else f"test set {test_set} | x{scale}")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+            ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
+            ax.set_ylabel("PSNR Y (dB) ↑ (distortion)")
+    unique = {}
+    for ax in axes.flat:
+        handles, labels = ax.get_legend_handles_labels()
+        unique.update(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.suptitle("Perception-distortion plane (better: up and left)")
     fig.tight_layout()
@@ -197,6 +214,27 @@ def plot_perception_distortion(
 def _per_model(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each loss named "model / loss" (the perception-distortion legend's names)."""
     return frame.assign(loss=frame["model"] + " / " + frame["loss"]) if len(frame) else frame
+
+
+def _pd_point(ax: plt.Axes, r: pd.Series, lpips_col: str, style: dict) -> None:
+    """One summary row as a point with its CIs; hollow and labelled when trained on another dataset."""
+    baseline = r["loss"].endswith("(baseline)")  # untrained: the same on a test set whatever the dataset
+    name = f"{r['model']} / {r['loss']}"
+    label = r["loss"] if baseline else style["labels"].get(name, name)
+    cross = not baseline and str(r["test_set"]) != str(r["dataset"])
+    colour = style["colors"][r["loss"]]
+    ax.errorbar(
+        r[lpips_col],
+        r["psnr_y"],
+        xerr=_nan0(r[f"{lpips_col}_ci95"]),
+        yerr=_nan0(r["psnr_y_ci95"]),
+        fmt=style["markers"][r["model"]],
+        color=colour,
+        markerfacecolor="none" if cross else colour,
+        capsize=2,
+        ms=6,
+        label=f"{label} (trained on {r['dataset']})" if cross else label,
+    )
 
 
 def _nan0(v: float) -> float:
@@ -237,14 +275,15 @@ def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None)
 
 
 def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
-    """Same crops of the first test images: ground truth, baseline(s), every loss (first seed)."""
-    runs = view.sort_values("seed").drop_duplicates(["loss"])[["loss", "run_dir"]]
-    trained = [(r.loss, r.run_dir) for r in runs.itertuples() if not r.loss.endswith("(baseline)")]
-    baselines = [(r.loss, r.run_dir) for r in runs.itertuples() if r.loss.endswith("(baseline)")]
+    """Same crops of the first test images: ground truth, baseline(s), every loss (first seed); the
+    view holds one test set (crops.npz beside each metrics file, column ``eval_dir``)."""
+    runs = view.sort_values("seed").drop_duplicates(["loss"])[["loss", "eval_dir"]]
+    trained = [(r.loss, r.eval_dir) for r in runs.itertuples() if not r.loss.endswith("(baseline)")]
+    baselines = [(r.loss, r.eval_dir) for r in runs.itertuples() if r.loss.endswith("(baseline)")]
     columns = baselines + sorted(trained)
     crops = {}
-    for loss, run_dir in columns:
-        path = Path(run_dir) / "crops.npz"
+    for loss, eval_dir in columns:
+        path = Path(eval_dir) / "crops.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 crops[loss] = {k: z[k] for k in z.files}
@@ -276,12 +315,20 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
 
 def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images);
-    the losses named with their runs' health (``health_labels``)."""
+    one row per metric, per "<dataset>" or "<dataset> → <test set>" when the study has several; the
+    losses named with their runs' health (``health_labels``)."""
     per_image, _ = _relabelled(per_image, health_labels(per_image))
     long = per_image.melt(
         id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value"
     )
     long["metric"] = long["metric"].map(HEADERS)
+    where = (
+        long["dataset"]
+        .astype(str)
+        .where(long["test_set"] == long["dataset"], long["dataset"].astype(str) + " → " + long["test_set"].astype(str))
+    )
+    if where.nunique() > 1:
+        long["metric"] = where + ": " + long["metric"]
     _style()
     grid = sns.catplot(
         data=long,
@@ -306,11 +353,14 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
 
 def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.DataFrame:
     """Long table of per-image differences to ``reference`` (values averaged over seeds first):
-    one row per (loss, scale, image, metric) with ``delta`` = loss - reference."""
+    one row per (test set, loss, scale, image, metric) with ``delta`` = loss - reference; an image
+    is paired with the reference on the same test set only."""
     shown = [m for m in metrics if m in rows and rows[m].notna().any()]
-    means = rows.groupby(["loss", "scale", "image"])[shown].mean()
+    keys = ["test_set", "loss", "scale", "image"] if "test_set" in rows else ["loss", "scale", "image"]
+    ids = [k for k in keys if k != "loss"]
+    means = rows.groupby(keys)[shown].mean()
     if reference not in means.index.get_level_values("loss"):
-        return pd.DataFrame(columns=["loss", "scale", "image", "metric", "delta"])
+        return pd.DataFrame(columns=[*keys, "metric", "delta"])
     ref = means.xs(reference, level="loss")
     out = []
     for loss, block in means.groupby(level="loss"):
@@ -318,15 +368,16 @@ def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.
             continue
         own = block.droplevel("loss")
         diff = (own - ref.reindex(own.index)).reset_index()
-        out.append(diff.melt(id_vars=["scale", "image"], var_name="metric", value_name="delta").assign(loss=loss))
+        out.append(diff.melt(id_vars=ids, var_name="metric", value_name="delta").assign(loss=loss))
     return pd.concat(out, ignore_index=True).dropna(subset=["delta"]) if out else pd.DataFrame()
 
 
 def plot_paired_deltas(
     rows: pd.DataFrame, reference: str, metrics: list[str], title: str, health: pd.DataFrame | None = None
 ) -> plt.Figure:
-    """Every test image's difference to the reference as a point, per loss (x), metric (rows)
-    and scale (columns), with the zero line: the paired evidence behind tables/paired.csv.
+    """Every test image's difference to the reference as a point, per loss (x), metric (rows; per
+    test set when there are several) and scale (columns), with the zero line: the paired evidence
+    behind tables/paired.csv.
 
     ``rows`` holds the healthy runs only; ``health`` (default ``rows``), every per-image row of the
     (dataset, model), names the losses with their health: a loss some of whose seeds did not
@@ -335,9 +386,9 @@ def plot_paired_deltas(
     long = paired_deltas(rows, reference, metrics)
     if long.empty:
         return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
-    long["metric"] = long["metric"].map(lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}")
+    order = _by_test_set(long, lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}", rows["dataset"].iloc[0])
     title = f"{title}: each test image minus {labels.get(reference, reference)}"
-    figure = _loss_grid(long, "delta", title, labels, kind="strip")
+    figure = _loss_grid(long, "delta", title, labels, order, kind="strip")
     for ax in figure.axes:
         ax.axhline(0, color="0.3", linewidth=0.8)
     return figure

@@ -2,6 +2,11 @@
 
 The constants here name the grouping columns, the baseline and the one run-health status that
 may be ranked; the other report modules import them from here.
+
+Cross-dataset evaluation: ``dataset`` is the dataset a model was trained on, ``test_set`` the
+dataset whose test split was measured. A run folder (run.json, history.csv) holds its own test
+split's ``metrics.csv`` (test_set = dataset) and another test set's at ``on/<test_set>/metrics.csv``,
+each with ``crops.npz`` beside it. Every statistic is computed per test set, never pooled.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from srloss.metrics import METRIC_INFO, metric_info
 from srloss.stats import describe
 from srloss.weights import loss_display_name
 
-GROUP = ["dataset", "model", "loss", "scale"]
+GROUP = ["dataset", "test_set", "model", "loss", "scale"]
 
 
-VIEW = ["dataset", "model", "scale"]
+VIEW = ["dataset", "test_set", "model", "scale"]
 
 
 BASELINE_LOSS = "none"
@@ -78,21 +83,42 @@ def run_label(run_dir: Path, loss: str) -> str:
     return loss_display_name(loss, json.loads(record.read_text())["spec"].get("terms", []))
 
 
+def run_folder(metrics_path: str | Path) -> Path:
+    """The run folder (run.json, history.csv) of a metrics file: its folder for the own test split,
+    three levels up for another test set's ``<run>/on/<test_set>/metrics.csv``."""
+    path = Path(metrics_path)
+    return path.parents[2] if path.parent.parent.name == "on" else path.parent
+
+
 def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
-    """Concatenate per-run metric CSVs into one long table, losses labelled as ``run_label`` says."""
+    """Concatenate per-run metric CSVs into one long table, losses labelled as ``run_label`` says.
+
+    ``run_dir`` is the run folder (``run_folder``), ``eval_dir`` the folder of the metrics file
+    (crops.npz); files without ``test_set`` (older ones) measured the own test split."""
     if not paths:
         raise ValueError("aggregate: no metrics files given")
     frames = []
     for p in paths:
         frame = pd.read_csv(p)
-        frame["run_dir"] = str(Path(p).parent)
+        frame["run_dir"], frame["eval_dir"] = str(run_folder(p)), str(Path(p).parent)
+        if "test_set" not in frame and "dataset" in frame:
+            frame["test_set"] = frame["dataset"]
         if len(frame):
-            frame["loss"] = run_label(Path(p).parent, str(frame["loss"].iloc[0]))
+            frame["loss"] = run_label(run_folder(p), str(frame["loss"].iloc[0]))
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     if "missing" in table:
         table["missing"] = table["missing"].fillna("").astype(str)
+    if "test_set" in table and "dataset" in table:  # test_set right after dataset
+        columns = [c for c in table.columns if c != "test_set"]
+        columns.insert(columns.index("dataset") + 1, "test_set")
+        table = table[columns]
     return table
+
+
+def test_set_order(view: pd.DataFrame, dataset: str) -> list[str]:
+    """The test sets of a view in table order: the own test split first, then the others by name."""
+    return sorted(set(map(str, view["test_set"])), key=lambda t: (t != dataset, t))
 
 
 def metric_columns(per_image: pd.DataFrame) -> list[str]:
@@ -161,7 +187,8 @@ def healthy(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_histories(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Every trained run's history.csv, long: (run columns, step, quantity, value)."""
+    """Every trained run's history.csv, long: (run columns, step, quantity, value); a run measured
+    on several test sets is read once (``run_dir`` is the run folder for each of them)."""
     frames = []
     runs = per_image[per_image["loss"] != BASELINE_LOSS][
         ["run_dir", "dataset", "model", "loss", "scale", "seed"]

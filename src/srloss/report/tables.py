@@ -2,6 +2,17 @@
 cell the mean and 95% CI half-width over test images; the best healthy loss bold, † when its
 paired Wilcoxon test against the runner-up is significant, ‡ when it is still worse than the
 baseline; and the paired differences to ``evaluation.reference`` (``paired_table``).
+
+A model measured on several test sets (``load.test_set_order``: the own test split first, then the
+others by name) gets one column group per test set, ranked and marked separately:
+
+* Markdown: metric headers prefixed ``<test set>: `` (e.g. ``set5: PSNR Y ... ↑``), no spanning header;
+* HTML: a first header row of ``<th colspan=...>`` cells naming the test sets;
+* LaTeX: ``\\multicolumn`` test-set headers with a ``\\cmidrule`` under each;
+* CSV: one row per loss, each summary column prefixed ``<test set>/`` (e.g. ``set5/psnr_y``,
+  ``set5/n_images``), one unprefixed ``status`` column last.
+
+One Status column closes every table. With a single test set every format is as it always was.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from srloss.report.load import (
     VIEW,
     metric_bounds,
     summarise,
+    test_set_order,
     trained_views,
 )
 from srloss.stats import paired_vs_reference, score
@@ -31,7 +43,8 @@ from srloss.stats import paired_vs_reference, score
 def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
     """Numeric table (rows = loss) and, per metric, the marks of the best healthy trained loss:
     (tied best losses, significant against the runner-up, p-value, worse than the baseline)."""
-    table = summarise(view.assign(model="-")).drop(columns=["dataset", "model", "scale"]).set_index("loss")
+    table = summarise(view.assign(model="-")).drop(columns=["dataset", "test_set", "model", "scale"])
+    table = table.set_index("loss")
     trained = [loss for loss in table.index if not loss.endswith("(baseline)")]
     baselines = [loss for loss in table.index if loss not in trained]
     table = table.loc[trained + baselines]
@@ -43,6 +56,16 @@ def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) ->
         if m in metrics and ranked and bool(row.get("can_reach_alpha", True)):
             marks[m] = _mark(table, ranked, baselines, m, row)
     return table, marks
+
+
+def results_tables(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -> list[tuple[str, pd.DataFrame, dict]]:
+    """(test set, table, marks) per test set of one view (``results_table``), own test split first:
+    bold, † and ‡ are decided within each test set, never across them."""
+    dataset = str(view["dataset"].iloc[0])
+    return [
+        (t, *results_table(view[view["test_set"] == t], best[best["test_set"] == t], metrics))
+        for t in test_set_order(view, dataset)
+    ]
 
 
 def _mark(table: pd.DataFrame, healthy: list[str], baselines: list[str], m: str, row: pd.Series) -> tuple:
@@ -103,10 +126,22 @@ def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
     return notes
 
 
-def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) -> str:
+def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alpha: float) -> str:
+    """The table's caption; ``n_images`` maps each test set (table order) to its number of images."""
+    if list(n_images) == [dataset]:
+        head = (
+            f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
+            f"{n_images[dataset]} test image(s), each averaged over seeds"
+        )
+    else:
+        sets = ", ".join(f"{t} ({n} image(s))" for t, n in n_images.items())
+        head = (
+            f"Trained on {dataset}, model {model}, x{scale}; one column group per test set: {sets}. "
+            "Mean ± 95% CI half-width (Student t) over the test set's images, each averaged over seeds; "
+            "bold, † and ‡ are decided within each test set"
+        )
     return (
-        f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
-        f"{n_images} test image(s), each averaged over seeds; FFR columns: rate (failures/faces over "
+        f"{head}; FFR columns: rate (failures/faces over "
         "images × seeds). Bold: best trained loss per column among runs with status "
         f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
         "‡: that loss is still worse than the baseline; "
@@ -116,15 +151,63 @@ def _caption(dataset: str, model: str, scale: int, n_images: int, alpha: float) 
     )
 
 
-def to_markdown_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, notes: list[str]) -> str:
-    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
+def merge_notes(per_test_set: dict[str, list[str]]) -> list[str]:
+    """Notes under a table: those every test set shares as they are, the others prefixed with
+    their test set ("b: PSNR ...: not significant ...")."""
+    groups = list(per_test_set.values())
+    if len(groups) == 1:
+        return groups[0]
+    common = [note for note in groups[0] if all(note in notes for notes in groups[1:])]
+    return common + [f"{t}: {note}" for t, notes in per_test_set.items() for note in notes if note not in common]
+
+
+Groups = list[tuple[str, pd.DataFrame, dict]]
+
+
+def _metric_header(m: str) -> str:
+    return f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}"
+
+
+def _loss_order(groups: Groups) -> list[str]:
+    """Every loss of any test set: trained losses first, then baselines, in table order."""
+    losses = list(dict.fromkeys(loss for _, table, _ in groups for loss in table.index))
+    return [x for x in losses if not x.endswith("(baseline)")] + [x for x in losses if x.endswith("(baseline)")]
+
+
+def _body(groups: Groups, metrics: list[str], escape, bold) -> list[list[str]]:
+    """Cells of every row: loss, each test set's metric cells (marked), the status."""
+    rows = []
+    for loss in _loss_order(groups):
+        cells, statuses = [escape(str(loss))], []
+        for _, table, marks in groups:
+            if loss not in table.index:
+                cells += ["not evaluated"] * len(metrics)
+                continue
+            row = table.loc[loss]
+            statuses.append(str(row["status"]))
+            cells += [_decorate(escape(_cell(row, m)), marks.get(m), loss, bold) for m in metrics]
+        rows.append(cells + [escape(", ".join(dict.fromkeys(statuses)))])
+    return rows
+
+
+def table_csv(groups: Groups) -> pd.DataFrame:
+    """The numeric table: as ``results_table`` for one test set; for several, one row per loss
+    with each column prefixed ``<test set>/`` and one ``status`` column last."""
+    if len(groups) == 1:
+        return groups[0][1].reset_index()
+    parts = [table.drop(columns=["status"]).add_prefix(f"{t}/") for t, table, _ in groups]
+    wide = pd.concat(parts, axis=1).reindex(_loss_order(groups))
+    statuses = pd.concat([table["status"].astype(str) for _, table, _ in groups], axis=1)
+    wide["status"] = statuses.apply(lambda r: ", ".join(dict.fromkeys(r.dropna())), axis=1)
+    return wide.rename_axis("loss").reset_index()
+
+
+def to_markdown_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
+    """The results table in Markdown; several test sets prefix their metric headers ``<test set>: ``."""
+    prefixes = [f"{t}: " for t, _, _ in groups] if len(groups) > 1 else [""]
+    header = ["Loss"] + [p + _metric_header(m) for p in prefixes for m in metrics] + ["Status"]
     lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for loss, row in table.iterrows():
-        cells = [str(loss)]
-        for m in metrics:
-            cells.append(_decorate(_cell(row, m), marks.get(m), loss, lambda t: f"**{t}**"))
-        cells.append(str(row["status"]))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in _body(groups, metrics, str, lambda t: f"**{t}**")]
     lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
@@ -141,51 +224,67 @@ def html_page(body: str) -> str:
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{HTML_STYLE}</head><body>{body}</body></html>\n"
 
 
-def to_html_table(table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, notes: list[str]) -> str:
-    """The results table as a standalone HTML page (what the Snakemake report shows inline)."""
-    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
-    rows = []
-    for loss, row in table.iterrows():
-        cells = [html.escape(str(loss))]
-        cells += [_decorate(html.escape(_cell(row, m)), marks.get(m), loss, lambda t: f"<b>{t}</b>") for m in metrics]
-        cells.append(html.escape(str(row["status"])))
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+def to_html_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
+    """The results table as a standalone HTML page (what the Snakemake report shows inline); several
+    test sets get a first header row with one ``colspan`` cell each."""
+    names = "".join(f"<th>{html.escape(_metric_header(m))}</th>" for m in metrics)
+    if len(groups) == 1:
+        head = f"<tr><th>Loss</th>{names}<th>Status</th></tr>"
+    else:
+        spans = "".join(
+            f"<th colspan='{len(metrics)}' style='text-align:center'>{html.escape(t)}</th>" for t, _, _ in groups
+        )
+        head = f"<tr><th rowspan='2'>Loss</th>{spans}<th rowspan='2'>Status</th></tr><tr>{names * len(groups)}</tr>"
+    body = _body(groups, metrics, html.escape, lambda t: f"<b>{t}</b>")
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cells in body)
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
-    return html_page(f"<table><caption>{html.escape(caption)}</caption>{head}{''.join(rows)}</table><ul>{items}</ul>")
+    return html_page(f"<table><caption>{html.escape(caption)}</caption>{head}{rows}</table><ul>{items}</ul>")
+
+
+def view_title(row: pd.Series) -> str:
+    """ "demo / srcnn / x2" for the own test split, "demo → set5 / srcnn / x2" for another test set."""
+    test_set = row.get("test_set", row["dataset"])
+    trained = row["dataset"] if test_set == row["dataset"] else f"{row['dataset']} → {test_set}"
+    return f"{trained} / {row['model']} / x{int(row['scale'])}"
 
 
 def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[str]:
-    """One sentence per (dataset, model, scale, metric): the best healthy loss, whether it beats
-    the runner-up significantly, and whether it beats the reference (tables/paired.csv)."""
+    """One sentence per (dataset, model, scale, test set, metric): the best healthy loss, whether it
+    beats the runner-up significantly, and whether it beats the reference on the same test set
+    (tables/paired.csv). The own test split comes first, then the other test sets by name."""
     lines = []
+    if not best.empty and "test_set" in best:
+        own_last = best.assign(_cross=best["test_set"] != best["dataset"])
+        best = own_last.sort_values(["dataset", "model", "scale", "_cross", "test_set"], kind="stable")
     for _, row in best.iterrows():
         name = metric_info(row["metric"])[0]
-        where = f"{row['dataset']} / {row['model']} / x{int(row['scale'])}, {name}"
+        head = f"{view_title(row)}, {name}"
         if not bool(row.get("can_reach_alpha", True)):
-            lines.append(f"{where}: no best named (too few test images for p < {alpha}).")
+            lines.append(f"{head}: no best named (too few test images for p < {alpha}).")
             continue
-        text = f"{where}: best {row['best']}"
+        text = f"{head}: best {row['best']}"
         if pd.notna(row.get("runner_up")):
             verdict = "significantly" if row["significant"] else "not significantly"
             text += f", {verdict} better than {row['runner_up']} (p = {row['p_value']:.3g})"
-        versus = (
-            paired[
-                (paired["dataset"] == row["dataset"])
-                & (paired["model"] == row["model"])
-                & (paired["scale"] == row["scale"])
-                & (paired["metric"] == row["metric"])
-                & (paired["loss"] == row["best"])
-            ]
-            if not paired.empty
-            else paired
-        )
+        keys = [k for k in (*VIEW, "metric") if k in paired and k in row]
+        versus = paired[(paired[keys] == row[keys]).all(axis=1) & (paired["loss"] == row["best"])] if keys else paired
         if len(versus):
             ref = versus.iloc[0]
-            beats = "beats" if ref["better"] else "does not significantly beat"
-            text += f"; it {beats} {ref['reference']} (Holm p = {ref['p_holm']:.3g})"
+            text += f"; {_versus_reference(ref, alpha)}"
         lines.append(text + ".")
     return lines
+
+
+def _versus_reference(ref: pd.Series, alpha: float) -> str:
+    """How the best loss compares with the reference (a tables/paired.csv row): significantly
+    better, significantly worse (Holm p < alpha, the wrong way), or neither."""
+    if ref["better"]:
+        verdict = "it beats"
+    elif ref["p_holm"] < alpha and ref["gain"] < 0:
+        verdict = "it is significantly worse than"
+    else:
+        verdict = "it does not significantly differ from"
+    return f"{verdict} {ref['reference']} (Holm p = {ref['p_holm']:.3g})"
 
 
 def _tex(text: str) -> str:
@@ -203,28 +302,27 @@ def _tex(text: str) -> str:
     )
 
 
-def to_latex_table(
-    table: pd.DataFrame, marks: dict, metrics: list[str], caption: str, label: str, notes: list[str] = ()
-) -> str:
-    """A booktabs table (needs \\usepackage{booktabs})."""
-    header = ["Loss"] + [f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}" for m in metrics] + ["Status"]
+def to_latex_table(groups: Groups, metrics: list[str], caption: str, label: str, notes: list[str] = ()) -> str:
+    """A booktabs table (needs \\usepackage{booktabs}); several test sets get a ``\\multicolumn``
+    header each, with a ``\\cmidrule`` under it."""
+    header = ["Loss"] + [_tex(_metric_header(m)) for _ in groups for m in metrics] + ["Status"]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
         r"\small",
         rf"\caption{{{_tex(caption)}}}",
         rf"\label{{{label}}}",
-        r"\begin{tabular}{l" + "c" * len(metrics) + "l}",
+        r"\begin{tabular}{l" + "c" * (len(metrics) * len(groups)) + "l}",
         r"\toprule",
-        " & ".join(_tex(h) for h in header) + r" \\",
-        r"\midrule",
     ]
-    for loss, row in table.iterrows():
-        cells = [_tex(str(loss))]
-        for m in metrics:
-            text = _decorate(_tex(_cell(row, m)), marks.get(m), loss, lambda t: rf"\textbf{{{t}}}")
-            cells.append(text.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$"))
-        cells.append(_tex(str(row["status"])))
+    if len(groups) > 1:
+        k = len(metrics)
+        spans = [rf"\multicolumn{{{k}}}{{c}}{{{_tex(t)}}}" for t, _, _ in groups]
+        lines.append(" & ".join(["", *spans, ""]) + r" \\")
+        lines.append("".join(rf"\cmidrule(lr){{{2 + i * k}-{1 + (i + 1) * k}}}" for i in range(len(groups))))
+    lines += [" & ".join(header) + r" \\", r"\midrule"]
+    for cells in _body(groups, metrics, _tex, lambda t: rf"\textbf{{{t}}}"):
+        cells = [c.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$") for c in cells]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [r"\par\footnotesize " + _tex(note) for note in notes]
@@ -245,9 +343,9 @@ def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], alpha: float) -> pd.DataFrame:
-    """Every healthy loss minus ``reference`` on the same images, per (dataset, model, scale).
+    """Every healthy loss minus ``reference`` on the same images, per (dataset, test set, model, scale).
 
-    ``reference`` is ``baseline`` (the bicubic rows of the same dataset and scale) or a loss of
+    ``reference`` is ``baseline`` (the bicubic rows of the same dataset, test set and scale) or a loss of
     the study (kept whatever its status: the comparison is still paired). Holm runs over the
     whole table (srloss.stats.paired_vs_reference).
     """
@@ -257,7 +355,8 @@ def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], 
 
 def paired_rows(per_image: pd.DataFrame, reference: str) -> pd.DataFrame:
     """The rows paired comparisons use: each model's healthy trained runs and its reference
-    (the bicubic rows of the same dataset and scale, renamed ``baseline``, or a loss)."""
+    (the bicubic rows of the same dataset and scale, renamed ``baseline``, or a loss). Every row
+    keeps its ``test_set``: pairs are formed within a test set (``VIEW``), never across."""
     frames = []
     for dataset, model, scale in trained_views(per_image):
         view = per_image[(per_image["dataset"] == dataset) & (per_image["scale"] == scale)]
