@@ -232,6 +232,7 @@ def grid_summary(config: dict) -> list[str]:
         f"{len(config['scales'])} scales x {len(config['seeds'])} seeds; "
         f"{len(runs) - len(trained)} untrained baselines)",
         "jobs: " + ", ".join(f"{stage} {n}" for stage, n in jobs.items()) + f" (total {sum(jobs.values())})",
+        "tested on: " + "; ".join(f"{d} -> {', '.join(study.test_sets(d))}" for d in study.training_datasets()),
         "dataset archives to fetch: " + (", ".join(archives) or "none"),
         "weight files to fetch: " + (", ".join(WEIGHT_FILES[b].file for b in backbones) or "none"),
     ]
