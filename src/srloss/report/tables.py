@@ -254,8 +254,8 @@ def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> lis
     (tables/paired.csv). The own test split comes first, then the other test sets by name."""
     lines = []
     if not best.empty and "test_set" in best:
-        own_last = best.assign(_cross=best["test_set"] != best["dataset"])
-        best = own_last.sort_values(["dataset", "model", "scale", "_cross", "test_set"], kind="stable")
+        flagged = best.assign(_cross=best["test_set"] != best["dataset"])  # own test split first
+        best = flagged.sort_values(["dataset", "model", "scale", "_cross", "test_set"], kind="stable")
     for _, row in best.iterrows():
         name = metric_info(row["metric"])[0]
         head = f"{view_title(row)}, {name}"
