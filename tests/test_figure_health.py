@@ -144,3 +144,32 @@ def test_the_summary_figure_marks_the_stalled_loss(tmp_path, monkeypatch):
     texts = tick_texts(plt.gcf())
     assert {STALLED, PARTLY, "mse", "none"} <= texts and "l1" not in texts
     assert (tmp_path / "summary.png").stat().st_size > 1000
+
+
+def test_without_lpips_the_plane_shows_psnr_alone_and_says_why_without_paths():
+    frame = per_image_frame()
+    summary = summarise(frame).drop(columns=["lpips_alex", "lpips_alex_ci95"], errors="ignore")
+    reason = (
+        "LPIPS-alex: ImageNet backbone weights not cached at /home/someone/.cache/torch/hub/checkpoints/"
+        "alexnet-owt-7be5be79.pth (no download is attempted)"
+    )
+    fig = plot_perception_distortion(summary, None, reason, frame)
+    texts = [fig._suptitle.get_text()] + [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert "LPIPS (the perception axis) is missing: its pretrained weights were not fetched" in texts[0]
+    assert {"espcn / mse", "espcn / l1 [stalled]", "bicubic (baseline)"} <= set(texts)
+    assert not any("/home" in t or ".pth" in t for t in texts)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["PSNR Y (dB) ↑ (distortion)"]
+    not_configured = plot_perception_distortion(summary, None, "", frame)
+    assert "LPIPS is not in evaluation.metrics" in not_configured._suptitle.get_text()
+
+
+def test_paths_in_published_notes_are_portable(tmp_path):
+    from srloss.report.load import portable_paths
+
+    inside = tmp_path / "resources/weights/hub/checkpoints/alexnet.pth"
+    text = f"not cached at {inside} (fetch with `--torch-home {tmp_path}/resources/weights`); /opt/x/vgg.pth"
+    assert portable_paths(text, tmp_path) == (
+        "not cached at resources/weights/hub/checkpoints/alexnet.pth (fetch with `--torch-home "
+        "resources/weights`); .../vgg.pth"
+    )
+    assert portable_paths("failures/faces over images, 0-255", tmp_path) == "failures/faces over images, 0-255"

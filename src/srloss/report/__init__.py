@@ -183,7 +183,7 @@ def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: di
         title = f"{dataset} / {model}"
         _save(plot_paired_deltas(own, reference, metrics, title, health), root, paired_figure_stem(dataset, model))
     lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
-    lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips")) or "not in evaluation.metrics"
+    lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips"))  # "": not configured
     lpips_col = lpips_cols[0] if lpips_cols else None
     _save(plot_perception_distortion(summary, lpips_col, lpips_reason, per_image), root, PD_STEM)
     _save(plot_training_curves(load_histories(per_image), per_image), root, CURVES_STEM)

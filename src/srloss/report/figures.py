@@ -9,6 +9,7 @@ panels per test set, and the comparison grid shows the own test split only.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -156,6 +157,7 @@ def _loss_grid(
     grid.set_axis_labels("", "")
     for ax in grid.axes.flat:
         _slant(ax)
+        ax.set_title(textwrap.fill(ax.get_title(), 55), size=8)  # long metric names would overlap
     grid.figure.suptitle(title, y=1.0)
     return grid.figure
 
@@ -181,17 +183,17 @@ def plot_perception_distortion(
     of panels per test set when there are several (hollow markers: a model tested on another
     dataset than it was trained on, labelled with its training dataset); each "model / loss" of
     the legend marked with its runs' health (``health_labels`` of ``health``, the per-image rows)."""
-    if lpips_col is None:
-        return _message_figure(f"Perception-distortion plane not drawn: LPIPS is missing.\n{reason}")
     scales = sorted(summary["scale"].unique())
     sets = sorted(summary["test_set"].astype(str).unique())
-    fig, axes = plt.subplots(len(sets), len(scales), figsize=(4.2 * len(scales), 3.6 * len(sets)), squeeze=False)
     summary = summary.copy()
     base = summary["loss"] == BASELINE_LOSS
     summary.loc[base, "loss"] = summary.loc[base, "model"] + " (baseline)"
     markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
     labels = health_labels(_per_model(health if health is not None else pd.DataFrame()))
     style = {"colors": loss_palette(summary["loss"]), "markers": markers, "labels": labels}
+    if lpips_col is None:
+        return _distortion_only(summary, lpips_absence(reason), style)
+    fig, axes = plt.subplots(len(sets), len(scales), figsize=(4.2 * len(scales), 3.6 * len(sets)), squeeze=False)
     for i, test_set in enumerate(sets):
         for ax, scale in zip(axes[i], scales):
             panel = summary[(summary["scale"] == scale) & (summary["test_set"].astype(str) == test_set)]
@@ -207,6 +209,41 @@ def plot_perception_distortion(
         unique.update(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.suptitle("Perception-distortion plane (better: up and left)")
+    fig.tight_layout()
+    return fig
+
+
+def lpips_absence(reason: str) -> str:
+    """Why LPIPS is missing, in a few words and without paths (the reasons in full, with the
+    weight file's path, are in the tables' notes and each run's eval.json)."""
+    if not reason:
+        return "LPIPS is not in evaluation.metrics"
+    if "not cached" in reason:
+        return "its pretrained weights were not fetched (snakemake fetch_weights --cores 1)"
+    return "it could not be computed (the tables' notes say why)"
+
+
+def _distortion_only(summary: pd.DataFrame, why: str, style: dict) -> plt.Figure:
+    """The distortion axis of the plane alone, when LPIPS is missing: PSNR-Y with its 95% CI per
+    model / loss (one panel per test set and scale), titled with why the other axis is missing."""
+    scales = sorted(summary["scale"].unique())
+    sets = sorted(summary["test_set"].astype(str).unique())
+    height = 0.9 + 0.28 * summary.groupby(["test_set", "scale"]).size().max()
+    fig, axes = plt.subplots(len(sets), len(scales), figsize=(4.2 * len(scales), height * len(sets)), squeeze=False)
+    for i, test_set in enumerate(sets):
+        for ax, scale in zip(axes[i], scales):
+            panel = summary[(summary["scale"] == scale) & (summary["test_set"].astype(str) == test_set)]
+            panel = panel.sort_values("psnr_y")
+            names = []
+            for k, (_, r) in enumerate(panel.iterrows()):
+                name = r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}"
+                names.append(style["labels"].get(name, name))
+                marker, colour = style["markers"][r["model"]], style["colors"][r["loss"]]
+                ax.errorbar(r["psnr_y"], k, xerr=_nan0(r["psnr_y_ci95"]), fmt=marker, color=colour)
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+            ax.set_title(f"x{scale}" if len(sets) == 1 else f"test set {test_set} | x{scale}")
+            ax.set_xlabel("PSNR Y (dB) ↑ (distortion)")
+    fig.suptitle(f"Distortion only: LPIPS (the perception axis) is missing: {why}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -163,12 +165,31 @@ def tidy(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_reasons(per_image: pd.DataFrame) -> dict[str, str]:
-    """metric -> reason it is missing, from the per-image ``missing`` column (JSON objects)."""
+    """metric -> reason it is missing, from the per-image ``missing`` column (JSON objects), with
+    its paths made portable (``portable_paths``): the tables are for publishing."""
     reasons = {}
     for note in per_image.get("missing", pd.Series(dtype=str)).dropna().unique():
         if str(note).strip():
-            reasons.update(json.loads(note))
+            reasons.update({k: portable_paths(v) for k, v in json.loads(note).items()})
     return reasons
+
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s`'\"(),;]+")
+
+
+def portable_paths(text: str, cwd: str | Path | None = None) -> str:
+    """``text`` with each absolute path made relative to ``cwd`` (the workflow's folder) when under
+    it, else cut to ``.../<file name>``: no machine's folders in a published table. The reason in
+    full stays in each run's eval.json."""
+    root = str(Path(cwd or Path.cwd()).resolve())
+
+    def short(match: re.Match) -> str:
+        path = match.group(0)
+        if path == root or path.startswith(root + "/"):
+            return os.path.relpath(path, root)
+        return f".../{Path(path).name}"
+
+    return ABSOLUTE_PATH.sub(short, text)
 
 
 def view_rows(per_image: pd.DataFrame, dataset: str, model: str, scale: int) -> pd.DataFrame:
