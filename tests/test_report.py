@@ -101,6 +101,11 @@ def test_results_table_marks_the_best_loss(aggregated):
         and "not cached at .../alexnet-owt-7be5be79.pth (no download is attempted; put it there)" in md
         and "/nowhere" not in md  # no machine's folders in a published table (eval.json keeps them)
     )
+    verdict = (aggregated / "tables/verdict.md").read_text()
+    assert (
+        "- LPIPS AlexNet (RGB in [-1,1], border=scale): not measured: LPIPS-alex: ImageNet backbone weights "
+        "not cached at .../alexnet-owt-7be5be79.pth" in verdict
+    )
     tex = (aggregated / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 $\pm$" in tex
     csv = pd.read_csv(aggregated / f"{report.table_stem('d', 'espcn', 2)}.csv").set_index("loss")

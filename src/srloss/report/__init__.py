@@ -14,6 +14,7 @@ import pandas as pd
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
+from srloss.metrics import metric_info
 from srloss.outputs import (
     CURVES_STEM,
     PD_STEM,
@@ -161,6 +162,8 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
 def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: dict) -> None:
     """The study's conclusions in a few lines (Markdown and HTML): what the report opens with."""
     lines = verdict_lines(best, paired, ctx["alpha"]) or ["No trained run is healthy: no loss can be ranked."]
+    for metric, reason in ctx["reasons"].items():  # a metric asked for but not measured says so here too
+        lines.append(f"{(metric_info(metric) or (metric,))[0]}: not measured: {reason}")
     title = f"Study {config['study']}: best loss per metric (healthy runs only; reference {ctx['reference']})"
     stem = ctx["root"] / VERDICT_STEM
     write_text(stem.with_suffix(".md"), f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines))
