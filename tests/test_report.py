@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from report_runner import aggregate_into
 from workflow_runner import run_snakemake
 
 from srloss import report
@@ -77,16 +78,7 @@ def aggregated(tmp_path_factory):
     paths = [_write_run(root, "bicubic", "none", 0, 0.0, note)]
     for seed in (0, 1):
         paths += [_write_run(root, "espcn", "mse", seed, 1.0, note), _write_run(root, "espcn", "l1", seed, 0.5, note)]
-    out = {
-        "per_image": root / "tables/per_image.csv",
-        "summary_csv": root / "tables/summary.csv",
-        "summary_md": root / "tables/summary.md",
-        "figure": root / "figures/psnr_ssim.png",
-        "provenance": root / "tables/provenance.json",
-        "root": root,
-    }
-    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
-    return root
+    return aggregate_into(root, paths)
 
 
 def test_results_table_marks_the_best_loss(aggregated):
@@ -116,16 +108,7 @@ def _aggregate_runs(root: Path, runs: list[tuple]) -> Path:
     """Aggregate (model, loss, seed, offset, status) runs beside a bicubic baseline at offset 0."""
     paths = [_write_run(root, "bicubic", "none", 0, 0.0, "")]
     paths += [_write_run(root, model, loss, seed, off, "", status) for model, loss, seed, off, status in runs]
-    out = {
-        "per_image": root / "tables/per_image.csv",
-        "summary_csv": root / "tables/summary.csv",
-        "summary_md": root / "tables/summary.md",
-        "figure": root / "figures/psnr_ssim.png",
-        "provenance": root / "tables/provenance.json",
-        "root": root,
-    }
-    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
-    return root
+    return aggregate_into(root, paths)
 
 
 def test_unhealthy_runs_are_never_bold_or_best_and_status_reaches_every_table(tmp_path):

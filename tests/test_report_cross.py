@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from report_runner import aggregate_into
 
 from srloss import report
 from srloss.report.figures import plot_grid, plot_metrics, plot_perception_distortion
@@ -78,16 +79,7 @@ def _run(root: Path, loss: str, sets: tuple[str, ...], with_test_set: bool = Tru
 
 def _aggregate(root: Path, sets: tuple[str, ...] = ("a", "b", "c"), with_test_set: bool = True) -> Path:
     paths = [p for loss in OFFSETS for p in _run(root, loss, sets, with_test_set)]
-    out = {
-        "per_image": root / "tables/per_image.csv",
-        "summary_csv": root / "tables/summary.csv",
-        "summary_md": root / "tables/summary.md",
-        "figure": root / "figures/psnr_ssim.png",
-        "provenance": root / "tables/provenance.json",
-        "root": root,
-    }
-    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
-    return root
+    return aggregate_into(root, paths)
 
 
 @pytest.fixture(scope="module")

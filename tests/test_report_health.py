@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from report_runner import aggregate_into
 
 from srloss import report
 
@@ -53,16 +54,7 @@ def _write_run(root: Path, loss: str, offset, status: str, terms: list[dict] | N
 
 def _aggregate(root: Path, runs: list[tuple]) -> Path:
     paths = [_write_run(root, *run) for run in runs]
-    out = {
-        "per_image": root / "tables/per_image.csv",
-        "summary_csv": root / "tables/summary.csv",
-        "summary_md": root / "tables/summary.md",
-        "figure": root / "figures/psnr_ssim.png",
-        "provenance": root / "tables/provenance.json",
-        "root": root,
-    }
-    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
-    return root
+    return aggregate_into(root, paths)
 
 
 def _rows(root: Path, ext: str) -> dict[str, str]:

@@ -45,8 +45,7 @@ COLUMNS = [*RUN, "step", "metric", "value"]
 def run_means(per_image: pd.DataFrame, step: int) -> pd.DataFrame:
     """One run's per-image metrics -> tidy rows (run, step, metric, mean over images); only the
     own test split counts (rows whose ``test_set``, where given, is the training dataset)."""
-    if "test_set" in per_image:
-        per_image = per_image[per_image["test_set"] == per_image["dataset"]]
+    per_image = own_test_split(per_image)
     metrics = [c for c in per_image.columns if metric_info(c)]
     means = per_image.groupby(RUN)[metrics].mean().reset_index()
     long = means.melt(id_vars=RUN, var_name="metric", value_name="value").dropna(subset=["value"])

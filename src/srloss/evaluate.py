@@ -207,8 +207,8 @@ def evaluate(
     status = run_status(checkpoint)
     missing_note = json.dumps(metric_set.missing, sort_keys=True) if metric_set.missing else ""  # {metric: reason}
     rows, crops = _measure(model, metric_set, read_images(test_shard), spec, evaluation, device)
-    # the run's columns; test_set: the dataset whose test split this is (another than the training
-    # dataset for test_on, cross-dataset evaluation)
+    # the run's columns; test_set: the dataset whose test split this is (another dataset than the
+    # training one under test_on, cross-dataset evaluation)
     ids = {**spec, "test_set": evaluation.get("test_set", spec["dataset"])}
     run_columns = {k: ids[k] for k in ID_COLUMNS if k != "image"}
     table = pd.DataFrame(

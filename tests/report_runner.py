@@ -1,0 +1,21 @@
+"""Run ``srloss.report.aggregate`` on metrics files into a study folder (shared by the report tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from srloss import report
+
+
+def aggregate_into(root: Path, paths: list[Path]) -> Path:
+    """Aggregate ``paths`` into ``root`` (tables/, figures/) as the workflow's aggregate rule would; ``root``."""
+    out = {
+        "per_image": root / "tables/per_image.csv",
+        "summary_csv": root / "tables/summary.csv",
+        "summary_md": root / "tables/summary.md",
+        "figure": root / "figures/psnr_ssim.png",
+        "provenance": root / "tables/provenance.json",
+        "root": root,
+    }
+    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
+    return root
