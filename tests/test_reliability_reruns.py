@@ -4,6 +4,7 @@ dry-run (`snakemake -n`) in a copy of the working folder and the planned jobs ar
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -49,8 +50,8 @@ def _write_images(folder: Path) -> None:
         "chelsea": data.chelsea,
         "camera": lambda: np.dstack([data.camera()] * 3),
     }
-    for name, load in loaders.items():
-        Image.fromarray(load()[:96, :128]).save(folder / f"{name}.png")
+    for name, load in loaders.items():  # uncompressed PNG: an edit of the pixels keeps the file's size
+        Image.fromarray(load()[:96, :128]).save(folder / f"{name}.png", compress_level=0)
 
 
 def planned_jobs(stdout: str, study: str = "rel") -> set[str]:
@@ -108,6 +109,27 @@ def test_reruns_overwriting_an_image_reprepares_its_split_and_what_follows(done,
     assert _plan(work) == {"prepare/mine/x2/test"} | EVALUATE | TAIL
     Image.fromarray(np.asarray(Image.open(work / "images/rocket.png"))[::-1].copy()).save(work / "images/rocket.png")
     assert _plan(work) == {"prepare/mine/x2/test", "prepare/mine/x2/train", TRAIN} | EVALUATE | TAIL
+
+
+@pytest.mark.integration
+def test_reruns_an_image_edited_to_the_same_size_with_its_mtime_restored_reruns_its_split(done, tmp_path):
+    """`touch -r` after an in-place edit of the same byte size: the content decides, not the timestamp."""
+    work = _copy(done, tmp_path)
+    image = work / "images/astronaut.png"
+    st = image.stat()
+    pixels = np.asarray(Image.open(image)).copy()
+    pixels[:8, :8] = 255 - pixels[:8, :8]
+    Image.fromarray(pixels).save(image, compress_level=0)
+    os.utime(image, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert image.stat().st_size == st.st_size and image.stat().st_mtime_ns == st.st_mtime_ns
+    assert _plan(work) == {"prepare/mine/x2/test"} | EVALUATE | TAIL
+
+
+@pytest.mark.integration
+def test_reruns_a_touched_image_reruns_nothing(done, tmp_path):
+    work = _copy(done, tmp_path)
+    os.utime(work / "images/rocket.png")  # a new timestamp, the same content
+    assert _plan(work) == set()
 
 
 @pytest.mark.integration

@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from srloss.atomic import prepare_outputs
     from srloss.train import Preempted, train
 
-    prepare_outputs(*(p for p in (args.model, args.history, args.record, args.best) if p))
+    prepare_outputs(*(p for p in (args.model, args.history, args.record, args.best, args.done) if p))
     execution = dict(args.execution or {})
     if args.threads is not None:
         execution["threads"] = args.threads
@@ -73,6 +73,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         logging.warning("%s; rerun the same command to resume", e)
         return e.exit_code
     logging.info("run status: %s", record["status"])
+    if args.done:  # written last: the run's files are complete and belong to this spec
+        from srloss.atomic import write_text
+
+        write_text(args.done, json.dumps({"status": record["status"]}) + "\n")
     return 0
 
 
@@ -209,10 +213,9 @@ def grid_summary(config: dict) -> list[str]:
     runs = study.runs()
     trained = [r for r in runs if r.trained]
     cross = study.cross_evaluations()
-    shards = len(study.training_datasets()) * 3 + len({t for _, t in cross} - set(study.training_datasets()))
     jobs = Counter(
         {
-            "prepare": shards * len(config["scales"]),  # one per split (a test set has one)
+            "prepare": len(study.shards()),  # one per split and scale (a test set has one split)
             "train": len(trained),
             "evaluate": len(runs),
             "evaluate_on": len(cross),
@@ -255,6 +258,7 @@ def _add_train(sub) -> None:
     t.add_argument("--history", required=True, help="output: history, one row per logging window and validation (.csv)")
     t.add_argument("--record", required=True, help="output: run record with status and health (.json)")
     t.add_argument("--best", default=None, help="output: state dict with the best validation PSNR-Y (.pt)")
+    t.add_argument("--done", default=None, help="output: written last, once every other output is complete")
     t.add_argument(
         "--checkpoint",
         default=None,

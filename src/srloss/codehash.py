@@ -8,6 +8,9 @@ imported, so this costs milliseconds at parse time). Editing ``srloss/report/tab
 reruns only aggregation; editing ``srloss/evaluate.py`` reruns every evaluation (and thus the
 aggregation); editing ``srloss/losses/pixel.py`` reruns training (and everything downstream).
 ``srloss/cli.py`` (argument plumbing shared by all stages) is not part of any stage's hash.
+
+What is hashed is the code, not the text: each module's syntax tree without its docstrings
+(``code_text``), so a comment, a docstring or reformatting reruns nothing.
 """
 
 from __future__ import annotations
@@ -85,11 +88,27 @@ def stage_modules(entry: str, root: Path = ROOT) -> dict[str, Path]:
     return seen
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_text(path: Path) -> str:
+    """What a module's code is, apart from how it is written down: its syntax tree without
+    docstrings, comments, line numbers or formatting."""
+    return ast.dump(_without_docstrings(ast.parse(path.read_text(), filename=str(path))))
+
+
 def stage_hash(entry: str, root: Path = ROOT) -> str:
-    """SHA-256 over the sorted (module name, source bytes) of a stage's modules."""
+    """SHA-256 over the sorted (module name, ``code_text``) of a stage's modules."""
     h = hashlib.sha256()
     for module, path in sorted(stage_modules(entry, root).items()):
-        h.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(module.encode() + b"\0" + code_text(path).encode() + b"\0")
     return h.hexdigest()[:16]
 
 

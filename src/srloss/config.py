@@ -686,6 +686,18 @@ class Study:
         """The test splits models trained on ``dataset`` are evaluated on: its own, then its ``test_on``."""
         return [dataset, *self.config["datasets"][dataset].get("test_on", [])]
 
+    def shards(self) -> list[tuple[str, int, str]]:
+        """(dataset, scale, split) of every shard the study reads: train, val and test of each
+        training dataset, the test split of each test set, at every scale."""
+        used = {d for d in self.training_datasets()} | {t for d in self.training_datasets() for t in self.test_sets(d)}
+        return [
+            (name, scale, split)
+            for name, ds in self.config["datasets"].items()
+            if name in used
+            for scale in self.config["scales"]
+            for split in (("test",) if is_test_set(ds) else SPLITS)
+        ]
+
     def cross_evaluations(self) -> list[tuple[Run, str]]:
         """(run, test set) of every evaluation on another dataset's test split (``test_on``)."""
         return [(run, test_set) for run in self.runs() for test_set in self.test_sets(run.dataset)[1:]]

@@ -18,6 +18,7 @@ import torch
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
+from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_images
 from srloss.metrics import (
     LPIPS,
@@ -200,6 +201,7 @@ def evaluate(
     copied into every row; untrained baselines have status "baseline".
     """
     evaluation = evaluation or DEFAULT_EVALUATION
+    checked_shard(test_shard)  # a damaged shard stops here, before any output is touched
     torch.set_num_threads(threads)
     device = pick_device(evaluation.get("device", "auto"))
     model = load_model(spec, checkpoint).to(device)

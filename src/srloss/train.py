@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from srloss import checkpoint
+from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_attrs, read_images
 from srloss.health import classify
 from srloss.models import count_parameters
@@ -127,6 +128,8 @@ def train(
             f"run spec: training.{', training.'.join(misplaced)} are execution settings; "
             "pass them as execution (srloss train --execution), not in the spec"
         )
+    for shard in (train_shard, val_shard):
+        checked_shard(shard)  # a damaged shard stops the run here, before any output is touched
     cfg = TrainingConfig.from_dict(spec["training"])
     exe = execution if isinstance(execution, ExecutionConfig) else ExecutionConfig.from_dict(execution)
     paths = RunPaths(

@@ -2,11 +2,14 @@
 # input functions of every rule (rule files hold rules only).
 import os
 import re
+import sys
 from pathlib import Path
 
 from srloss.codehash import stage_hash, stage_hashes
 from srloss.config import Run, Study, exit_on_config_error, to_json
-from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker
+from srloss.data.content import DigestCache
+from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
+from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker, split_fingerprint
 from srloss.training.config import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
@@ -90,6 +93,52 @@ def run_spec_json(wildcards):
     return to_json(study.run_spec(run_of(wildcards)))
 
 
+# --- files known by content ---------------------------------------------------------------
+# The user's images and the shards are known by their SHA-256, remembered per file state in
+# DIGESTS (srloss.data.content), so only a changed file is read again.
+DIGESTS = DigestCache(".snakemake/srloss/digests.json")
+IMAGE_FILES = {  # (dataset, split) -> fingerprint of its image files' content (datasets with `root`)
+    (d, split): split_fingerprint(study.dataset_spec(d), split, DIGESTS) for d, _, split in study.shards()
+}
+
+
+def check_shards():
+    """Every shard against its manifest (srloss.data.manifest). A damaged one (truncated, edited,
+    half copied) gets its manifest's timestamp back, so its damage plans no rerun of what was made
+    from it, and is prepared again before the first job of a run (onstart); a dry run, a report or
+    a lint only name it."""
+    damaged = []
+    for dataset, scale, split in study.shards():
+        shard = f"{RESULTS}/data/{dataset}/x{scale}/{split}.h5"
+        if os.path.exists(shard):
+            try:
+                verify_shard(shard, DIGESTS)
+            except ShardDamaged as e:
+                restore_stamp(shard)
+                damaged.append((shard, dataset, scale, split))
+                print(f"srloss: {e}; it is prepared again before the first job runs", file=sys.stderr)
+    return damaged
+
+
+def repair_damaged_shards():
+    """Before the first job of a run: prepare every damaged shard again (check_shards)."""
+    if DAMAGED_SHARDS:
+        from srloss.data.prepare import repair_shard
+
+        for shard, dataset, scale, split in DAMAGED_SHARDS:
+            print(f"srloss: {shard}: preparing it again ...", file=sys.stderr, flush=True)
+            outcome = repair_shard(shard, study.dataset_spec(dataset), scale, split)
+            print(f"srloss: {shard}: {outcome}", file=sys.stderr)
+
+
+DAMAGED_SHARDS = check_shards() if workflow.is_main_process else []  # a cluster job checks its own shards
+DIGESTS.save()
+
+
+onstart:
+    repair_damaged_shards()
+
+
 # --- fetch ---------------------------------------------------------------------------------
 def mirror_of(source):
     """The `url` (mirror base) of the first dataset of this source that sets one, else None."""
@@ -153,6 +202,7 @@ def evaluate_inputs(wildcards):
     if study.is_trained(wildcards.model):  # evaluation.weights: last (model.pt) or best (model_best.pt)
         weights = "model_best.pt" if config["evaluation"]["weights"] == "best" else "model.pt"
         inputs["model"] = f"{RUN_DIR.format(**wildcards)}/{weights}"
+        inputs["done"] = f"{RUN_DIR.format(**wildcards)}/train.done"  # train.smk: the run is up to date
     return inputs
 
 
@@ -198,6 +248,7 @@ def step_weights(wildcards):
     return {
         "test": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/test.h5",
         "model": f"{RUN_DIR.format(**wildcards)}/steps/{wildcards.step}.pt",
+        "done": f"{RUN_DIR.format(**wildcards)}/train.done",  # train.smk: the run is up to date
     }
 
 

@@ -1,8 +1,10 @@
-# Degrade HR images and write one split's shard of one dataset at one scale.
+# Degrade HR images and write one split's shard of one dataset at one scale, with its manifest
+# (size and SHA-256, srloss.data.manifest) beside it: the parse checks every shard against it and
+# prepares a damaged one again before anything reads it (common.smk, check_shards).
 # Inputs: fetched archives (fetch.smk) unless the dataset is on disk already (`root`).
 # One job per split: each shard's identity (its params) is only what shapes it (sources.split_spec),
 # so editing the test split re-prepares the test shard alone and no model is retrained.
-from srloss.data.sources import split_fingerprint, split_spec
+from srloss.data.sources import split_spec
 
 
 rule prepare:
@@ -10,6 +12,7 @@ rule prepare:
         dataset_inputs,
     output:
         shard=result("data/{dataset}/x{scale}/{split}.h5"),
+        manifest=result("data/{dataset}/x{scale}/{split}.h5.json"),
     log:
         result("logs/prepare/{dataset}/x{scale}/{split}.log"),
     benchmark:
@@ -21,9 +24,10 @@ rule prepare:
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)
     params:
         spec=lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split, int(w.scale))),
-        # user's image files (datasets with `root`): path, size and mtime of each, hashed, so that
-        # overwriting, adding or removing an image reruns this shard and what depends on it
-        files=lambda w: split_fingerprint(study.dataset_spec(w.dataset), w.split),
+        # the content of the user's image files (datasets with `root`, common.smk IMAGE_FILES): editing
+        # (even to the same size, mtime restored), adding or removing an image reruns this shard
+        # and what depends on it; touching or copying one does not
+        files=lambda w: IMAGE_FILES[(w.dataset, w.split)],
         code=CODE["prepare"],
     shell:
         "srloss prepare --spec {params.spec:q} --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"

@@ -6,6 +6,12 @@
 # resume from. The checkpoint carries a fingerprint of the run's spec and data, so a changed
 # run never resumes from a stale one; after success it is removed (or kept, training.keep_checkpoint).
 #
+# A finished run is never lost to a failed rerun: its files are update() outputs, which Snakemake
+# leaves in place while the job runs (the job replaces each atomically at its end) and restores
+# from its backup when the job fails. update() alone would then record the restored files as
+# made by the new job; train.done, an ordinary output written last and an input of every rule
+# that reads the run, is removed when the job fails, so the run stays due until a rerun succeeds.
+#
 # Execution settings reach the command as $SRLOSS_TRAIN_EXECUTION and $SRLOSS_TRAIN_LAUNCH
 # (common.smk), not params: changing them reruns nothing.
 
@@ -14,11 +20,12 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        model=run_file("model.pt"),
-        best=run_file("model_best.pt"),
-        history=run_file("history.csv"),
-        record=run_file("run.json"),
-        steps=[run_file(f"steps/{n}.pt") for n in BUDGET_STEPS],  # evaluation.steps (budget.smk)
+        model=update(run_file("model.pt")),
+        best=update(run_file("model_best.pt")),
+        history=update(run_file("history.csv")),
+        record=update(run_file("run.json")),
+        steps=[update(run_file(f"steps/{n}.pt")) for n in BUDGET_STEPS],  # evaluation.steps (budget.smk)
+        done=run_file("train.done"),
     log:
         result(f"logs/train/{RUN_ID}.log"),
     benchmark:
@@ -39,5 +46,5 @@ rule train:
     shell:
         "exec $SRLOSS_TRAIN_LAUNCH srloss train --spec {params.spec:q} --train-shard {input.train}"
         " --val-shard {input.val} {params.init} --model {output.model} --best {output.best}"
-        " --history {output.history} --record {output.record} --checkpoint {params.checkpoint:q}"
+        " --history {output.history} --record {output.record} --done {output.done} --checkpoint {params.checkpoint:q}"
         ' --execution "$SRLOSS_TRAIN_EXECUTION" --threads {threads} > {log} 2>&1'

@@ -7,6 +7,7 @@ bounded by one image whatever the dataset's size (DIV2K train: 800 images of ~2.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -15,8 +16,16 @@ import numpy as np
 from srloss.atomic import prepare_outputs
 from srloss.data.degrade import degrade, modcrop
 from srloss.data.images import size_problem
+from srloss.data.manifest import ShardDamaged, manifest_path, read_manifest
 from srloss.data.shards import PatchWriter, write_images
-from srloss.data.sources import DatasetError, MlfdbSource, at_scale, open_source, split_names  # noqa: F401 (split_names: re-exported)
+from srloss.data.sources import (  # noqa: F401 (split_names: re-exported)
+    DatasetError,
+    MlfdbSource,
+    at_scale,
+    open_source,
+    split_names,
+    split_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +120,25 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
             )
             write_images(path, images, scale, spec)
             log.info("%s: whole images -> %s", split, path)
+
+
+def repair_shard(shard: str | Path, spec: dict, scale: int, split: str) -> str:
+    """Prepare a damaged shard again (``spec``: the dataset's definition) and say how it came out.
+
+    When the new shard is bitwise what its manifest says the old one was, shard and manifest keep
+    the manifest's old timestamp (``manifest.restore_stamp``): what was made from the shard is
+    still up to date and Snakemake reruns none of it. Otherwise (or without a readable manifest)
+    they keep their new timestamp, and what was made from the shard is redone by the next run.
+    """
+    shard = Path(shard)
+    try:
+        before = read_manifest(shard)["sha256"]
+        stamp = manifest_path(shard).stat().st_mtime_ns
+    except ShardDamaged:
+        before, stamp = None, None
+    prepare(split_spec(spec, split, int(scale)), int(scale), {split: shard})
+    if before is None or read_manifest(shard)["sha256"] != before:
+        return "prepared again; it may differ from what the runs made from it read, so the next run redoes them"
+    for path in (shard, manifest_path(shard)):
+        os.utime(path, ns=(stamp, stamp))
+    return "prepared again, bitwise as it was: the runs made from it are kept"

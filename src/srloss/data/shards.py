@@ -14,6 +14,13 @@ Layout of one shard (``{split}.h5``):
   (JSON of the dataset definition), ``spec_hash`` (sha256 of ``spec``, 16 hex digits) and
   ``srloss_version``.
 
+Beside each shard, its manifest ``{split}.h5.json`` records what the writer wrote: the file's
+size and SHA-256, kind, scale, spec hash and number of samples. ``verify_shard`` compares a shard
+with its manifest (the size at once, the digest by reading the file, or from a ``DigestCache``),
+so a truncated, edited or half-copied shard is named as damaged before anything uses it: the
+workflow's parse prepares it again without touching the runs made from it (``request_prepare``),
+and ``train``/``evaluate`` refuse it at start.
+
 Readers given the spec they are meant to serve (``expect=(scale, spec)``) refuse a shard whose
 attributes disagree, instead of silently training on other data.
 """
@@ -34,6 +41,7 @@ from torch.utils.data import Dataset
 from srloss import __version__
 from srloss.atomic import atomic_path
 from srloss.data.degrade import degradation_options
+from srloss.data.manifest import write_manifest
 from srloss.data.sources import dataset_frames
 
 NAME_SEP = "__"  # replaces "/" in image names inside the images group
@@ -133,6 +141,8 @@ class PatchWriter:
             self._atomic.__exit__(ValueError, err, None)  # removes the temporary file
             raise err
         self._atomic.__exit__(exc_type, exc, tb)  # renames on success, removes on error
+        if exc_type is None:
+            write_manifest(self.path, "patches", self.scale, spec_hash(self.spec), self.count)
         return False
 
 
@@ -157,6 +167,8 @@ def write_images(
             g = group.create_group(name.replace("/", NAME_SEP))
             g.create_dataset("lr", data=lr)
             g.create_dataset("hr", data=hr)
+        count = len(group)
+    write_manifest(path, "images", scale, spec_hash(spec), count)
 
 
 def read_attrs(path: str | Path) -> dict:

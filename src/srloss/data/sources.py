@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from srloss.data.content import DigestCache
 from srloss.data.images import image_size, read_rgb, size_problem
 from srloss.errors import UserError
 
@@ -501,27 +502,29 @@ def split_files(spec: dict, split: str) -> list[Path]:
     return []
 
 
-def files_fingerprint(paths: list[Path]) -> str:
-    """A cheap fingerprint of files: their paths, sizes and modification times (ns), hashed.
+def files_fingerprint(paths: list[Path], cache: DigestCache | None = None) -> str:
+    """A fingerprint of files by content: their paths and SHA-256 digests, hashed.
 
-    Overwriting, adding or removing an image changes it, so the prepare job reruns; reading
-    the files' contents is not needed (a ``stat`` per file at each workflow parse).
+    Editing an image in place (even to the same size, with its old modification time restored),
+    adding or removing one changes it, so the prepare job reruns; touching or copying an image
+    without changing it does not. ``cache`` spares reading files that did not change since the
+    last parse (``content.DigestCache``).
     """
+    cache = cache or DigestCache()
     h = hashlib.sha256()
     for path in paths:
         try:
-            st = path.stat()
-            h.update(f"{path}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            h.update(f"{path}\t{cache.digest(path)}\n".encode())
         except OSError:
             h.update(f"{path}\tmissing\n".encode())
     return h.hexdigest()[:16]
 
 
-def split_fingerprint(spec: dict, split: str) -> str:
+def split_fingerprint(spec: dict, split: str, cache: DigestCache | None = None) -> str:
     """``files_fingerprint`` of a split's files; a dataset that cannot be read yet gets its error's hash
     (the prepare job then fails with that error, naming the problem)."""
     try:
-        return files_fingerprint(split_files(spec, split))
+        return files_fingerprint(split_files(spec, split), cache)
     except DatasetError as e:
         return "unreadable-" + hashlib.sha256(str(e).encode()).hexdigest()[:12]
 
