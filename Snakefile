@@ -3,7 +3,7 @@
 #        snakemake --cores all --configfile my.yaml  (another study)
 from snakemake.utils import min_version, validate
 
-from srloss.config import check_schema, exit_on_config_error, reread_config
+from srloss.study import check_schema, exit_on_config_error, reread_config
 
 min_version("9.0")
 

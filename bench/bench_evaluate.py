@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_evaluate.py [--device cpu|cuda] [--images 8] [--threads 1]
 
-Measures ``srloss.evaluate.MetricSet`` (what the evaluate job runs per test image) on x4
+Measures ``srloss.evaluation.measure.MetricSet`` (what the evaluate job runs per test image) on x4
 bicubic round trips of scikit-image's astronaut and coffee (512 x 512 and 400 x 600 px):
 PSNR RGB/Y, SSIM Y, MSE, sharpness difference, LPIPS AlexNet and VGG, and FFR. When the LPIPS
 backbone weights are not cached, LPIPS runs with a random trunk instead (same architecture,
@@ -18,7 +18,7 @@ import torch
 from skimage import data
 
 from srloss.data.degrade import imresize
-from srloss.evaluate import MetricSet
+from srloss.evaluation.measure import MetricSet
 from srloss.metrics import lpips_backbone_path
 
 

@@ -144,11 +144,11 @@ def main() -> None:
         ds = PatchDataset(shard, augment=True, in_memory=True, as_uint8=True)
         loader = DataLoader(ShardBatches(ds), sampler=sampler, batch_size=None, num_workers=args.workers)
         results["HDF5 shard, in RAM, uint8 batches (as_uint8)"] = throughput(loader, args.seconds)
-        # what srloss.train does: PatchDataset.batch in the training process, no workers
+        # what srloss.training.loop does: PatchDataset.batch in the training process, no workers
         inproc = DataLoader(
             ShardBatches(PatchDataset(shard, in_memory=True)), sampler=sampler, batch_size=None, num_workers=0
         )
-        results["HDF5 shard, in RAM, in-process (srloss.train)"] = throughput(inproc, args.seconds)
+        results["HDF5 shard, in RAM, in-process (srloss.training.loop)"] = throughput(inproc, args.seconds)
     print(
         f"batches of {BATCH} x 3x{PATCH}x{PATCH} HR + 3x{PATCH // SCALE}x{PATCH // SCALE} LR (x{SCALE}), float32, "
         f"{args.workers} DataLoader workers; {len(pairs)} PNG pairs ({SUB} px HR), {n_patches} shard patches"

@@ -3,7 +3,7 @@ its health, and whether it beats bicubic on the test images with significance.
 
 Each trained (model, loss, scale) is compared with the bicubic baseline at the same scale on
 the seed-averaged per-image values (the pairing the study's tests use): exact two-sided
-Wilcoxon signed-rank test (srloss.stats.paired_wilcoxon), Holm-corrected across all
+Wilcoxon signed-rank test (srloss.report.stats.paired_wilcoxon), Holm-corrected across all
 trained-vs-bicubic comparisons of one metric (Holm 1979). Exit status 1 when a run is not
 healthy or does not beat bicubic significantly, so the check can gate a budget change.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srloss.stats import paired_wilcoxon
+from srloss.report.stats import paired_wilcoxon
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from srloss import checkpoint
 from srloss.losses import build_loss
 from srloss.models import build_model
+from srloss.training import checkpoint
 
 LOSSES = {
     "mse": [{"name": "mse"}],

@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from srloss.training.config import TrainingConfig
 from srloss.training.meter import WindowMeter
+from srloss.training.settings import TrainingConfig
 from srloss.training.setup import build_networks, compile_generator, seed_everything
 from srloss.training.steps import generator_step
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from srloss.config import load_yaml
-from srloss.training.config import ExecutionConfig, TrainingConfig
+from srloss.study import load_yaml
 from srloss.training.meter import WindowMeter
+from srloss.training.settings import ExecutionConfig, TrainingConfig
 from srloss.training.setup import Networks, build_networks, seed_everything
 from srloss.training.steps import generator_step
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srloss import report
+from srloss.report import aggregate as report
 
 
 def aggregate_into(root: Path, paths: list[Path]) -> Path:

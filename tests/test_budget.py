@@ -16,11 +16,11 @@ from test_reruns import STUDY
 from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
 from workflow_runner import run_snakemake
 
-from srloss.budget import COLUMNS, budget_ranking, budget_table, plot_budget, run_means
-from srloss.config import ConfigError, Run, Study, check_schema
+from srloss.report.budget import COLUMNS, budget_ranking, budget_table, plot_budget, run_means
 from srloss.report.figures import loss_palette
-from srloss.train import train
-from srloss.training.budget import check_steps, weights_steps
+from srloss.study import ConfigError, Run, Study, check_schema
+from srloss.training.loop import train
+from srloss.training.step_weights import check_steps, weights_steps
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
@@ -109,7 +109,7 @@ def test_a_retried_run_keeps_the_steps_it_passed_before_the_failure(shards, tmp_
     reference = train(spec, shards["train"], shards["val"], **outputs(tmp_path / "ref"), execution=execution)
     assert reference["saved_steps"] == {"3": 3, "8": 8}
 
-    import srloss.train as loop
+    import srloss.training.loop as loop
 
     step_of_call = iter(range(1, 100))
     real_step = loop.generator_step

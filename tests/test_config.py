@@ -1,4 +1,4 @@
-"""Config checks: schema (through the real snakemake CLI) and semantic checks (srloss.config)."""
+"""Config checks: schema (through the real snakemake CLI) and semantic checks (srloss.study)."""
 
 import copy
 import subprocess
@@ -8,9 +8,9 @@ import pytest
 import yaml
 from workflow_runner import run_snakemake
 
-from srloss.config import ConfigError, Run, Study, load_yaml
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
+from srloss.study import ConfigError, Run, Study, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -89,7 +89,7 @@ def test_verify_shard_names_truncation_edits_and_a_missing_manifest(tmp_path):
 
 
 def test_a_job_refuses_a_damaged_shard_before_writing_anything(tmp_path):
-    from srloss.evaluate import evaluate
+    from srloss.evaluation.measure import evaluate
 
     shard = _images_shard(tmp_path / "test.h5")
     os.truncate(shard, 64)

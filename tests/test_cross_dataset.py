@@ -19,7 +19,7 @@ from test_reliability_reruns import planned_jobs
 from workflow_runner import run_snakemake
 
 from srloss.cli import grid_summary
-from srloss.config import ConfigError, Study, load_yaml
+from srloss.study import ConfigError, Study, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 

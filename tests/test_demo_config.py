@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srloss.config import Study, load_yaml
 from srloss.data.sources import PACKAGED_IMAGES, PACKAGED_SOURCES, DatasetError, PackagedImage, load_packaged
+from srloss.study import Study, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_TEST_IMAGES = 8  # the exact two-sided Wilcoxon test reaches p < 0.01 from n = 8 (all pairs agreeing)

@@ -9,7 +9,7 @@ import torch
 
 from srloss.data.prepare import degrade_pair
 from srloss.data.shards import read_images, write_images
-from srloss.evaluate import DEFAULT_EVALUATION, evaluate
+from srloss.evaluation.measure import DEFAULT_EVALUATION, evaluate
 from srloss.metrics import detail_crop
 from srloss.models import build_model
 
@@ -109,7 +109,7 @@ def test_tiled_evaluation_equals_whole_images(tmp_path, test_shard):
 
 
 def test_batches_respect_the_pixel_budget():
-    from srloss.evaluate import same_size_batches
+    from srloss.evaluation.measure import same_size_batches
 
     image = ("x", np.zeros((3, 8, 8), np.uint8), np.zeros((3, 16, 16), np.uint8))
     images = [(f"i{k}", image[1], image[2]) for k in range(5)]

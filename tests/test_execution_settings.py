@@ -6,7 +6,7 @@ The tiny study of test_reruns runs once for real; each variant config is then dr
 import pytest
 from test_reruns import STUDY, TRAINED, dry_run, study, variant  # noqa: F401 - study is a fixture
 
-from srloss.training.config import EXECUTION_KEYS
+from srloss.training.settings import EXECUTION_KEYS
 
 EXECUTION_CHANGES = {
     "threads": 2,

@@ -4,11 +4,11 @@ import pytest
 import torch
 from test_training import DATASET, outputs, study_config
 
-from srloss.config import Run, Study
 from srloss.data.prepare import prepare
 from srloss.health import Thresholds, classify
 from srloss.models import build_model
-from srloss.train import seed_everything, train
+from srloss.study import Run, Study
+from srloss.training.loop import seed_everything, train
 
 
 def rows(*values: tuple) -> list[dict]:

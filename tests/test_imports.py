@@ -99,7 +99,7 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 
 def test_no_import_cycle_among_srloss_modules():
     graph = import_graph()
-    assert {"srloss.config", "srloss.weights", "srloss.losses", "srloss.models.srcnn", "srloss.ops"} <= set(graph)
+    assert {"srloss.study", "srloss.weights", "srloss.losses", "srloss.models.srcnn", "srloss.ops"} <= set(graph)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -131,7 +131,7 @@ def test_layers_import_downwards_only():
 def test_parse_time_modules_import_no_torch():
     """What common.smk and weights.smk import at parse time, before the study's cache is consulted."""
     code = (
-        "import sys, srloss.config, srloss.weights, srloss.codehash, srloss.options, srloss.outputs, "
+        "import sys, srloss.study, srloss.weights, srloss.codehash, srloss.options, srloss.report.paths, "
         "srloss.data.sources; print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -161,6 +161,6 @@ def test_warm_dry_run_imports_no_torch(tmp_path):
     warm = run_snakemake(tmp_path, "-n", "--cores", "1", timeout=300, env=env)
     assert warm.returncode == 0, warm.stderr[-3000:]
     imported = _imported_by_snakemake(warm)
-    assert "srloss.config" in imported and "snakemake" in imported
+    assert "srloss.study" in imported and "snakemake" in imported
     assert "torch" not in imported and "torchvision" not in imported
     assert "results/demo/runs/demo/srcnn/mse/x2/seed0/model.pt" in warm.stdout  # the same plan

@@ -468,8 +468,8 @@ def test_training_job_runs_new_models_and_terms_offline_and_records_random_backb
     import json
 
     from srloss.cli import main
-    from srloss.config import Run, Study, to_json
     from srloss.data.prepare import prepare
+    from srloss.study import Run, Study, to_json
 
     dataset = {
         "source": "skimage",
@@ -592,10 +592,10 @@ def test_a_new_term_is_one_class_and_one_registry_line(monkeypatch):
     """Options, backbones and the config check all come from the class itself."""
     from test_config import demo_config
 
-    from srloss.config import ConfigError, Study
     from srloss.losses import required_backbones
     from srloss.losses.backbones import BACKBONE_OPTIONS, BackboneTerm
     from srloss.options import Option
+    from srloss.study import ConfigError, Study
 
     class ScaledL1(BackboneTerm):
         """A made-up term on a VGG19 backbone (the backbone is declared, never loaded here)."""

@@ -190,7 +190,7 @@ def test_lpips_without_cached_weights_is_missing_not_random(tmp_path, monkeypatc
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MetricUnavailable, match="alexnet-owt-7be5be79.pth"):
         LPIPS("alex")
-    from srloss.evaluate import DEFAULT_EVALUATION, MetricSet
+    from srloss.evaluation.measure import DEFAULT_EVALUATION, MetricSet
 
     metric_set = MetricSet(DEFAULT_EVALUATION, torch.device("cpu"))
     assert set(metric_set.missing) == {"lpips_alex", "lpips_vgg"} and not metric_set.lpips

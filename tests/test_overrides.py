@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from snakemake.utils import validate
 
-from srloss.config import ConfigError, Run, Study, check_schema, load_yaml
 from srloss.data.prepare import prepare
 from srloss.data.shards import PatchDataset
 from srloss.data.sources import split_spec
+from srloss.study import ConfigError, Run, Study, check_schema, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")

@@ -15,10 +15,10 @@ import yaml
 from snakemake.utils import validate
 from workflow_runner import run_snakemake
 
-from srloss.config import Study
 from srloss.data.sources import SOURCES
 from srloss.losses import LOSS_TERMS, build_loss
 from srloss.models import DISCRIMINATORS, MODELS
+from srloss.study import Study
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "config/experiments").glob("*.yaml"))

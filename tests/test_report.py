@@ -13,7 +13,7 @@ import yaml
 from report_runner import aggregate_into
 from workflow_runner import run_snakemake
 
-from srloss import report
+from srloss.report import aggregate as report
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -288,7 +288,7 @@ def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
 def test_evaluation_config_defaults_and_checks():
     from snakemake.utils import validate
 
-    from srloss.config import ConfigError, Study, check_config, load_yaml
+    from srloss.study import ConfigError, Study, check_config, load_yaml
 
     config = load_yaml(REPO / "config.yaml")
     assert config["evaluation"].pop("lpips") == {"nets": ["alex"]}  # the demo keeps the AlexNet trunk only

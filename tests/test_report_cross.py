@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from report_runner import aggregate_into
 
-from srloss import report
+from srloss.report import aggregate as report
 from srloss.report.figures import plot_grid, plot_metrics, plot_perception_distortion
 from srloss.report.load import load_histories, view_rows
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from report_runner import aggregate_into
 
-from srloss import report
+from srloss.report import aggregate as report
 
 IMAGES = [f"img{i}" for i in range(8)]
 
@@ -151,7 +151,7 @@ def test_a_non_significant_best_says_how_many_images_would_be_needed(tmp_path):
 
 
 def test_images_needed_follows_the_effect_size():
-    from srloss.stats import images_needed, min_wilcoxon_p, required_n
+    from srloss.report.stats import images_needed, min_wilcoxon_p, required_n
 
     x = np.array([1.0, 2.0, 3.0, 4.0])
     assert images_needed(x + 0.5, x) == len(x)  # every difference equal: already decisive

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from workflow_runner import run_snakemake
 
-from srloss.config import ConfigError, check_config
 from srloss.data.prepare import prepare, split_names
 from srloss.data.shards import PatchDataset, read_attrs, read_images
 from srloss.data.sources import MLFDB_DOI, BenchmarkSource, DatasetError, open_source
+from srloss.study import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)

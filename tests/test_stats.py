@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from srloss.stats import best_losses, describe, paired_wilcoxon, pairwise_tests, rank_biserial, summary_stats
+from srloss.report.stats import best_losses, describe, paired_wilcoxon, pairwise_tests, rank_biserial, summary_stats
 
 T_975_4 = 2.7764451051977987  # Student t quantile, 0.975, 4 degrees of freedom (tables)
 
@@ -123,7 +123,7 @@ def _holm_by_hand(p):
 
 
 def test_paired_difference_matches_scipy_t_interval_and_ttest_rel():
-    from srloss.stats import paired_difference
+    from srloss.report.stats import paired_difference
 
     x = np.array([30.1, 28.4, 31.0, 29.7, 27.9, 30.5, 29.2, 28.8])
     y = np.array([29.8, 28.5, 30.2, 29.1, 27.6, 30.0, 29.3, 28.1])
@@ -140,7 +140,7 @@ def test_paired_difference_matches_scipy_t_interval_and_ttest_rel():
 
 
 def test_paired_difference_drops_nan_pairs_and_handles_constant_differences():
-    from srloss.stats import paired_difference
+    from srloss.report.stats import paired_difference
 
     res = paired_difference([1.0, 2.0, np.nan, 4.0], [0.5, 1.5, 3.0, 3.5])
     assert res["n"] == 3 and res["mean_diff"] == pytest.approx(0.5)
@@ -151,7 +151,7 @@ def test_paired_difference_drops_nan_pairs_and_handles_constant_differences():
 
 
 def test_holm_matches_hand_computation_on_scipy_p_values():
-    from srloss.stats import holm
+    from srloss.report.stats import holm
 
     rng = np.random.default_rng(0)
     p = [sps.ttest_rel(rng.normal(0.3 * k, 1, 10), rng.normal(0, 1, 10)).pvalue for k in range(6)]
@@ -162,7 +162,7 @@ def test_holm_matches_hand_computation_on_scipy_p_values():
 
 
 def test_required_n_follows_the_documented_formula():
-    from srloss.stats import required_n
+    from srloss.report.stats import required_n
 
     z_a, z_b = sps.norm.ppf(0.975), sps.norm.ppf(0.8)
     assert required_n(0.5) == math.ceil(((z_a + z_b) / 0.5) ** 2 + z_a**2 / 2) == 34
@@ -171,7 +171,7 @@ def test_required_n_follows_the_documented_formula():
 
 
 def test_paired_vs_reference_uses_per_image_seed_means_and_holm_over_the_table():
-    from srloss.stats import paired_vs_reference
+    from srloss.report.stats import paired_vs_reference
 
     rows = []
     base = {"im0": 20.0, "im1": 22.0, "im2": 25.0, "im3": 21.0, "im4": 23.0}

@@ -1,4 +1,4 @@
-"""Tiled inference equals whole-image inference for every registered model (srloss.tiling)."""
+"""Tiled inference equals whole-image inference for every registered model (srloss.ops.tiling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from srloss.models import MODELS, build_model
-from srloss.tiling import receptive_radius, tiled_forward
+from srloss.ops.tiling import receptive_radius, tiled_forward
 
 # small variants keep the test fast; the radius formula follows the options
 SMALL = {

@@ -14,16 +14,16 @@ import pytest
 import torch
 from snakemake.utils import validate
 
-from srloss.checkpoint import PreemptionSignals
-from srloss.config import ConfigError, Run, Study
 from srloss.data.prepare import prepare
-from srloss.evaluate import evaluate
+from srloss.evaluation.measure import evaluate
 from srloss.losses import build_loss
 from srloss.models import build_model
-from srloss.report import summarise
-from srloss.schedules import lr_factor
-from srloss.train import seed_everything, total_steps, train
-from srloss.training.config import TrainingConfig
+from srloss.report.aggregate import summarise
+from srloss.study import ConfigError, Run, Study
+from srloss.training.checkpoint import PreemptionSignals
+from srloss.training.loop import seed_everything, total_steps, train
+from srloss.training.schedules import lr_factor
+from srloss.training.settings import TrainingConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = {

@@ -8,10 +8,10 @@ import pytest
 from snakemake.utils import validate
 from test_training import study_config
 
-from srloss.config import Run, Study
-from srloss.schedules import lr_factor
-from srloss.train import train
-from srloss.training.config import EXECUTION_KEYS, ExecutionConfig, TrainingConfig, execution_settings
+from srloss.study import Run, Study
+from srloss.training.loop import train
+from srloss.training.schedules import lr_factor
+from srloss.training.settings import EXECUTION_KEYS, ExecutionConfig, TrainingConfig, execution_settings
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
 SPLITS = {"train": ["chelsea"], "val": ["coffee"], "test": ["astronaut"]}

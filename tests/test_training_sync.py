@@ -18,9 +18,9 @@ import pytest
 import torch
 from test_training import DATASET, SMALL_D, outputs, run_spec
 
-import srloss.train
+import srloss.training.loop
 from srloss.data.prepare import prepare
-from srloss.train import train
+from srloss.training.loop import train
 from srloss.training.meter import WindowMeter
 
 SRC = str(Path(srloss.__file__).resolve().parent)
@@ -47,13 +47,13 @@ def shards(tmp_path_factory):
 def conversions(monkeypatch):
     """(generator steps so far, method) of every float/bool tensor conversion made by srloss code."""
     events, steps = [], {"n": 0}
-    real_step = srloss.train.generator_step
+    real_step = srloss.training.loop.generator_step
 
     def counting_step(*args, **kwargs):
         steps["n"] += 1
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(srloss.train, "generator_step", counting_step)
+    monkeypatch.setattr(srloss.training.loop, "generator_step", counting_step)
     for name in CONVERSIONS:
 
         def patched(self, *args, _original=getattr(torch.Tensor, name), _name=name, **kwargs):
@@ -96,7 +96,7 @@ def test_no_cuda_synchronisation_inside_a_step(shards, tmp_path, monkeypatch):
         return wrapped
 
     for name in ("generator_step", "discriminator_steps", "set_learning_rates"):
-        monkeypatch.setattr(srloss.train, name, strict(getattr(srloss.train, name)))
+        monkeypatch.setattr(srloss.training.loop, name, strict(getattr(srloss.training.loop, name)))
     monkeypatch.setattr(meter.WindowMeter, "add", strict(meter.WindowMeter.add))
     spec = run_spec(GAN, {"steps": 12, "val_every": 6, "discriminator": {"steps_per_g": 2}}, "gan")
     execution = {"log_every": 4, "device": "cuda"}

@@ -13,10 +13,10 @@ import torch
 import torchvision
 
 from srloss import weights
-from srloss.config import ConfigError, Run, Study
 from srloss.losses import required_backbones
 from srloss.losses.backbones import IMAGENET_MEAN, IMAGENET_STD
 from srloss.losses.perceptual import LPIPSLoss, ResNetFeatureLoss, VGGFeatureLoss
+from srloss.study import ConfigError, Run, Study
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """``srloss``: what the workflow's rules call, plus ``srloss check`` for people.
 
-Each job's definition arrives as one JSON spec (built by ``srloss.config.Study``), so a rule
+Each job's definition arrives as one JSON spec (built by ``srloss.study.Study``), so a rule
 needs no logic of its own and the same command can be run by hand. ``srloss check CONFIG``
 validates a study the way the Snakefile does and prints its grid, without Snakemake.
 """
@@ -50,7 +50,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from srloss.atomic import prepare_outputs
-    from srloss.train import Preempted, train
+    from srloss.training.loop import Preempted, train
 
     prepare_outputs(*(p for p in (args.model, args.history, args.record, args.best, args.done) if p))
     execution = dict(args.execution or {})
@@ -82,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from srloss.atomic import prepare_outputs
-    from srloss.evaluate import DEFAULT_EVALUATION, evaluate
+    from srloss.evaluation.measure import DEFAULT_EVALUATION, evaluate
 
     prepare_outputs(*(p for p in (args.metrics, args.record, args.crops) if p))
     given = {
@@ -108,7 +108,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from srloss.atomic import prepare_outputs
-    from srloss.report import aggregate
+    from srloss.report.aggregate import aggregate
 
     prepare_outputs(args.per_image, args.summary_csv, args.summary_md, args.figure, args.provenance)
     out = {
@@ -126,7 +126,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 def cmd_budget(args: argparse.Namespace) -> int:
     from srloss.atomic import prepare_outputs
-    from srloss.budget import write_budget
+    from srloss.report.budget import write_budget
 
     prepare_outputs(args.table, args.ranking, *args.figures)
     out = {"table": args.table, "ranking": args.ranking, "figures": args.figures}
@@ -142,8 +142,8 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         return _usage_error(f"fetch-weights: name backbones ({names}) or give --config")
     backbones = list(args.backbones)
     if args.config:
-        from srloss.config import load_yaml
         from srloss.losses import required_backbones
+        from srloss.study import load_yaml
 
         for loss in load_yaml(args.config).get("losses", {}).values():
             backbones += required_backbones(loss.get("terms", []))
@@ -166,7 +166,7 @@ def cmd_gpu_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from srloss.config import ConfigError
+    from srloss.study import ConfigError
 
     try:
         config = validated_config(args.config)
@@ -188,7 +188,7 @@ def validated_config(path: str | Path) -> dict:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
-    from srloss.config import ConfigError, load_yaml
+    from srloss.study import ConfigError, load_yaml
 
     config = load_yaml(path)
     try:
@@ -203,10 +203,10 @@ def validated_config(path: str | Path) -> dict:
 
 def grid_summary(config: dict) -> list[str]:
     """What ``snakemake`` would do for this study: runs, jobs per stage, downloads. Runs the
-    semantic checks of ``srloss.config.Study`` (which raise ``ConfigError``)."""
-    from srloss.config import Study
+    semantic checks of ``srloss.study.Study`` (which raise ``ConfigError``)."""
     from srloss.data.sources import archives_to_fetch
     from srloss.losses import required_backbones
+    from srloss.study import Study
     from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES
 
     study = Study(config)

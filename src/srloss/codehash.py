@@ -5,7 +5,7 @@ rule's command imports changes. Policy: every rule gets a ``code`` param, the SH
 source files of the srloss modules its stage imports (the stage's entry module and, transitively,
 every ``srloss`` module it imports, found by reading the sources with ``ast`` — nothing is
 imported, so this costs milliseconds at parse time). Editing ``srloss/report/tables.py`` therefore
-reruns only aggregation; editing ``srloss/evaluate.py`` reruns every evaluation (and thus the
+reruns only aggregation; editing ``srloss/evaluation/measure.py`` reruns every evaluation (and thus the
 aggregation); editing ``srloss/losses/pixel.py`` reruns training (and everything downstream).
 ``srloss/cli.py`` (argument plumbing shared by all stages) is not part of any stage's hash.
 
@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parent  # the srloss package folder (found witho
 # The module each rule's command runs (see srloss.cli).
 STAGES = {
     "prepare": "srloss.data.prepare",
-    "train": "srloss.train",
-    "evaluate": "srloss.evaluate",
-    "aggregate": "srloss.report",
+    "train": "srloss.training.loop",
+    "evaluate": "srloss.evaluation.measure",
+    "aggregate": "srloss.report.aggregate",
+    "budget": "srloss.report.budget",
 }
 
 

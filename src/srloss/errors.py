@@ -20,6 +20,10 @@ class UserError(Exception):
     """A problem with the user's input or environment; the message says what and how to fix it."""
 
 
+class ConfigError(UserError, ValueError):
+    """A config value is invalid; the message names the key."""
+
+
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a command's ``main``: a ``UserError`` becomes one line on stderr and exit code 3."""
 

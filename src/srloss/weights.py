@@ -22,7 +22,7 @@ and every run spec carries the answer as ``random_backbone`` so reports can labe
 
 from __future__ import annotations
 
-# torch is imported inside the functions that need it: srloss.config and workflow/rules/weights.smk
+# torch is imported inside the functions that need it: srloss.study and workflow/rules/weights.smk
 # import this module at workflow parse time, which must stay fast (no torch).
 import contextlib
 import http.client

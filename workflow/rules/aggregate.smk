@@ -1,7 +1,7 @@
 # Tables, figures and statistics of the whole study; report() outputs go into
 # `snakemake --report results/<study>/report.html` with the captions in workflow/report/.
-from srloss import outputs
-from srloss.config import result_config
+from srloss.report import paths as outputs
+from srloss.study import result_config
 
 RUNS = study.runs()
 VIEWS = study.trained_views()

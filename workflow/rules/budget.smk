@@ -53,7 +53,7 @@ rule budget:
     resources:
         gpu=0,
     params:
-        code=BUDGET_CODE,
+        code=CODE["budget"],
         final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",
     shell:
         "srloss budget --step-metrics {input.steps} {params.final} --records {input.records} --baselines {input.baselines}"

@@ -5,12 +5,12 @@ import re
 import sys
 from pathlib import Path
 
-from srloss.codehash import stage_hash, stage_hashes
-from srloss.config import Run, Study, exit_on_config_error, to_json
+from srloss.codehash import stage_hashes
+from srloss.study import Run, Study, exit_on_config_error, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
 from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker, split_fingerprint
-from srloss.training.config import execution_settings
+from srloss.training.settings import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
 with exit_on_config_error():  # a config error is one line, before any job runs
@@ -240,7 +240,6 @@ def in_report(stem, ext, caption, category, subcategory):
 # evaluation.steps: each trained run saves its generator at these steps (train.smk's `steps`
 # output) and evaluate_step measures them (budget.smk); docs/evaluation.md, Budget curves.
 BUDGET_STEPS = sorted(config["evaluation"]["steps"])
-BUDGET_CODE = stage_hash("srloss.budget")
 
 
 def step_weights(wildcards):

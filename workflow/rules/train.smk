@@ -1,6 +1,6 @@
 # Train one (dataset, model, loss, scale, seed) run.
 #
-# checkpoint.pt (the resumable state, see srloss.checkpoint) lives in the run folder but is
+# checkpoint.pt (the resumable state, see srloss.training.checkpoint) lives in the run folder but is
 # deliberately NOT an output: Snakemake deletes a job's declared outputs before running it
 # (and after it fails), which would throw away the very state a retried or requeued job must
 # resume from. The checkpoint carries a fingerprint of the run's spec and data, so a changed

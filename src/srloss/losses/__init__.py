@@ -7,7 +7,7 @@ are declared (and validated) by its class. A configured loss is a weighted sum o
 
 Adding a loss: write the class (see ``LossTerm``) and add one entry to ``LOSS_TERMS``.
 
-The ``adversarial`` term owns a discriminator; ``srloss.train`` finds it in the built loss and
+The ``adversarial`` term owns a discriminator; ``srloss.training.loop`` finds it in the built loss and
 trains the discriminator alternately with the generator.
 """
 

@@ -87,7 +87,7 @@ def gradient_penalty(
 
 
 class AdversarialLoss(LossTerm):
-    """Loss term ``adversarial``: owns the discriminator, trained alternately by ``srloss.train``.
+    """Loss term ``adversarial``: owns the discriminator, trained alternately by ``srloss.training.loop``.
 
     Calling it (the generator side, like every loss term) scores the SR images with the
     discriminator frozen and returns the generator's adversarial loss. ``discriminator_step``

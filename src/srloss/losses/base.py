@@ -5,7 +5,7 @@ extra inputs some terms need (e.g. the LR image). What the config may set is dec
 inferred: ``options`` (see ``srloss.options``), the pretrained ``backbones`` the term loads,
 whether a negative weight makes sense (``allows_negative_weight``) and the smallest training
 patch it works on (``check_patch_size``). The study config is checked with exactly these
-declarations before any job runs (``srloss.config``).
+declarations before any job runs (``srloss.study``).
 
 Adding a loss term: subclass ``LossTerm``, declare ``options``, write ``forward``, and add one
 entry to ``srloss.losses.LOSS_TERMS``. A term built on an ImageNet network subclasses

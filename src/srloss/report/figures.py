@@ -31,7 +31,7 @@ from srloss.report.load import (  # noqa: E402
     HEALTHY,
     test_set_order,
 )
-from srloss.stats import describe  # noqa: E402
+from srloss.report.stats import describe  # noqa: E402
 
 
 def _style() -> None:

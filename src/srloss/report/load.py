@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from srloss.metrics import METRIC_INFO, metric_info
-from srloss.stats import describe
+from srloss.report.stats import describe
 from srloss.weights import loss_display_name
 
 GROUP = ["dataset", "test_set", "model", "loss", "scale"]

@@ -37,7 +37,7 @@ from srloss.report.load import (
     test_set_order,
     trained_views,
 )
-from srloss.stats import paired_vs_reference, score
+from srloss.report.stats import paired_vs_reference, score
 
 
 def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
@@ -347,7 +347,7 @@ def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], 
 
     ``reference`` is ``baseline`` (the bicubic rows of the same dataset, test set and scale) or a loss of
     the study (kept whatever its status: the comparison is still paired). Holm runs over the
-    whole table (srloss.stats.paired_vs_reference).
+    whole table (srloss.report.stats.paired_vs_reference).
     """
     frame = paired_rows(per_image, reference)
     return paired_vs_reference(frame, VIEW, dirs, reference, alpha) if not frame.empty else pd.DataFrame()

@@ -1,4 +1,4 @@
-"""The parts of the training loop (``srloss.train`` runs them).
+"""The parts of the training loop (``srloss.training.loop`` runs them).
 
 * ``config``: the typed ``training:`` settings, defaults read from the config schema;
 * ``setup``: the networks, the loss, the optimisers and the batches of one run;
@@ -8,5 +8,5 @@
 * ``progress``: the progress line (and optional TensorBoard scalars) at each log point;
 * ``outputs``: the files a finished run leaves.
 
-Nothing here imports torch at package import, so ``srloss.config`` can use ``config`` cheaply.
+Nothing here imports torch at package import, so ``srloss.study`` can use ``config`` cheaply.
 """

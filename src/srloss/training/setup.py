@@ -3,7 +3,7 @@
 One run = one (dataset, model, loss, scale, seed). The generator comes from ``srloss.models``,
 the loss from ``srloss.losses`` (an ``adversarial`` term owns the discriminator), both
 optimisers are Adam. Batches are random patches of the training shard with a random dihedral
-transform each, drawn by a seeded sampler whose state is checkpointed (``srloss.checkpoint``).
+transform each, drawn by a seeded sampler whose state is checkpointed (``srloss.training.checkpoint``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from srloss.losses import build_loss
 from srloss.losses.adversarial import AdversarialLoss
 from srloss.losses.composite import CompositeLoss
 from srloss.models import build_model
-from srloss.training.config import TrainingConfig
+from srloss.training.settings import TrainingConfig
 
 log = logging.getLogger(__name__)
 

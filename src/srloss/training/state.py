@@ -1,4 +1,4 @@
-"""What a run has done so far, saved as its resumable checkpoint (``srloss.checkpoint``).
+"""What a run has done so far, saved as its resumable checkpoint (``srloss.training.checkpoint``).
 
 ``RunState`` holds the history rows, the best weights by validation PSNR-Y, the last weights
 known to be finite, the validation PSNR-Y, the weight hash and the first step's loss before
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from srloss import checkpoint
+from srloss.training import checkpoint
 from srloss.training.meter import Window, WindowMeter
 from srloss.training.setup import Batches, Networks, weights_sha256
 

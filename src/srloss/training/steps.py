@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from srloss.metrics import crop_border, psnr, rgb_to_y, to_uint8
-from srloss.schedules import lr_factor
-from srloss.training.config import TrainingConfig
+from srloss.training.schedules import lr_factor
+from srloss.training.settings import TrainingConfig
 from srloss.training.setup import Networks
 
 

@@ -12,7 +12,7 @@ step N" and keeps the last finite weights (the job still succeeds, so the rest o
 on). At the end, ``srloss.health`` classifies the run (completed, diverged, runaway, stalled,
 untrained) from its history and a validation before the first step.
 
-Preemption: a resumable checkpoint (``srloss.checkpoint``) is written every
+Preemption: a resumable checkpoint (``srloss.training.checkpoint``) is written every
 ``training.checkpoint_every`` steps and when SIGTERM/SIGUSR1 arrives; the run then raises
 ``Preempted`` (the CLI exits 128 + signal number) and the next attempt resumes from it.
 """
@@ -26,16 +26,16 @@ from pathlib import Path
 
 import torch
 
-from srloss import checkpoint
 from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_attrs, read_images
 from srloss.health import classify
 from srloss.models import count_parameters
-from srloss.training import budget
-from srloss.training.config import EXECUTION_KEYS, ExecutionConfig, TrainingConfig
+from srloss.training import checkpoint
+from srloss.training import step_weights as budget
 from srloss.training.meter import WindowMeter
-from srloss.training.outputs import RunPaths, run_record, tidy_checkpoint, write_outputs
 from srloss.training.progress import Progress
+from srloss.training.run_files import RunPaths, run_record, tidy_checkpoint, write_outputs
+from srloss.training.settings import EXECUTION_KEYS, ExecutionConfig, TrainingConfig
 from srloss.training.setup import (
     Batches,
     Networks,
@@ -79,7 +79,7 @@ class Run:
     val_images: list
     n_steps: int
     fingerprint: str
-    step_dir: Path | None = None  # where the weights of ``spec["save_steps"]`` go (srloss.training.budget)
+    step_dir: Path | None = None  # where the weights of ``spec["save_steps"]`` go (srloss.training.step_weights)
 
     def window_ends(self, step: int) -> bool:
         """A log point, a validation or a saved step: the logged values are read (one sync), so

@@ -8,7 +8,7 @@ At the end of the run each file is copied atomically to the declared output ``st
 
 A run that stopped before step N (diverged) has no weights of step N: ``steps/N.pt`` then holds
 its final weights (those of ``model.pt``), and run.json's ``saved_steps`` maps N to the step the
-weights are really from, so the budget table leaves that step out for the run (srloss.budget).
+weights are really from, so the budget table leaves that step out for the run (srloss.report.budget).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from srloss import checkpoint
 from srloss.atomic import atomic_path
+from srloss.training import checkpoint
 
 PENDING = ".steps"  # in the run folder, written during training
 PUBLISHED = "steps"  # in the run folder, the train rule's outputs

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from srloss import checkpoint, provenance
+from srloss import provenance
 from srloss.atomic import atomic_path, write_text
 from srloss.health import Health
 from srloss.models import count_parameters
-from srloss.training.config import ExecutionConfig, TrainingConfig
+from srloss.training import checkpoint
+from srloss.training.settings import ExecutionConfig, TrainingConfig
 from srloss.training.setup import Networks
 from srloss.training.state import RunState
 

@@ -12,7 +12,7 @@ it outside its params, so changing it reruns nothing. ``compile`` counts as a re
 ``torch.compile`` fuses operations and so changes the floating-point results slightly, like
 ``precision`` and ``channels_last``.
 
-Pure Python (no torch): ``srloss.config`` and the Snakefile import it on every parse.
+Pure Python (no torch): ``srloss.study`` and the Snakefile import it on every parse.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from srloss.atomic import atomic_path  # noqa: E402
 from srloss.metrics import metric_info  # noqa: E402
 from srloss.report.figures import health_labels, loss_palette  # noqa: E402
-from srloss.stats import score  # noqa: E402
+from srloss.report.stats import score  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from srloss.metrics import (
     to_uint8,
 )
 from srloss.models import MODELS, build_model
-from srloss.tiling import tiled_forward
+from srloss.ops.tiling import tiled_forward
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_si
 
 def super_resolve(model: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int) -> torch.Tensor:
     """The model's output on ``lr``: whole, or (``tile`` > 0) on LR tiles with the model's full
-    receptive radius as overlap, which equals whole-image inference (``srloss.tiling``)."""
+    receptive radius as overlap, which equals whole-image inference (``srloss.ops.tiling``)."""
     return tiled_forward(model, lr, scale, tile) if tile else model(lr)
 
 

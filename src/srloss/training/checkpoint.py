@@ -4,7 +4,7 @@ A checkpoint is one ``torch.save`` dict of tensors and plain values (so ``torch.
 weights_only=True)`` reads it): the networks, the optimisers, the step, the history so far,
 the best weights, and the RNG states of Python, NumPy, torch (CPU and CUDA) and the batch
 sampler. Restoring all of them makes a resumed CPU run bitwise identical to an uninterrupted
-one. The learning-rate schedule is a pure function of the step (``srloss.schedules``), so the
+one. The learning-rate schedule is a pure function of the step (``srloss.training.schedules``), so the
 step is the scheduler's whole state.
 
 Each checkpoint carries a fingerprint of the run's spec and training data; a checkpoint with

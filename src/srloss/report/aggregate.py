@@ -1,0 +1,232 @@
+"""Aggregate per-image metrics into the study's tables and figures (``aggregate``).
+
+The parts: ``load`` (metrics, histories, summaries), ``tables`` (CSV, Markdown, LaTeX, paired
+differences), ``figures`` (seaborn figures). Only healthy runs are ranked or named best.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from srloss import provenance
+from srloss.atomic import atomic_path, write_text
+from srloss.metrics import metric_info
+from srloss.report.figures import (
+    _save,
+    _style,
+    plot_grid,
+    plot_metrics,
+    plot_paired_deltas,
+    plot_perception_distortion,
+    plot_summary,
+    plot_training_curves,
+)
+from srloss.report.load import (
+    BASELINE_LOSS,
+    GROUP,
+    HEALTHY,
+    VIEW,
+    directions,
+    healthy,
+    load_histories,
+    load_metrics,
+    metric_bounds,
+    metric_columns,
+    missing_reasons,
+    summarise,
+    test_set_order,
+    tidy,
+    trained_views,
+    view_rows,
+)
+from srloss.report.paths import (
+    CURVES_STEM,
+    PD_STEM,
+    STUDY_TABLES,
+    VERDICT_STEM,
+    grid_stem,
+    metrics_figure_stem,
+    paired_figure_stem,
+    table_stem,
+)
+from srloss.report.stats import best_losses, pairwise_tests, summary_stats
+from srloss.report.tables import (
+    _caption,
+    evidence_notes,
+    html_page,
+    merge_notes,
+    paired_rows,
+    paired_table,
+    results_tables,
+    table_csv,
+    to_html_table,
+    to_latex_table,
+    to_markdown,
+    to_markdown_table,
+    verdict_lines,
+)
+
+__all__ = [
+    "aggregate",
+    "summarise",
+    "table_stem",
+    "grid_stem",
+    "metrics_figure_stem",
+    "PD_STEM",
+    "CURVES_STEM",
+]
+
+
+def clip_intervals(stats_long: pd.DataFrame) -> pd.DataFrame:
+    """Confidence limits clipped to the range each metric can take (``load.metric_bounds``)."""
+    if stats_long.empty:
+        return stats_long
+    bounds = stats_long["metric"].map(metric_bounds)
+    low, high = bounds.map(lambda b: b[0]), bounds.map(lambda b: b[1])
+    for column in ("ci_low", "seed_ci_low"):
+        stats_long[column] = stats_long[column].where(stats_long[column].isna(), stats_long[column].clip(lower=low))
+    for column in ("ci_high", "seed_ci_high"):
+        stats_long[column] = stats_long[column].where(stats_long[column].isna(), stats_long[column].clip(upper=high))
+    return stats_long
+
+
+def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict) -> None:
+    """The files every study has: per-image and summary tables, the overview figure, provenance."""
+    metrics = metric_columns(per_image)
+    with atomic_path(out["per_image"]) as tmp:
+        per_image.drop(columns=["run_dir", "eval_dir"]).to_csv(tmp, index=False)
+    with atomic_path(out["summary_csv"]) as tmp:
+        summary.to_csv(tmp, index=False)
+    base_cols = GROUP + list(metrics) + ["n_images", "n_seeds", "status"]
+    notes = "".join(f"\n- {k} missing: {v}" for k, v in reasons.items())
+    write_text(
+        out["summary_md"],
+        f"# Study `{config['study']}`: mean over test images and seeds\n\n"
+        + to_markdown(summary[[c for c in base_cols if c in summary]])
+        + notes
+        + "\n",
+    )
+    plot_summary(per_image, out["figure"])
+    write_text(
+        out["provenance"], json.dumps({"config": config, "provenance": provenance.collect()}, indent=2, sort_keys=True)
+    )
+
+
+def _view_notes(table: pd.DataFrame, reasons: dict, shown: list[str]) -> list[str]:
+    """Notes under one results table: missing metrics, runs not ranked and why, faceless images."""
+    notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
+    unranked = [f"{loss} ({status})" for loss, status in table["status"].items() if status not in (HEALTHY, "baseline")]
+    if unranked:
+        notes.append(f"not ranked (run health): {', '.join(unranked)}")
+    if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
+        notes.append(
+            f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face "
+            "in the ground truth are excluded"
+        )
+    return notes
+
+
+def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ctx: dict) -> None:
+    """One (dataset, model, scale): its results table (CSV, Markdown, HTML, LaTeX; one column group
+    per test set) and the comparison grid of its own test split."""
+    dataset, model, scale = view_key
+    root, reasons, alpha = ctx["root"], ctx["reasons"], ctx["alpha"]
+    view = view_rows(per_image, dataset, model, scale)
+    shown = [m for m in ctx["metrics"] if m not in ("face_distance",)]
+    view_best = best[(best["dataset"] == dataset) & (best["model"] == model) & (best["scale"] == scale)]
+    groups = results_tables(view, view_best, shown)
+    counts = {t: int(view.loc[view["test_set"] == t, "image"].nunique()) for t, _, _ in groups}
+    caption = _caption(dataset, model, scale, counts, alpha)
+    shown_best = view_best[view_best["metric"].isin(shown)]
+    notes = merge_notes(
+        {
+            t: _view_notes(table, reasons, shown) + evidence_notes(shown_best[shown_best["test_set"] == t], alpha)
+            for t, table, _ in groups
+        }
+    )
+    stem = root / table_stem(dataset, model, scale)
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        table_csv(groups).to_csv(tmp, index=False)
+    write_text(stem.with_suffix(".md"), to_markdown_table(groups, shown, caption, notes))
+    write_text(stem.with_suffix(".html"), to_html_table(groups, shown, caption, notes))
+    label = f"tab:{dataset}-{model}-x{scale}"
+    write_text(stem.with_suffix(".tex"), to_latex_table(groups, shown, caption, label, notes))
+    own = view[view["test_set"] == test_set_order(view, dataset)[0]]
+    _save(plot_grid(own, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+
+
+def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: dict) -> None:
+    """The study's conclusions in a few lines (Markdown and HTML): what the report opens with."""
+    lines = verdict_lines(best, paired, ctx["alpha"]) or ["No trained run is healthy: no loss can be ranked."]
+    for metric, reason in ctx["reasons"].items():  # a metric asked for but not measured says so here too
+        lines.append(f"{(metric_info(metric) or (metric,))[0]}: not measured: {reason}")
+    title = f"Study {config['study']}: best loss per metric (healthy runs only; reference {ctx['reference']})"
+    stem = ctx["root"] / VERDICT_STEM
+    write_text(stem.with_suffix(".md"), f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines))
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    write_text(stem.with_suffix(".html"), html_page(f"<h3>{html.escape(title)}</h3><ul>{items}</ul>"))
+
+
+def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:
+    """Metric plots per (dataset, model), the perception-distortion plane, training curves."""
+    root, metrics, reasons = ctx["root"], ctx["metrics"], ctx["reasons"]
+    for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
+        view = pd.concat([view_rows(per_image, dataset, model, s) for s in sorted(per_image["scale"].unique())])
+        title = f"{dataset} / {model}: mean and 95% CI over test images"
+        _save(plot_metrics(view, metrics, title), root, metrics_figure_stem(dataset, model))
+    reference = ctx["reference"]
+    rows = paired_rows(per_image, reference)
+    for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
+        own = rows[(rows["dataset"] == dataset) & (rows["model"] == model)] if not rows.empty else rows
+        health = per_image[(per_image["dataset"] == dataset) & (per_image["model"] == model)]
+        title = f"{dataset} / {model}"
+        _save(plot_paired_deltas(own, reference, metrics, title, health), root, paired_figure_stem(dataset, model))
+    lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
+    lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips"))  # "": not configured
+    lpips_col = lpips_cols[0] if lpips_cols else None
+    _save(plot_perception_distortion(summary, lpips_col, lpips_reason, per_image), root, PD_STEM)
+    _save(plot_training_curves(load_histories(per_image), per_image), root, CURVES_STEM)
+
+
+def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
+    """Write every table and figure of the study.
+
+    ``out`` names the spine's files (per_image, summary_csv, summary_md, figure, provenance) and
+    ``root`` (results/<study>), under which the files named by the ``*_stem`` functions and
+    ``STUDY_TABLES`` are written. Only healthy runs (``healthy``) are ranked or named best.
+    """
+    per_image = load_metrics(metric_paths)
+    summary = summarise(per_image)
+    reasons = missing_reasons(per_image)
+    _style()
+    _write_spine(per_image, summary, config, out, reasons)
+    if "root" not in out:
+        return summary
+    metrics = metric_columns(per_image)
+    ctx = {
+        "root": Path(out["root"]),
+        "metrics": metrics,
+        "reasons": reasons,
+        "alpha": config.get("evaluation", {}).get("alpha", 0.05),
+        "reference": config.get("evaluation", {}).get("reference", "baseline"),
+    }
+    ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
+    dirs = directions(metrics)
+    best = (
+        best_losses(ranked, VIEW, dirs, ctx["alpha"]) if not ranked.empty else pd.DataFrame(columns=[*VIEW, "metric"])
+    )
+    tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
+    stats_long = clip_intervals(summary_stats(per_image, GROUP, metrics))
+    paired = paired_table(per_image, ctx["reference"], dirs, ctx["alpha"])
+    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
+        with atomic_path(ctx["root"] / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    for view_key in trained_views(per_image):
+        _write_view(per_image, best, view_key, ctx)
+    _write_verdict(best, paired, config, ctx)
+    _write_study_figures(per_image, summary, ctx)
+    return summary

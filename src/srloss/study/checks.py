@@ -1,0 +1,419 @@
+"""Semantic checks of a study config: what the JSON schema cannot know.
+
+Every architecture, loss term, option and image name exists; every model supports every scale
+of the study; cross-key rules hold. Options are checked by the class that owns them
+(``check_options``, declared with ``srloss.options``), the same check the class applies when it is
+built inside a job. Every error names the config key and lists the valid choices.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from srloss.data.sources import (
+    PACKAGED_IMAGES,
+    PACKAGED_NAMES,
+    PACKAGED_SOURCES,
+    SPLITS,
+    BenchmarkSource,
+    DatasetError,
+    Div2kSource,
+    check_image_sizes,
+    dataset_frames,
+    patch_at,
+)
+from srloss.errors import ConfigError, UserError
+from srloss.options import OptionError
+from srloss.study.loading import loss_training
+from srloss.training.schedules import REQUIRED as SCHEDULE_REQUIRED
+from srloss.training.settings import EXECUTION_KEYS
+
+
+class _LazyRegistry(Mapping):
+    """A registry imported on first use: the registries import torch (seconds), and the Snakefile
+    parse, which builds a ``Study`` for every dry run and every cluster job, usually needs none."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self._name = module, name
+
+    def _registry(self) -> Mapping:
+        return getattr(importlib.import_module(self.module), self._name)
+
+    def __getitem__(self, key):
+        return self._registry()[key]
+
+    def __iter__(self):
+        return iter(self._registry())
+
+    def __len__(self) -> int:
+        return len(self._registry())
+
+
+BASELINE_LOSS = "none"  # the loss wildcard of models that are not trained
+
+LOSS_TERMS = _LazyRegistry("srloss.losses", "LOSS_TERMS")
+
+
+MODELS = _LazyRegistry("srloss.models", "MODELS")
+
+
+def _checked_options(key: str, cls: type, options: dict) -> dict:
+    """``cls.check_options(**options)``: every option checked by its class, as a ``ConfigError``
+    naming the option's key (``key.option``), the value and what was expected."""
+    try:
+        return cls.check_options(**{str(k): v for k, v in options.items()})
+    except OptionError as e:
+        raise ConfigError(f"config key {key}.{e.option}: {e.detail}") from None
+
+
+# Which optional dataset keys each source accepts (the schema lists them all).
+SOURCE_KEYS = {
+    "packaged": set(),
+    "skimage": set(),
+    "div2k": {"root", "url"},
+    "benchmark": {"root", "url"},
+    "folder": {"root"},
+    "mlfdb": {"root", "archive"},
+}
+
+
+def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
+    """Semantic checks of one dataset definition that need no files on disk."""
+    source = ds["source"]
+    for opt in ("root", "archive", "url"):
+        if opt in ds and opt not in SOURCE_KEYS[source]:
+            valid = ", ".join(sorted(k for k, v in SOURCE_KEYS.items() if opt in v))
+            raise ConfigError(f"config key {key}.{opt}: not used by source {source!r}; it applies to sources: {valid}")
+    if source == "folder" and "root" not in ds:
+        raise ConfigError(f"config key {key}.root: source 'folder' needs the folder holding the images")
+    if source == "mlfdb":
+        if ("root" in ds) == ("archive" in ds):
+            raise ConfigError(
+                f"config key {key}: source 'mlfdb' needs exactly one of `root` (the extracted database) or `archive` "
+                "(a local .zip/.tar); MLFDB cannot be downloaded automatically, see doi:10.3390/app10207213"
+            )
+        deg = ds.get("degradation", {})
+        synthetic = [k for k in ("blur_sigma", "noise_sigma", "jpeg_quality") if deg.get(k)]
+        if synthetic:
+            raise ConfigError(
+                f"config key {key}.degradation: {', '.join(synthetic)} do not apply to mlfdb, whose LR frames "
+                "are real; only `frames` does"
+            )
+    elif "splits" not in ds:
+        raise ConfigError(f"config key {key}.splits: required for source {source!r} (train, val and test image lists)")
+    splits = ds.get("splits", {})
+    if ("train" in splits) != ("val" in splits):
+        given, absent = ("train", "val") if "train" in splits else ("val", "train")
+        raise ConfigError(
+            f"config key {key}.splits: {given} is given without {absent}; a dataset to train on needs train, val "
+            "and test, a test set (see test_on) only test"
+        )
+    expanded: dict[str, list[str]] = {}
+    for split in SPLITS:
+        for i, entry in enumerate(splits.get(split, [])):
+            where = f"config key {key}.splits.{split}[{i}]"
+            try:
+                if source in PACKAGED_SOURCES and entry not in PACKAGED_IMAGES:
+                    raise ConfigError(
+                        f"config key {key}.splits.{split}: unknown packaged image {entry!r}; "
+                        f"valid choices: {', '.join(PACKAGED_NAMES)}"
+                    )
+                if source == "div2k":
+                    expanded.setdefault(split, []).extend(Div2kSource.expand(entry))
+                    continue
+                if source == "benchmark":
+                    BenchmarkSource.check_entry(entry)
+            except DatasetError as e:
+                raise ConfigError(f"{where}: {e}") from e
+            expanded.setdefault(split, []).append(entry)
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        for image in expanded.get(split, []):
+            if image in seen and seen[image] != split:
+                raise ConfigError(f"config key {key}.splits: image {image!r} is in both {seen[image]!r} and {split!r}")
+            seen[image] = split
+    for field in ("patch_size", "stride") if not is_test_set(ds) else ():
+        _check_patch_field(f"{key}.{field}", ds, field, scales)  # a test set cuts no patches
+
+
+def _check_patch_field(key: str, ds: dict, field: str, scales: list[int]) -> None:
+    """``patch_size``/``stride``: a multiple of every scale, or a mapping with one entry per scale."""
+    value = ds[field]
+    if isinstance(value, dict):
+        keys = [int(k) if str(k).isdigit() else k for k in value]
+        extra = [k for k in keys if k not in scales]
+        if extra:
+            raise ConfigError(f"config key {key}: entries for {extra}, which are not in `scales` {scales}")
+        missing = [s for s in scales if s not in keys]
+        if missing:
+            raise ConfigError(f"config key {key}: no entry for scale(s) {missing}; give one for every scale {scales}")
+        bad = [s for s in scales if patch_at(ds, field, s) % s]
+    else:
+        bad = [s for s in scales if value % s]
+    if bad:
+        raise ConfigError(
+            f"config key {key}: {value} is not a multiple of scale(s) {bad}; at each scale it must be "
+            "divisible by that scale"
+        )
+
+
+def _check_frames(key: str, arch: str, frames: int | None, datasets: dict) -> None:
+    """A multi-frame model (``frames`` not None) needs datasets with as many frames per sample.
+
+    Single-image models run on any dataset (on multi-frame data they use the reference frame).
+    """
+    if frames is None:
+        return
+    for ds_name, ds in datasets.items():
+        ds_frames = dataset_frames(ds)
+        if ds_frames != frames:
+            have = f"{ds_frames}-frame samples" if ds_frames > 1 else "single images"
+            raise ConfigError(
+                f"config key {key}: arch {arch!r} takes {frames} frames per sample, but dataset "
+                f"{ds_name!r} provides {have} (datasets.{ds_name}.degradation.frames); use a multi-frame "
+                f"dataset with {frames} frames or set {key}.options.frames to match"
+            )
+
+
+def _check_model(name: str, model: dict, config: dict) -> None:
+    """The architecture exists, its class accepts the options, and it supports every scale and dataset."""
+    key, arch = f"models.{name}", model["arch"]
+    if arch not in MODELS:
+        raise ConfigError(
+            f"config key {key}.arch: unknown architecture {arch!r}; valid choices: {', '.join(sorted(MODELS))}"
+        )
+    cls = MODELS[arch]
+    options = _checked_options(f"{key}.options", cls, model.get("options", {}))
+    unsupported = [s for s in config["scales"] if s not in cls.scales]
+    if unsupported:
+        raise ConfigError(
+            f"config key scales: model {name!r} (arch {arch!r}) does not support scale(s) {unsupported}; "
+            f"supported scales: {list(cls.scales)}"
+        )
+    _check_frames(key, arch, options.get("frames", cls.frames), config["datasets"])
+
+
+def _check_term(tkey: str, term: dict, datasets: dict, scales: list[int]) -> None:
+    """One loss term: a known name, options its class accepts, a usable weight, patches it fits."""
+    from srloss.losses import term_options
+
+    if term["name"] not in LOSS_TERMS:
+        raise ConfigError(
+            f"config key {tkey}.name: unknown loss term {term['name']!r}; valid choices: "
+            f"{', '.join(sorted(LOSS_TERMS))}"
+        )
+    cls = LOSS_TERMS[term["name"]]
+    options = _checked_options(tkey, cls, term_options(term))
+    weight = term.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        raise ConfigError(f"config key {tkey}.weight: expected a finite number, got {weight!r}")
+    if weight < 0 and not cls.allows_negative_weight:
+        raise ConfigError(
+            f"config key {tkey}.weight: {weight} is negative; term {term['name']!r} needs a weight >= 0 "
+            "(a negative weight would maximise it)"
+        )
+    for ds_name, ds in datasets.items():
+        try:
+            for scale in scales:
+                cls.check_patch_size(options, patch_at(ds, "patch_size", scale))
+        except OptionError as e:
+            raise ConfigError(f"config key {tkey}.{e.option}: {e.detail} (datasets.{ds_name}.patch_size)") from None
+
+
+def _check_loss(name: str, loss: dict, datasets: dict, scales: list[int]) -> None:
+    """A loss: a free name, valid terms with unique labels, at most one adversarial term."""
+    from srloss.losses import term_labels
+
+    key = f"losses.{name}"
+    if name == BASELINE_LOSS:
+        raise ConfigError(
+            f"config key {key}: the loss name {BASELINE_LOSS!r} is reserved for untrained baselines; "
+            "choose another name"
+        )
+    for i, term in enumerate(loss["terms"]):
+        _check_term(f"{key}.terms[{i}]", term, datasets, scales)
+    labels = term_labels(loss["terms"])
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            raise ConfigError(
+                f"config key {key}.terms[{i}].label: label {label!r} is already used by "
+                f"terms[{labels.index(label)}]; labels name the logged columns and must be unique"
+            )
+    for setting in loss.get("training", {}):
+        if setting in EXECUTION_KEYS:
+            raise ConfigError(
+                f"config key {key}.training.{setting}: an execution setting applies to the whole study; "
+                "set it in `training`"
+            )
+    adversarial = [i for i, t in enumerate(loss["terms"]) if t["name"] == "adversarial"]
+    if len(adversarial) > 1:
+        raise ConfigError(
+            f"config key {key}.terms: {len(adversarial)} adversarial terms (positions {adversarial}); "
+            "a loss trains at most one discriminator"
+        )
+
+
+def check_config(config: dict) -> None:
+    """Raise ``ConfigError`` naming the key of the first semantic error in ``config``."""
+    scales = config["scales"]
+    for name, ds in config["datasets"].items():
+        _check_dataset(f"datasets.{name}", ds, scales)
+    _check_test_on(config["datasets"])
+    for name, model in config["models"].items():
+        _check_model(name, model, config)
+    for name, loss in config["losses"].items():
+        _check_loss(name, loss, config["datasets"], scales)
+    _check_init_from(config["losses"])
+    _check_training(config.get("training", {}))
+    for name, loss in config["losses"].items():
+        if "training" in loss:
+            _check_training(loss_training(config.get("training", {}), loss), f"losses.{name}.training")
+    _check_devices(config)
+    _check_budget_steps(config)
+    _check_evaluation(config)
+
+
+def is_test_set(ds: dict) -> bool:
+    """A dataset with a test split only: nothing trains on it; other datasets' ``test_on`` name it."""
+    return "splits" in ds and "train" not in ds["splits"]
+
+
+def _check_test_on(datasets: dict) -> None:
+    """``datasets.<name>.test_on`` names other datasets whose samples fit the same models (frames);
+    a test set (test split only) is named by some dataset's ``test_on`` and names none itself."""
+    for name, ds in datasets.items():
+        key = f"config key datasets.{name}.test_on"
+        for other in ds.get("test_on", []):
+            if other not in datasets or other == name:
+                valid = ", ".join(d for d in datasets if d != name) or "(no other dataset)"
+                what = "its own test split is always evaluated" if other == name else "unknown dataset"
+                raise ConfigError(f"{key}: {other!r}: {what}; valid choices: {valid}")
+            if dataset_frames(datasets[other]) != dataset_frames(ds):
+                raise ConfigError(
+                    f"{key}: {other!r} has {dataset_frames(datasets[other])} frame(s) per sample and {name!r} has "
+                    f"{dataset_frames(ds)}; a model trained on one cannot be tested on the other (degradation.frames)"
+                )
+        if is_test_set(ds):
+            if ds.get("test_on"):
+                raise ConfigError(f"{key}: {name!r} has a test split only, so nothing is trained on it to test")
+            if not any(name in d.get("test_on", []) for d in datasets.values()):
+                raise ConfigError(
+                    f"config key datasets.{name}.splits: a test split only, but no dataset's test_on names {name!r}; "
+                    f"add it to a training dataset's test_on, or give {name!r} train and val splits too"
+                )
+    if all(is_test_set(ds) for ds in datasets.values()):
+        raise ConfigError("config key datasets: every dataset is a test set (test split only); nothing to train on")
+
+
+def _check_evaluation(config: dict) -> None:
+    """``evaluation.ffr.datasets`` name datasets; ``evaluation.reference`` is ``baseline`` or a loss."""
+    evaluation = config.get("evaluation", {})
+    for name in evaluation.get("ffr", {}).get("datasets", []):
+        if name not in config["datasets"]:
+            raise ConfigError(
+                f"config key evaluation.ffr.datasets: unknown dataset {name!r}; valid choices: "
+                f"{', '.join(config['datasets'])}"
+            )
+    reference = evaluation.get("reference", "baseline")
+    if reference != "baseline" and reference not in config["losses"]:
+        raise ConfigError(
+            f"config key evaluation.reference: {reference!r} is neither 'baseline' nor a loss of the study; "
+            f"valid choices: baseline, {', '.join(config['losses'])}"
+        )
+
+
+def _check_init_from(losses: dict) -> None:
+    """``losses.<name>.init_from.loss`` must name another loss, without cycles."""
+    for name, loss in losses.items():
+        seen = [name]
+        current = loss
+        while "init_from" in current:
+            ref = current["init_from"]["loss"]
+            key = f"losses.{seen[-1]}.init_from.loss"
+            if ref not in losses:
+                raise ConfigError(
+                    f"config key {key}: unknown loss {ref!r}; valid choices: "
+                    f"{', '.join(n for n in losses if n != seen[-1])}"
+                )
+            if ref in seen:
+                raise ConfigError(
+                    f"config key {key}: initialisation cycle {' -> '.join(seen + [ref])}; a loss cannot start "
+                    "from itself"
+                )
+            seen.append(ref)
+            current = losses[ref]
+
+
+DEVICE = re.compile(r"auto|cpu|cuda(?::[0-9]+)?")
+
+
+def _check_devices(config: dict) -> None:
+    """``training.device`` and ``evaluation.device`` name a device torch knows, in the documented forms."""
+    for section in ("training", "evaluation"):
+        value = config.get(section, {}).get("device", "auto")
+        if not isinstance(value, str) or not DEVICE.fullmatch(value):
+            raise ConfigError(
+                f"config key {section}.device: {value!r} is not a device; valid choices: auto (a GPU if one "
+                "is visible, else the CPU), cpu, cuda, cuda:N (N = GPU index)"
+            )
+
+
+def run_length(training: Mapping) -> int | None:
+    """A run's number of steps when the config fixes it (``steps``, or ``epochs`` x
+    ``steps_per_epoch``); None when it depends on the number of training patches."""
+    if training.get("epochs") is None:
+        return training.get("steps")
+    per_epoch = training.get("steps_per_epoch")
+    return training["epochs"] * per_epoch if per_epoch else None
+
+
+def _check_budget_steps(config: dict) -> None:
+    """``evaluation.steps`` must lie within every loss's run length (the study's ``training`` with
+    the loss's own overrides); a length set in epochs of the data is checked when training starts."""
+    steps = config.get("evaluation", {}).get("steps", [])
+    if not steps:
+        return
+    for name, loss in config["losses"].items():
+        where = f"losses.{name}.training" if "training" in loss else "training"
+        length = run_length(loss_training(config.get("training", {}), loss))
+        if length is not None and max(steps) > length:
+            raise ConfigError(
+                f"config key evaluation.steps: step {max(steps)} is beyond the run length of loss {name!r} "
+                f"({length} steps, {where}); expected steps between 1 and {length}"
+            )
+
+
+def _check_training(training: dict, key: str = "training") -> None:
+    """Cross-key rules of a ``training`` block (the study's, or a loss's merged over it)."""
+    if training.get("steps_per_epoch") is not None and training.get("epochs") is None:
+        raise ConfigError(
+            f"config key {key}.steps_per_epoch: set {key}.epochs too (the run length is epochs x "
+            "steps_per_epoch), or remove it and use steps"
+        )
+    schedule = training.get("schedule", {})
+    for field in SCHEDULE_REQUIRED.get(schedule.get("name", "none"), ()):
+        if field not in schedule:
+            raise ConfigError(f"config key {key}.schedule.{field}: required by schedule {schedule['name']!r}")
+
+
+def check_dataset_files(config: dict) -> None:
+    """Checks of the datasets' files on disk, run at every parse (files change; this is not cached).
+
+    A ``root`` must exist; images of ``folder`` datasets must exist and, like the embedded ones,
+    be large enough for their split (``sources.check_image_sizes``, header reads only).
+    """
+    for name, ds in config["datasets"].items():
+        key = f"config key datasets.{name}"
+        if ds.get("root") and not Path(ds["root"]).is_dir():
+            raise ConfigError(
+                f"{key}.root: folder {ds['root']!r} does not exist (relative paths start at the working directory)"
+            )
+        try:
+            check_image_sizes(ds, config["scales"])
+        except UserError as e:
+            text = str(e)
+            raise ConfigError(f"{key}.{text}" if text.startswith("splits.") else f"{key}: {text}") from e

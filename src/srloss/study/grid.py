@@ -1,0 +1,219 @@
+"""The study's grid: its runs, their specs, and what each job's identity is made of."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from srloss.data.sources import SPLITS
+from srloss.study.checks import BASELINE_LOSS, LOSS_TERMS, MODELS, check_config, check_dataset_files, is_test_set
+from srloss.study.loading import loss_training
+from srloss.training.settings import EXECUTION_KEYS, result_settings
+from srloss.weights import uses_random_backbone
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of the grid: a (dataset, model, loss, scale, seed) combination."""
+
+    dataset: str
+    model: str
+    loss: str
+    scale: int
+    seed: int
+
+    @property
+    def trained(self) -> bool:
+        return self.loss != BASELINE_LOSS
+
+
+def _facts(config: dict) -> dict:
+    """What the parse needs from the registries: whether each architecture of the config (and
+    ``bicubic``) is trained, and the pretrained weight files each loss loads."""
+    from srloss.losses import required_backbones
+
+    archs = {m["arch"] for m in config["models"].values()} | {"bicubic"}
+    return {
+        "trainable": {arch: bool(MODELS[arch].trainable) for arch in sorted(archs)},
+        "backbones": {name: required_backbones(loss["terms"]) for name, loss in config["losses"].items()},
+    }
+
+
+def _checked(config: dict, cache_dir: str | Path | None) -> dict:
+    """Run ``check_config`` unless ``cache_dir`` records that this exact config passed it with the
+    same srloss sources (``srloss.codehash`` of this module, the registries and what they import);
+    return the config's ``_facts``, from the cache when it has them (no torch import then)."""
+    from srloss.atomic import write_text
+    from srloss.codehash import stage_hash
+
+    cache = None
+    if cache_dir is not None:
+        # the registries are imported lazily (by name), so their sources are hashed explicitly
+        code = "".join(stage_hash(m) for m in (__name__, LOSS_TERMS.module, MODELS.module))
+        key = hashlib.sha256((to_json(config) + code).encode()).hexdigest()[:24]
+        cache = Path(cache_dir) / f"checked-{key}.json"
+        try:
+            facts = json.loads(cache.read_text())
+            if {"trainable", "backbones"} <= set(facts):
+                return facts
+        except (OSError, ValueError):
+            pass
+    check_config(config)
+    facts = _facts(config)
+    if cache is not None:
+        write_text(cache, json.dumps(facts))
+    return facts
+
+
+class Study:
+    """A validated config and the grid it describes."""
+
+    def __init__(self, config: dict, cache_dir: str | Path | None = None):
+        """``cache_dir``: remember that this config passed the checks with this code (and which
+        architectures are trained), so that the next parse needs neither torch nor the checks."""
+        facts = _checked(config, cache_dir)
+        self._trainable: dict[str, bool] = facts["trainable"]
+        self._backbones: dict[str, list[str]] = facts["backbones"]
+        check_dataset_files(config)
+        self.config = config
+        self.name: str = config["study"]
+        self.models = dict(config["models"])
+        if not any(not self._trainable[m["arch"]] for m in self.models.values()):
+            self.models["bicubic"] = {"arch": "bicubic", "options": {}}  # the baseline is always in the table
+
+    def is_trained(self, model: str) -> bool:
+        return self._trainable[self.models[model]["arch"]]
+
+    def loss_backbones(self, loss: str) -> list[str]:
+        """The pretrained weight files (``srloss.weights.WEIGHT_FILES`` names) loss ``loss`` loads."""
+        return self._backbones.get(loss, [])
+
+    def backbones(self) -> list[str]:
+        """The pretrained weight files any loss of the study loads (sorted)."""
+        return sorted({b for names in self._backbones.values() for b in names})
+
+    def runs(self) -> list[Run]:
+        """Every evaluated cell: trained models × losses × scales × seeds, plus baselines × scales."""
+        cfg = self.config
+        out = []
+        for dataset in self.training_datasets():
+            for model in self.models:
+                for scale in cfg["scales"]:
+                    if self.is_trained(model):
+                        out += [
+                            Run(dataset, model, loss, scale, seed) for loss in cfg["losses"] for seed in cfg["seeds"]
+                        ]
+                    else:
+                        out.append(Run(dataset, model, BASELINE_LOSS, scale, 0))
+        return out
+
+    def training_datasets(self) -> list[str]:
+        """The datasets models are trained on (all but the test sets, ``is_test_set``), in config order."""
+        return [name for name, ds in self.config["datasets"].items() if not is_test_set(ds)]
+
+    def test_sets(self, dataset: str) -> list[str]:
+        """The test splits models trained on ``dataset`` are evaluated on: its own, then its ``test_on``."""
+        return [dataset, *self.config["datasets"][dataset].get("test_on", [])]
+
+    def shards(self) -> list[tuple[str, int, str]]:
+        """(dataset, scale, split) of every shard the study reads: train, val and test of each
+        training dataset, the test split of each test set, at every scale."""
+        used = {d for d in self.training_datasets()} | {t for d in self.training_datasets() for t in self.test_sets(d)}
+        return [
+            (name, scale, split)
+            for name, ds in self.config["datasets"].items()
+            if name in used
+            for scale in self.config["scales"]
+            for split in (("test",) if is_test_set(ds) else SPLITS)
+        ]
+
+    def cross_evaluations(self) -> list[tuple[Run, str]]:
+        """(run, test set) of every evaluation on another dataset's test split (``test_on``)."""
+        return [(run, test_set) for run in self.runs() for test_set in self.test_sets(run.dataset)[1:]]
+
+    def dataset_spec(self, dataset: str) -> dict:
+        return self.config["datasets"][dataset]
+
+    def run_spec(self, run: Run) -> dict:
+        """Everything that determines one run's result: what the train and evaluate jobs receive."""
+        model = self.models[run.model]
+        spec = {
+            "study": self.name,
+            "dataset": run.dataset,
+            "model": run.model,
+            "arch": model["arch"],
+            "model_options": model.get("options", {}),
+            "loss": run.loss,
+            "scale": run.scale,
+            "seed": run.seed,
+        }
+        if run.trained:
+            loss = self.config["losses"][run.loss]
+            spec["terms"] = loss["terms"]
+            # True when a term uses a randomly initialised backbone: the result is NOT the published loss.
+            spec["random_backbone"] = uses_random_backbone(spec["terms"])
+            # execution settings never rerun a job; the loss's own overrides rerun only its runs
+            training = result_settings(loss_training(self.config["training"], loss))
+            if not self.is_adversarial(run.loss):
+                training.pop("discriminator", None)  # so editing it reruns only the GAN runs
+            spec["training"] = training
+            if "init_from" in loss:
+                spec["init_from"] = loss["init_from"]
+            steps = self.config.get("evaluation", {}).get("steps", [])
+            if steps:  # budget curves: the generator is saved at these steps (absent: specs as before)
+                spec["save_steps"] = sorted(steps)
+        return spec
+
+    def is_adversarial(self, loss: str) -> bool:
+        return any(t["name"] == "adversarial" for t in self.config["losses"][loss]["terms"])
+
+    def init_run(self, run: Run) -> Run | None:
+        """The run whose trained generator ``run`` starts from (``losses.<loss>.init_from``), if any."""
+        ref = self.config["losses"].get(run.loss, {}).get("init_from")
+        return Run(run.dataset, run.model, ref["loss"], run.scale, run.seed) if ref else None
+
+    def evaluation_spec(self, test_set: str) -> dict:
+        """The evaluate job's settings for one test set, a dataset whose test split is measured
+        (FFR on only for the datasets listed).
+
+        Reads the schema-validated config, whose defaults the schema has filled in. ``device``
+        and ``batch_size`` are left out: they change how the job runs, not its result, so they
+        reach the job apart from its identity (the evaluate rule passes them as options).
+        """
+        ev = self.config["evaluation"]
+        ffr = {k: v for k, v in ev["ffr"].items() if k != "datasets"}
+        ffr["enabled"] = test_set in ev["ffr"]["datasets"]
+        return {"metrics": ev["metrics"], "lpips": ev["lpips"], "ffr": ffr, "crops": ev["crops"], "test_set": test_set}
+
+    def trained_views(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, scale) of every trained model: one results table and grid each."""
+        return [
+            (d, m, s)
+            for d in self.training_datasets()
+            for m in self.models
+            if self.is_trained(m)
+            for s in self.config["scales"]
+        ]
+
+
+# Settings that change how a job runs, not its result: kept out of every job's identity (params).
+EXECUTION_ONLY = {
+    "training": EXECUTION_KEYS,
+    "evaluation": ("batch_size", "device", "tile", "max_batch_pixels"),
+}
+
+
+def result_config(config: dict) -> dict:
+    """``config`` without the ``EXECUTION_ONLY`` settings: what the study's results depend on."""
+    out = dict(config)
+    for section, keys in EXECUTION_ONLY.items():
+        if section in out:
+            out[section] = {k: v for k, v in out[section].items() if k not in keys}
+    return out
+
+
+def to_json(spec: dict) -> str:
+    """Deterministic JSON (sorted keys), so Snakemake's params trigger sees real changes only."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
