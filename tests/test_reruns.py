@@ -207,6 +207,7 @@ def test_stage_modules_follow_imports():
         "srloss.weights",  # the random-backbone label
         "srloss.provenance",
         "srloss.atomic",
+        "srloss.report.aggregate",
         "srloss.report.paths",
         "srloss.report.stats",
         "srloss.errors",
