@@ -16,7 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-_TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string", dict: "a mapping"}
+_TYPE_NAMES = {
+    float: "a number",
+    int: "an integer",
+    bool: "true or false",
+    str: "a string",
+    dict: "a mapping",
+    list: "a list",
+}
+_JSON_TYPES = {float: "number", int: "integer", bool: "boolean", str: "string", dict: "object", list: "array"}
 
 
 class OptionError(ValueError):
@@ -35,11 +43,16 @@ class UnknownOptionError(OptionError):
 class Option:
     """One keyword option.
 
-    ``type``: float (any finite number; ints are accepted), int, bool, str, dict, or object (any
-    value: ``parse`` decides). ``choices``: the allowed values; ``what`` names them in the error
-    ("unknown <what> 'x'"). ``gt``/``ge``/``le``: bounds of a number. ``nullable``: None is
-    allowed (it means "not set"). ``parse``: checks a structured value and returns its normalised
-    form, raising ValueError with the reason otherwise.
+    ``type``: float (any finite number; ints are accepted; NaN and infinity are not), int, bool,
+    str, dict, list, or object (any value: ``parse`` decides). ``choices``: the allowed values;
+    ``what`` names them in the error ("unknown <what> 'x'"). ``gt``/``ge``/``le``: bounds of a
+    number. ``nullable``: None is allowed (it means "not set"). ``parse``: checks a structured
+    value and returns its normalised form, raising ValueError with the reason otherwise.
+
+    A list option declares its items as an ``Option`` (``item``; its name is unused) and may bound
+    its length (``min_items``, ``max_items``) and require distinct items (``unique``); it is
+    returned as a list. ``json_schema`` gives the same rules as JSON Schema, so the config schema is
+    generated from these declarations.
     """
 
     name: str
@@ -53,6 +66,10 @@ class Option:
     le: float | None = None
     nullable: bool = False
     parse: Callable[[Any], Any] | None = None
+    item: "Option | None" = None
+    min_items: int | None = None
+    max_items: int | None = None
+    unique: bool = False
 
     def check(self, value: Any) -> Any:
         """The value, validated (and normalised by ``parse``); ``OptionError`` if it is not allowed."""
@@ -66,6 +83,8 @@ class Option:
             return value
         if not self._right_type(value) or not self._in_range(value):
             raise OptionError(self.name, f"expected {self.expected()}, got {value!r}")
+        if self.type is list:
+            value = self._check_items(list(value))
         if self.parse is not None:
             try:
                 return self.parse(value)
@@ -73,10 +92,39 @@ class Option:
                 raise OptionError(self.name, str(e)) from None
         return value
 
+    def _check_items(self, items: list) -> list:
+        n = len(items)
+        if (self.min_items is not None and n < self.min_items) or (self.max_items is not None and n > self.max_items):
+            raise OptionError(self.name, f"expected {self.expected()}, got {n} item(s)")
+        if self.item is not None:
+            checked = []
+            for i, item in enumerate(items):
+                try:
+                    checked.append(self.item.check(item))
+                except OptionError as e:
+                    raise OptionError(f"{self.name}[{i}]", e.detail) from None
+            items = checked
+        if self.unique:
+            seen = [item for i, item in enumerate(items) if item in items[:i]]
+            if seen:
+                raise OptionError(self.name, f"{seen[0]!r} is listed twice; expected distinct items")
+        return items
+
     def expected(self) -> str:
         """What a valid value is, in words: "a number > 0", "an integer between 1 and 5", ..."""
         if self.choices:
             return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.type is list:
+            text = "a list"
+            if self.min_items is not None and self.min_items == self.max_items:
+                text += f" of {self.min_items} items"
+            elif self.min_items:
+                text += f" of at least {self.min_items} item{'s' if self.min_items > 1 else ''}"
+            elif self.max_items is not None:
+                text += f" of at most {self.max_items} items"
+            if self.item is not None:
+                text += f", each {self.item.expected()}"
+            return text + (" (or null)" if self.nullable else "")
         text = _TYPE_NAMES.get(self.type, "a value")
         if self.ge is not None and self.le is not None:
             text += f" between {self.ge:g} and {self.le:g}"
@@ -88,9 +136,35 @@ class Option:
             text += f" <= {self.le:g}"
         return text + (" (or null)" if self.nullable else "")
 
+    def json_schema(self) -> dict[str, Any]:
+        """The option as JSON Schema (draft 2020-12): type, bounds, choices, default, description."""
+        schema: dict[str, Any] = {}
+        if self.choices:
+            schema["enum"] = [*self.choices, *([None] if self.nullable else [])]
+        elif self.type in _JSON_TYPES:
+            kind = _JSON_TYPES[self.type]
+            schema["type"] = [kind, "null"] if self.nullable else kind
+            bounds = {"gt": "exclusiveMinimum", "ge": "minimum", "le": "maximum"}
+            schema.update({key: getattr(self, attr) for attr, key in bounds.items() if getattr(self, attr) is not None})
+            if self.type is list:
+                if self.item is not None:
+                    schema["items"] = {k: v for k, v in self.item.json_schema().items() if k not in ("description",)}
+                    schema["items"].pop("default", None)
+                if self.min_items is not None:
+                    schema["minItems"] = self.min_items
+                if self.max_items is not None:
+                    schema["maxItems"] = self.max_items
+                if self.unique:
+                    schema["uniqueItems"] = True
+        schema["default"] = _plain(self.default)
+        schema["description"] = self.doc
+        return schema
+
     def _right_type(self, value: Any) -> bool:
         if self.type is object:
             return True
+        if self.type is list:
+            return isinstance(value, (list, tuple))
         if isinstance(value, bool):
             return self.type is bool
         if self.type is float:
@@ -105,6 +179,15 @@ class Option:
             and (self.ge is None or value >= self.ge)
             and (self.le is None or value <= self.le)
         )
+
+
+def _plain(value: Any) -> Any:
+    """A default as the JSON value it reads as (tuples become lists)."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _hashable(value: Any) -> bool:
