@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from srloss.models import build_model
+from srloss.models.base import build_model
 from srloss.ops.tiling import receptive_radius, tiled_forward
 
 HR_W, HR_H, SCALE = 2040, 1356, 2

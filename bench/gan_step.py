@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from srloss.losses import build_loss
-from srloss.models import build_model
+from srloss.losses.composite import build_loss
+from srloss.models.base import build_model
 from srloss.training import checkpoint
 
 LOSSES = {

@@ -15,8 +15,9 @@ import time
 
 import torch
 
-from srloss.losses import build_loss
-from srloss.models import MODELS, build_model, count_parameters
+from srloss.losses.composite import build_loss
+from srloss.models import MODELS
+from srloss.models.base import build_model, count_parameters
 
 TERMS = [
     {"name": "mse"},

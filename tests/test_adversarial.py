@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from srloss.losses import build_loss
 from srloss.losses.adversarial import KINDS, AdversarialLoss, discriminator_loss, generator_loss, gradient_penalty
-from srloss.models import DISCRIMINATORS, build_discriminator
+from srloss.losses.composite import build_loss
+from srloss.models import DISCRIMINATORS
+from srloss.models.discriminators import build_discriminator
 
 
 def sigmoid(x: float) -> float:

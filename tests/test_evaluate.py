@@ -11,7 +11,7 @@ from srloss.data.prepare import degrade_pair
 from srloss.data.shards import read_images, write_images
 from srloss.evaluation.measure import DEFAULT_EVALUATION, evaluate
 from srloss.metrics import detail_crop
-from srloss.models import build_model
+from srloss.models.base import build_model
 
 BASE = {"study": "s", "dataset": "d", "loss": "none", "scale": 2, "seed": 0}
 EVALUATION = {

@@ -6,7 +6,7 @@ from test_training import DATASET, outputs, study_config
 
 from srloss.data.prepare import prepare
 from srloss.health import Thresholds, classify
-from srloss.models import build_model
+from srloss.models.base import build_model
 from srloss.study import Run, Study
 from srloss.training.loop import seed_everything, train
 

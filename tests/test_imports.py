@@ -105,15 +105,15 @@ def test_no_import_cycle_among_srloss_modules():
 
 
 def test_a_lazy_import_that_closes_a_cycle_is_found(tmp_path):
-    """The walker sees function-level imports: the old weights -> losses lookup would be a cycle again."""
+    """The walker sees function-level imports: weights -> losses.backbones would close a cycle."""
     shutil.copytree(PACKAGE, tmp_path / "srloss", ignore=shutil.ignore_patterns("__pycache__"))
     with open(tmp_path / "srloss/weights.py", "a") as f:
-        f.write("\n\ndef _lookup():\n    from srloss.losses import LOSS_TERMS\n\n    return LOSS_TERMS\n")
+        f.write("\n\ndef _mean():\n    from srloss.losses.backbones import IMAGENET_MEAN\n\n    return IMAGENET_MEAN\n")
     cycle = find_cycle(import_graph(tmp_path / "srloss"))
-    assert cycle is not None and "srloss.weights" in cycle and "srloss.losses" in cycle
+    assert cycle is not None and "srloss.weights" in cycle and "srloss.losses.backbones" in cycle
     (tmp_path / "srloss/weights.py").write_text((PACKAGE / "weights.py").read_text())
-    with open(tmp_path / "srloss/models/srcnn.py", "a") as f:  # a model importing from its registry package
-        f.write("\nfrom srloss.models import MODELS  # noqa\n")
+    with open(tmp_path / "srloss/models/__init__.py", "a") as f:  # a registry package importing a member
+        f.write("\nfrom srloss.models.srcnn import SRCNN  # noqa\n")
     assert find_cycle(import_graph(tmp_path / "srloss"))[0] in ("srloss.models", "srloss.models.srcnn")
 
 

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from srloss.models import MODELS, build_model, count_parameters, reference_frame
-from srloss.ops import imresize
+from srloss.models import MODELS
+from srloss.models.base import build_model, count_parameters
+from srloss.ops import imresize, reference_frame
 
 # Small variants keep the suite fast; the architecture (and its upsampling path) is the same.
 FAST = {"rrdbnet": {"blocks": 1, "nf": 16, "gc": 8}, "srresnet": {"blocks": 2, "nf": 16}, "unet_geu": {"nf": 8}}
@@ -138,7 +139,7 @@ def test_residual_variant_starts_near_bicubic(arch):
 def test_every_model_is_an_srmodel_with_documented_options(arch):
     from torch import nn
 
-    from srloss.models import SRModel
+    from srloss.models.base import SRModel
 
     cls = MODELS[arch]
     assert issubclass(cls, SRModel)

@@ -16,7 +16,8 @@ from snakemake.utils import validate
 from workflow_runner import run_snakemake
 
 from srloss.data.sources import SOURCES
-from srloss.losses import LOSS_TERMS, build_loss
+from srloss.losses import LOSS_TERMS
+from srloss.losses.composite import build_loss
 from srloss.models import DISCRIMINATORS, MODELS
 from srloss.study import Study
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from srloss.models import MODELS, build_model
+from srloss.models import MODELS
+from srloss.models.base import build_model
 from srloss.ops.tiling import receptive_radius, tiled_forward
 
 # small variants keep the test fast; the radius formula follows the options

@@ -16,8 +16,8 @@ from snakemake.utils import validate
 
 from srloss.data.prepare import prepare
 from srloss.evaluation.measure import evaluate
-from srloss.losses import build_loss
-from srloss.models import build_model
+from srloss.losses.composite import build_loss
+from srloss.models.base import build_model
 from srloss.report.aggregate import summarise
 from srloss.study import ConfigError, Run, Study
 from srloss.training.checkpoint import PreemptionSignals

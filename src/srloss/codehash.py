@@ -8,6 +8,9 @@ imported, so this costs milliseconds at parse time). Editing ``srloss/report/tab
 reruns only aggregation; editing ``srloss/evaluation/measure.py`` reruns every evaluation (and thus the
 aggregation); editing ``srloss/losses/pixel.py`` reruns training (and everything downstream).
 ``srloss/cli.py`` (argument plumbing shared by all stages) is not part of any stage's hash.
+A registry (``srloss.registry.Registry(kind, "srloss.pkg")``) imports every module of its package
+when first asked, not by an import statement: a module that creates one counts as importing all
+of that package's modules.
 
 What is hashed is the code, not the text: each module's syntax tree without its docstrings
 (``code_text``), so a comment, a docstring or reformatting reruns nothing.
@@ -43,11 +46,38 @@ def module_file(module: str, root: Path = ROOT) -> Path | None:
     return None
 
 
-def _imported_modules(module: str, path: Path) -> set[str]:
-    """``srloss`` modules named by the import statements of one source file (any nesting level)."""
+def _registry_package(node: ast.AST) -> str | None:
+    """The package of a ``Registry(kind, "srloss.pkg", ...)`` call, else None."""
+    if not isinstance(node, ast.Call) or len(node.args) < 2:
+        return None
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    package = node.args[1]
+    if name == "Registry" and isinstance(package, ast.Constant) and isinstance(package.value, str):
+        return package.value
+    return None
+
+
+def _package_modules(package: str, root: Path) -> set[str]:
+    """The modules and subpackages directly in ``package`` (what its registry imports)."""
+    folder = root.joinpath(*package.split(".")[1:])
+    if not folder.is_dir():
+        return set()
+    names = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    names |= {p.parent.name for p in folder.glob("*/__init__.py")}
+    return {f"{package}.{n}" for n in names}
+
+
+def _imported_modules(module: str, path: Path, root: Path = ROOT) -> set[str]:
+    """``srloss`` modules named by the import statements of one source file (any nesting level),
+    and every module of a registry's package that the file creates (``_registry_package``)."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        package = _registry_package(node)
+        if package is not None and package.startswith(PACKAGE + "."):
+            found |= _package_modules(package, root)
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -85,7 +115,7 @@ def stage_modules(entry: str, root: Path = ROOT) -> dict[str, Path]:
         if path is None:  # a name imported from a module, not a module itself
             continue
         seen[module] = path
-        todo += _parents(module) + sorted(_imported_modules(module, path))
+        todo += _parents(module) + sorted(_imported_modules(module, path, root))
     return seen
 
 

@@ -21,6 +21,7 @@ No torch: the members' modules import what they need when the registry loads the
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import pkgutil
@@ -76,6 +77,17 @@ class Registry(Mapping[str, T], Generic[T]):
 
         return decorate
 
+    @contextlib.contextmanager
+    def registered(self, name: str, member: T) -> Iterator[T]:
+        """Register ``member`` under ``name`` for the duration of a ``with`` block (tests: a throwaway
+        member, checked like any other, gone afterwards)."""
+        self.load()
+        self.register(name)(member)
+        try:
+            yield member
+        finally:
+            del self._members[name]
+
     def load(self) -> "Registry[T]":
         """Import every module of the package once, so every member has registered."""
         if not self._loaded:
@@ -96,7 +108,7 @@ class Registry(Mapping[str, T], Generic[T]):
         if key not in self._members:
             close = difflib.get_close_matches(str(name), list(self._members), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UnknownName(f"unknown {self.kind} {name!r}{hint}; valid choices: {', '.join(self._members)}")
+            raise UnknownName(f"unknown {self.kind} {name!r}{hint}; valid choices: {', '.join(sorted(self._members))}")
         return self._members[key]
 
     def __contains__(self, name: object) -> bool:

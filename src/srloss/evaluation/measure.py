@@ -32,7 +32,8 @@ from srloss.metrics import (
     sharpness_split,
     to_uint8,
 )
-from srloss.models import MODELS, build_model
+from srloss.models import MODELS
+from srloss.models.base import build_model
 from srloss.ops.tiling import tiled_forward
 
 log = logging.getLogger(__name__)

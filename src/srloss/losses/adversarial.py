@@ -32,8 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srloss.losses import LOSS_TERMS
 from srloss.losses.base import LossTerm
-from srloss.models import DISCRIMINATORS, build_discriminator
+from srloss.models import DISCRIMINATORS
+from srloss.models.discriminators import build_discriminator
 from srloss.options import Option, OptionError
 
 KINDS = ("standard", "ragan", "wgan", "wgan_gp", "hinge")
@@ -86,6 +88,7 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+@LOSS_TERMS.register("adversarial")
 class AdversarialLoss(LossTerm):
     """Loss term ``adversarial``: owns the discriminator, trained alternately by ``srloss.training.loop``.
 

@@ -7,13 +7,14 @@ whether a negative weight makes sense (``allows_negative_weight``) and the small
 patch it works on (``check_patch_size``). The study config is checked with exactly these
 declarations before any job runs (``srloss.study``).
 
-Adding a loss term: subclass ``LossTerm``, declare ``options``, write ``forward``, and add one
-entry to ``srloss.losses.LOSS_TERMS``. A term built on an ImageNet network subclasses
-``srloss.losses.backbones.BackboneTerm`` and names its network in ``backbone``.
+Adding a loss term: subclass ``LossTerm``, declare ``options``, write ``forward``, and register
+the class where it is defined: ``@LOSS_TERMS.register("name")``. A term built on an ImageNet
+network subclasses ``srloss.losses.backbones.BackboneTerm`` and names its network in ``backbone``.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import torch
@@ -40,8 +41,9 @@ class LossTerm(Configurable, nn.Module):
     def check_patch_size(cls, options: dict[str, Any], patch_size: int) -> None:
         """Raise ``OptionError`` if the term cannot run on square HR patches of ``patch_size`` pixels."""
 
+    @abstractmethod
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """The term's value on a batch: a scalar tensor."""
 
 
 class WindowedTerm(LossTerm):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from srloss.losses import LOSS_TERMS, term_labels, term_options
+
 
 class CompositeLoss(nn.Module):
     """total = sum_i weight_i * term_i(sr, hr, context).
@@ -36,3 +38,11 @@ class CompositeLoss(nn.Module):
             total = total + weight * value
             values[label] = value.detach()
         return total, values
+
+
+def build_loss(terms: list[dict]) -> CompositeLoss:
+    """Build a ``CompositeLoss`` from the config's term list ``[{"name", "weight", "label", **options}]``."""
+    built = []
+    for label, term in zip(term_labels(terms), terms):
+        built.append((label, term.get("weight", 1.0), LOSS_TERMS[term["name"]](**term_options(term))))
+    return CompositeLoss(built)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import torch
 
+from srloss.losses import LOSS_TERMS
 from srloss.losses.base import LossTerm
 from srloss.ops import imresize, reference_frame
 
 
+@LOSS_TERMS.register("downsampled")
 class DownsampledLoss(LossTerm):
     """Mean squared error between the LR input and the bicubic-downscaled SR image."""
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from srloss import weights as weight_cache
+from srloss.losses import LOSS_TERMS
 from srloss.losses.backbones import (
     BACKBONE_OPTIONS,
     CRITERIA,
@@ -52,6 +53,7 @@ class _FeatureLoss(BackboneTerm):
         return sum(w * distance(f_sr[name], f_hr[name]) for name, w in self.taps.items())
 
 
+@LOSS_TERMS.register("vgg")
 class VGGFeatureLoss(_FeatureLoss):
     """VGG19 feature reconstruction at named layers (``conv*_*`` = before ReLU, ``relu*_*`` = after).
 
@@ -78,6 +80,7 @@ class VGGFeatureLoss(_FeatureLoss):
         self.extractor = FrozenFeatures(vgg19_layers(self.backbone_weights, self.backbone_seed), list(self.taps))
 
 
+@LOSS_TERMS.register("resnet")
 class ResNetFeatureLoss(_FeatureLoss):
     """ResNet feature reconstruction at named stages (``stem``, ``layer1`` ... ``layer4``).
 
@@ -109,6 +112,7 @@ class ResNetFeatureLoss(_FeatureLoss):
         self.extractor = FrozenFeatures(layers, list(self.taps))
 
 
+@LOSS_TERMS.register("lpips")
 class LPIPSLoss(BackboneTerm):
     """Mean LPIPS distance between SR and HR ([0, 1] inputs, rescaled to [-1, 1] by lpips).
 

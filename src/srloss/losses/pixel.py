@@ -8,12 +8,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from srloss.losses import LOSS_TERMS
 from srloss.losses.base import LossTerm, WindowedTerm
 from srloss.losses.structural import odd_window
 from srloss.ops.kernels import gaussian_profile
 from srloss.options import Option
 
 
+@LOSS_TERMS.register("mse")
 class MSELoss(LossTerm):
     """Mean squared error, mean((sr - hr)^2). Maximising PSNR is minimising this."""
 
@@ -21,6 +23,7 @@ class MSELoss(LossTerm):
         return torch.mean((sr - hr) ** 2)
 
 
+@LOSS_TERMS.register("l1")
 class L1Loss(LossTerm):
     """Mean absolute error, mean(|sr - hr|)."""
 
@@ -28,6 +31,7 @@ class L1Loss(LossTerm):
         return torch.mean(torch.abs(sr - hr))
 
 
+@LOSS_TERMS.register("gaussian_l1")
 class GaussianL1Loss(WindowedTerm):
     """Gaussian-weighted L1: the mean over valid positions p of sum_q G_sigma(q - p) |sr - hr|(q).
 
@@ -73,6 +77,7 @@ class GaussianL1Loss(WindowedTerm):
         return err.mean()
 
 
+@LOSS_TERMS.register("charbonnier")
 class CharbonnierLoss(LossTerm):
     """Charbonnier loss, mean(sqrt((sr - hr)^2 + eps^2)), a differentiable L1.
 
@@ -89,6 +94,7 @@ class CharbonnierLoss(LossTerm):
         return torch.mean(torch.sqrt((sr - hr) ** 2 + self.eps**2))
 
 
+@LOSS_TERMS.register("huber")
 class HuberLoss(LossTerm):
     """Huber loss (Huber 1964): mean of ½d² where |d| < delta, else delta·(|d| − ½delta), d = sr − hr.
 
@@ -103,6 +109,7 @@ class HuberLoss(LossTerm):
         return nn.functional.huber_loss(sr, hr, delta=self.delta)
 
 
+@LOSS_TERMS.register("smooth_l1")
 class SmoothL1Loss(LossTerm):
     """Smooth L1 (Girshick, Fast R-CNN 2015) = Huber / beta: ½d²/beta where |d| < beta, else |d| − ½beta.
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import torch
 
+from srloss.losses import LOSS_TERMS
 from srloss.losses.base import LossTerm
 from srloss.options import Option, OptionError
 
 TV_FORMS = ("l1", "l2", "beta")
 
 
+@LOSS_TERMS.register("tv")
 class TVLoss(LossTerm):
     """Total variation of the SR image in one of three forms (see the module docstring)."""
 

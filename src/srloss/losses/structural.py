@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from srloss.losses import LOSS_TERMS
 from srloss.losses.base import LossTerm, WindowedTerm
 from srloss.ops.kernels import gaussian_window
 from srloss.options import Option, OptionError
@@ -100,6 +101,7 @@ def _check(name: str, sr: torch.Tensor, hr: torch.Tensor, min_side: int, hint: s
         )
 
 
+@LOSS_TERMS.register("ssim")
 class SSIMLoss(WindowedTerm):
     """1 − mean SSIM over images and channels."""
 
@@ -115,6 +117,7 @@ class SSIMLoss(WindowedTerm):
         return 1 - ssim.mean()
 
 
+@LOSS_TERMS.register("ms_ssim")
 class MSSSIMLoss(LossTerm):
     """1 − MS-SSIM (mean over images and channels); see the module docstring for the formula."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from srloss.losses import LOSS_TERMS
 from srloss.losses.backbones import (
     BACKBONE_OPTIONS,
     CRITERIA,
@@ -34,6 +35,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return f @ f.transpose(1, 2) / (c * h * w)
 
 
+@LOSS_TERMS.register("gram")
 class GramLoss(BackboneTerm):
     """sum_l w_l · criterion(G(phi_l(SR)), G(phi_l(HR))) on VGG19 layers.
 

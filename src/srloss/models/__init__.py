@@ -1,71 +1,33 @@
-"""Model registry: a config's ``arch`` name maps to an ``SRModel`` class (``srloss.models.base``).
+"""Models: super-resolution networks (``MODELS``, by config ``arch`` name) and the discriminators of
+adversarial losses (``DISCRIMINATORS``, by the adversarial term's ``discriminator`` name).
 
-Each class takes ``scale`` plus its declared keyword options and declares the scales it
-supports, whether it is trained, and how many frames it reads (see ``SRModel``).
+Each class registers itself in its own module (``@MODELS.register("espcn")``) and declares what
+the rest of the system needs (``srloss.models.base.SRModel``: scales, trained or not, frames,
+options, receptive radius). Adding a model is one module here plus one test; nothing else lists it.
 
-Adding a model: write the class in its own module and add one entry to ``MODELS``.
-
-``DISCRIMINATORS`` maps the ``discriminator`` name of an adversarial loss term to a
-``Discriminator`` class taking keyword options only (``discriminator_options``);
-``forward(img NCHW) -> logits``.
+This module imports no torch: the registries load their modules (and torch) on first lookup.
 """
 
 from __future__ import annotations
 
-from torch import nn
-
-from srloss.models.base import SRModel
-from srloss.models.bicubic import Bicubic
-from srloss.models.discriminators import Discriminator, UNetDiscriminatorSN, VGGDiscriminator
-from srloss.models.espcn import ESPCN
-from srloss.models.rrdbnet import RRDBNet
-from srloss.models.srcnn import SRCNN
-from srloss.models.srresnet import SRResNet
-from srloss.models.unet_geu import UNetGEU
-from srloss.ops import reference_frame
-
-__all__ = [
-    "DISCRIMINATORS",
-    "MODELS",
-    "SRModel",
-    "build_discriminator",
-    "build_model",
-    "count_parameters",
-    "reference_frame",
-]
-
-MODELS: dict[str, type[SRModel]] = {
-    "bicubic": Bicubic,
-    "srcnn": SRCNN,
-    "espcn": ESPCN,
-    "rrdbnet": RRDBNet,
-    "srresnet": SRResNet,
-    "unet_geu": UNetGEU,
-}
-
-DISCRIMINATORS: dict[str, type[Discriminator]] = {
-    "vgg": VGGDiscriminator,
-    "unet": UNetDiscriminatorSN,
-}
+from srloss.registry import Registry, RegistryError
 
 
-def build_model(arch: str, scale: int, options: dict | None = None) -> SRModel:
-    """Instantiate model ``arch`` at ``scale`` with ``options`` (already validated by the config)."""
-    if arch not in MODELS:
-        raise KeyError(f"unknown model architecture {arch!r}; valid choices: {', '.join(sorted(MODELS))}")
-    cls = MODELS[arch]
-    if scale not in cls.scales:
-        raise ValueError(f"model {arch!r} does not support scale {scale}; supported: {list(cls.scales)}")
-    return cls(scale, **(options or {}))
+def _is_abstract(member: type, method: str) -> bool:
+    return getattr(getattr(member, method, None), "__isabstractmethod__", False)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def _check_model(name: str, member: type) -> None:
+    """A model declares its scales and its receptive radius (tiled evaluation needs it)."""
+    scales = getattr(member, "scales", ())
+    if not scales or not all(isinstance(s, int) and s >= 2 for s in scales):
+        raise RegistryError(f"model {name!r} ({member.__name__}): declare `scales`, the integer factors >= 2 it takes")
+    if _is_abstract(member, "receptive_radius"):
+        raise RegistryError(
+            f"model {name!r} ({member.__name__}): define `receptive_radius(self) -> int`, how far in LR pixels "
+            "an output pixel's input reaches (tiled evaluation uses it as the tile overlap)"
+        )
 
 
-def build_discriminator(name: str, options: dict | None = None) -> Discriminator:
-    """Instantiate discriminator ``name`` (a key of ``DISCRIMINATORS``) with ``options``."""
-    if name not in DISCRIMINATORS:
-        raise KeyError(f"unknown discriminator {name!r}; valid choices: {', '.join(sorted(DISCRIMINATORS))}")
-    return DISCRIMINATORS[name](**(options or {}))
+MODELS: Registry[type] = Registry("architecture", "srloss.models", check=_check_model)
+DISCRIMINATORS: Registry[type] = Registry("discriminator", "srloss.models")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from srloss.models import DISCRIMINATORS
 from srloss.options import Configurable, Option
 
 NORMS = ("batch", "spectral", "none")
@@ -50,6 +51,7 @@ def _conv(cin: int, cout: int, k: int, stride: int, norm: str) -> list[nn.Module
     return [conv, nn.LeakyReLU(0.2, inplace=True)]
 
 
+@DISCRIMINATORS.register("vgg")
 class VGGDiscriminator(Discriminator):
     """VGG-style discriminator for any patch size (global average pooling before the classifier).
 
@@ -83,6 +85,7 @@ class VGGDiscriminator(Discriminator):
         return self.classifier(self.features(img).mean(dim=(-2, -1)))
 
 
+@DISCRIMINATORS.register("unet")
 class UNetDiscriminatorSN(Discriminator):
     """Real-ESRGAN's U-Net discriminator with spectral normalisation: one logit per pixel."""
 
@@ -129,3 +132,8 @@ class UNetDiscriminatorSN(Discriminator):
         out = act(self.conv7(x6))
         out = act(self.conv8(out))
         return self.conv9(out)
+
+
+def build_discriminator(name: str, options: dict | None = None) -> Discriminator:
+    """Instantiate discriminator ``name`` (a ``DISCRIMINATORS`` name) with ``options``."""
+    return DISCRIMINATORS[name](**(options or {}))

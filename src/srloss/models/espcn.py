@@ -14,11 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from srloss.models.base import SRModel
+from srloss.models import MODELS
+from srloss.models.base import BICUBIC_RADIUS, SRModel
 from srloss.ops import imresize, reference_frame
 from srloss.options import Option
 
 
+@MODELS.register("espcn")
 class ESPCN(SRModel):
     scales = (2, 3, 4, 8)
     options = (
@@ -45,3 +47,6 @@ class ESPCN(SRModel):
         lr = reference_frame(lr)
         out = self.body(lr)
         return imresize(lr, self.scale) + out if self.residual else out
+
+    def receptive_radius(self) -> int:  # 5x5, 3x3, 3x3 at LR; residual bicubic
+        return max(4, BICUBIC_RADIUS)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from srloss.models import MODELS
 from srloss.models.base import SRModel
 from srloss.ops import reference_frame
 from srloss.options import Option
@@ -63,6 +64,7 @@ class RRDB(nn.Module):
         return x + 0.2 * self.blocks(x)
 
 
+@MODELS.register("rrdbnet")
 class RRDBNet(SRModel):
     scales = tuple(UPSAMPLE_STAGES)
     options = (
@@ -89,3 +91,6 @@ class RRDBNet(SRModel):
         for factor, conv in zip(self.stages, self.conv_up):
             feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=factor, mode="nearest")), 0.2)
         return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
+
+    def receptive_radius(self) -> int:  # first conv, 15 convs per RRDB, body conv, stages, hr + last
+        return 1 + 15 * self.blocks + 1 + len(self.stages) + 2

@@ -10,16 +10,19 @@ paper's network is ``residual=False``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from srloss.models.base import SRModel
+from srloss.models import MODELS
+from srloss.models.base import BICUBIC_RADIUS, SRModel
 from srloss.ops import imresize, reference_frame
 from srloss.options import Option
 
 
+@MODELS.register("srcnn")
 class SRCNN(SRModel):
     scales = (2, 3, 4, 8)
     options = (
@@ -45,3 +48,6 @@ class SRCNN(SRModel):
         up = imresize(reference_frame(lr), self.scale)
         out = self.body(up)
         return up + out if self.residual else out
+
+    def receptive_radius(self) -> int:  # bicubic, then 9x9 and 5x5 at HR
+        return BICUBIC_RADIUS + math.ceil(6 / self.scale) + 1

@@ -11,11 +11,13 @@ parameters at x4 (PReLU slopes and BN affine parameters included).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
+from srloss.models import MODELS
 from srloss.models.base import SRModel
 from srloss.models.rrdbnet import UPSAMPLE_STAGES
 from srloss.ops import reference_frame
@@ -41,6 +43,7 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+@MODELS.register("srresnet")
 class SRResNet(SRModel):
     scales = tuple(UPSAMPLE_STAGES)
     options = (
@@ -69,3 +72,6 @@ class SRResNet(SRModel):
         feat = self.head(lr)
         feat = feat + self.body(feat)
         return self.tail(self.upsample(feat))
+
+    def receptive_radius(self) -> int:  # head 9x9, 2 convs per block, body conv, stages, tail 9x9 at HR
+        return 4 + 2 * self.blocks + 1 + len(self.upsample) // 3 + math.ceil(4 / self.scale) + 1

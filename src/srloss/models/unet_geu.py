@@ -38,7 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srloss.models.base import SRModel
+from srloss.models import MODELS
+from srloss.models.base import BICUBIC_RADIUS, SRModel
 from srloss.ops import imresize
 from srloss.options import Option
 
@@ -75,6 +76,7 @@ class GatedFusion(nn.Module):
         return self.fuse((feats * gates).reshape(n, t * c, h, w))
 
 
+@MODELS.register("unet_geu")
 class UNetGEU(SRModel):
     scales = (2, 4, 8)
     frames = 7  # default; the ``frames`` option overrides it per instance
@@ -129,3 +131,13 @@ class UNetGEU(SRModel):
         if self.residual:
             out = out + imresize(frames[:, t // 2], self.scale)
         return out
+
+    def receptive_radius(self) -> int:
+        """Embed + gate (2), per level: encoder GEU (2), down conv (1 + stride), up conv, decoder GEU."""
+        levels = sum(7 * 2**i + 2 * 2 ** (i + 1) for i in range(self.depth))
+        return 2 + levels + 2 * 2**self.depth + int(math.log2(self.scale)) + 1 + BICUBIC_RADIUS
+
+    def alignment(self) -> int:
+        """Tiles start on, and span, a multiple of 2^depth, so the strided grid and the replicate
+        padding match the whole image's."""
+        return 2**self.depth

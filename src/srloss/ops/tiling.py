@@ -13,7 +13,7 @@ in ``bench/eval_memory.py``.
 
 Models that downsample (``unet_geu``: ``depth`` stride-2 levels) need tiles that start on a
 multiple of 2^depth and span a multiple of it (unless they end at the border), so the strided
-grid and the replicate padding match the whole image's; ``alignment`` gives that multiple.
+grid and the replicate padding match the whole image's; the model's ``alignment`` gives that multiple.
 """
 
 from __future__ import annotations
@@ -23,48 +23,19 @@ import math
 import torch
 from torch import nn
 
-from srloss.models.bicubic import Bicubic
-from srloss.models.espcn import ESPCN
-from srloss.models.rrdbnet import RRDBNet
-from srloss.models.srcnn import SRCNN
-from srloss.models.srresnet import SRResNet
-from srloss.models.unet_geu import UNetGEU
-
-BICUBIC_RADIUS = 2  # the bicubic kernel has 4 taps: an upscaled pixel reads 2 LR pixels each side
-
-
-def _unet_geu_radius(m: UNetGEU) -> int:
-    """Embed + gate (2), per level: encoder GEU (2), down conv (1 + stride), up conv, decoder GEU."""
-    levels = sum(7 * 2**i + 2 * 2 ** (i + 1) for i in range(m.depth))
-    return 2 + levels + 2 * 2**m.depth + int(math.log2(m.scale)) + 1 + BICUBIC_RADIUS
-
 
 def receptive_radius(model: nn.Module) -> int:
-    """An upper bound, in LR pixels, of how far an output pixel's input reaches, for registered models.
-
-    Counted per model from its layers (a k×k conv adds (k-1)/2 at the resolution it runs at,
-    HR layers count 1/scale rounded up, plus one pixel for sub-pixel/nearest rounding). Unknown
-    models raise: pass ``overlap`` explicitly for them.
-    """
-    s = getattr(model, "scale", 1)
-    if isinstance(model, Bicubic):
-        return BICUBIC_RADIUS
-    if isinstance(model, SRCNN):  # bicubic, then 9x9 and 5x5 at HR
-        return BICUBIC_RADIUS + math.ceil(6 / s) + 1
-    if isinstance(model, ESPCN):  # 5x5, 3x3, 3x3 at LR; residual bicubic
-        return max(4, BICUBIC_RADIUS)
-    if isinstance(model, SRResNet):  # head 9x9, 2 convs per block, body conv, stages, tail 9x9 at HR
-        return 4 + 2 * model.blocks + 1 + len(model.upsample) // 3 + math.ceil(4 / s) + 1
-    if isinstance(model, RRDBNet):  # first conv, 15 convs per RRDB, body conv, stages, hr + last
-        return 1 + 15 * model.blocks + 1 + len(model.stages) + 2
-    if isinstance(model, UNetGEU):
-        return _unet_geu_radius(model)
-    raise ValueError(f"receptive_radius: no known radius for model {type(model).__name__}; give the overlap explicitly")
+    """The model's declared receptive radius in LR pixels (``SRModel.receptive_radius``); a model
+    that declares none raises: pass ``overlap`` explicitly for it."""
+    radius = getattr(model, "receptive_radius", None)
+    if radius is None:
+        raise ValueError(f"receptive_radius: {type(model).__name__} declares none; give the overlap explicitly")
+    return radius()
 
 
 def alignment(model: nn.Module) -> int:
-    """The multiple tile origins and spans must keep: 2^depth for unet_geu, else 1."""
-    return 2**model.depth if isinstance(model, UNetGEU) else 1
+    """The multiple tile origins and spans must keep (``SRModel.alignment``; 1 if undeclared)."""
+    return model.alignment() if hasattr(model, "alignment") else 1
 
 
 def _check(tile: object, overlap: object) -> None:

@@ -8,7 +8,6 @@ built inside a job. Every error names the config key and lists the valid choices
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 from collections.abc import Mapping
@@ -27,38 +26,14 @@ from srloss.data.sources import (
     patch_at,
 )
 from srloss.errors import ConfigError, UserError
+from srloss.losses import LOSS_TERMS
+from srloss.models import MODELS
 from srloss.options import OptionError
 from srloss.study.loading import loss_training
 from srloss.training.schedules import REQUIRED as SCHEDULE_REQUIRED
 from srloss.training.settings import EXECUTION_KEYS
 
-
-class _LazyRegistry(Mapping):
-    """A registry imported on first use: the registries import torch (seconds), and the Snakefile
-    parse, which builds a ``Study`` for every dry run and every cluster job, usually needs none."""
-
-    def __init__(self, module: str, name: str):
-        self.module, self._name = module, name
-
-    def _registry(self) -> Mapping:
-        return getattr(importlib.import_module(self.module), self._name)
-
-    def __getitem__(self, key):
-        return self._registry()[key]
-
-    def __iter__(self):
-        return iter(self._registry())
-
-    def __len__(self) -> int:
-        return len(self._registry())
-
-
 BASELINE_LOSS = "none"  # the loss wildcard of models that are not trained
-
-LOSS_TERMS = _LazyRegistry("srloss.losses", "LOSS_TERMS")
-
-
-MODELS = _LazyRegistry("srloss.models", "MODELS")
 
 
 def _checked_options(key: str, cls: type, options: dict) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srloss.data.sources import SPLITS
-from srloss.study.checks import BASELINE_LOSS, LOSS_TERMS, MODELS, check_config, check_dataset_files, is_test_set
+from srloss.study.checks import BASELINE_LOSS, MODELS, check_config, check_dataset_files, is_test_set
 from srloss.study.loading import loss_training
 from srloss.training.settings import EXECUTION_KEYS, result_settings
 from srloss.weights import uses_random_backbone
@@ -50,8 +50,7 @@ def _checked(config: dict, cache_dir: str | Path | None) -> dict:
 
     cache = None
     if cache_dir is not None:
-        # the registries are imported lazily (by name), so their sources are hashed explicitly
-        code = "".join(stage_hash(m) for m in (__name__, LOSS_TERMS.module, MODELS.module))
+        code = stage_hash(__name__)  # this module, the checks and the registries they load (srloss.codehash)
         key = hashlib.sha256((to_json(config) + code).encode()).hexdigest()[:24]
         cache = Path(cache_dir) / f"checked-{key}.json"
         try:

@@ -29,7 +29,7 @@ import torch
 from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_attrs, read_images
 from srloss.health import classify
-from srloss.models import count_parameters
+from srloss.models.base import count_parameters
 from srloss.training import checkpoint
 from srloss.training import step_weights as budget
 from srloss.training.meter import WindowMeter

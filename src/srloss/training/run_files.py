@@ -24,7 +24,7 @@ import torch
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
 from srloss.health import Health
-from srloss.models import count_parameters
+from srloss.models.base import count_parameters
 from srloss.training import checkpoint
 from srloss.training.settings import ExecutionConfig, TrainingConfig
 from srloss.training.setup import Networks

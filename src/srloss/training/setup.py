@@ -23,10 +23,9 @@ import numpy as np
 import torch
 
 from srloss.data.shards import PatchDataset
-from srloss.losses import build_loss
 from srloss.losses.adversarial import AdversarialLoss
-from srloss.losses.composite import CompositeLoss
-from srloss.models import build_model
+from srloss.losses.composite import CompositeLoss, build_loss
+from srloss.models.base import build_model
 from srloss.training.settings import TrainingConfig
 
 log = logging.getLogger(__name__)
