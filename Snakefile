@@ -1,28 +1,26 @@
 # srloss: which loss function should I train my super-resolution model with?
 # Usage: snakemake --cores all                       (the demo study in config.yaml)
 #        snakemake --cores all --configfile my.yaml  (another study)
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from srloss.study import check_schema, exit_on_config_error, reread_config
+from srloss.study import exit_on_config_error, load_study
 
 min_version("9.0")
 
-CONFIGFILES = workflow.overwrite_configfiles or ["config.yaml"]
-# srloss's YAML loader first: syntax errors with file, line and column, duplicate keys refused, 1e-3 a number
+
+# The study is read by srloss's one entry point (srloss.study.load_study, as `srloss check` does):
+# YAML errors with file, line and column, duplicate keys refused, `--config` values read as YAML,
+# the schema generated from srloss's declarations (workflow/schemas/config.schema.yaml) with its
+# defaults filled in, then the checks a schema cannot make. A config error is one line naming the
+# file or key, before any job runs; the checked study replaces Snakemake's own reading of it.
 with exit_on_config_error():
-    reread_config(config, CONFIGFILES, workflow.config_settings.config)
-if not workflow.overwrite_configfiles:
-
-    configfile: "config.yaml"
-
-    reread_config(config, CONFIGFILES, workflow.config_settings.config)
-
-
-with exit_on_config_error():  # one line naming the key (snakemake's validate prints the whole schema)
-    check_schema(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
-
-
-validate(config, "workflow/schemas/config.schema.yaml")  # fills the schema's defaults
+    study = load_study(
+        workflow.overwrite_configfiles or ["config.yaml"],
+        workflow.config_settings.config_args,
+        cache_dir=".snakemake/srloss",  # the cache spares each parse the torch import
+    )
+config.clear()
+config.update(study.config)
 
 
 report: "workflow/report/workflow.rst"

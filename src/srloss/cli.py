@@ -12,13 +12,8 @@ import json
 import logging
 import sys
 from collections import Counter
-from pathlib import Path
 
 import srloss
-
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
 from srloss.errors import one_line_errors  # noqa: E402
 
 
@@ -155,6 +150,19 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from srloss import generate
+
+    if args.check:
+        stale = generate.stale()
+        for path in stale:
+            print(f"srloss generate: {path} differs from what the declarations generate; run `srloss generate`")
+        return 1 if stale else 0
+    for path in generate.write():
+        print(f"written: {path}")
+    return 0
+
+
 def cmd_gpu_run(args: argparse.Namespace) -> int:
     from srloss.gpu import exec_on_free_gpu
 
@@ -166,11 +174,10 @@ def cmd_gpu_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from srloss.study import ConfigError
+    from srloss.study import ConfigError, load_study
 
     try:
-        config = validated_config(args.config)
-        lines = grid_summary(config)
+        lines = grid_summary(load_study(args.config))  # the workflow's own entry point: check = run
     except ConfigError as e:
         print(f"srloss check: {args.config}: {e}", file=sys.stderr)
         return 1
@@ -182,34 +189,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ----- srloss check -----------------------------------------------------------------------------
 
 
-def validated_config(path: str | Path) -> dict:
-    """The config at ``path`` checked against the schema (defaults filled, as the Snakefile does);
-    ``ConfigError`` naming the key on the first violation."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
-    from srloss.study import ConfigError, load_yaml
-
-    config = load_yaml(path)
-    try:
-        validate(config, str(SCHEMA))
-    except WorkflowError as e:
-        cause = e.__cause__ or e.__context__
-        message = getattr(cause, "message", None) or str(e).splitlines()[-1]
-        where = ".".join(str(p) for p in getattr(cause, "absolute_path", [])) or "(top level)"
-        raise ConfigError(f"config key {where}: {message}") from e
-    return config
-
-
-def grid_summary(config: dict) -> list[str]:
-    """What ``snakemake`` would do for this study: runs, jobs per stage, downloads. Runs the
-    semantic checks of ``srloss.study.Study`` (which raise ``ConfigError``)."""
+def grid_summary(study) -> list[str]:
+    """What ``snakemake`` would do for a checked ``srloss.study.Study``: runs, jobs per stage, downloads."""
     from srloss.data.sources import archives_to_fetch
     from srloss.losses import required_backbones
-    from srloss.study import Study
     from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES
 
-    study = Study(config)
+    config = study.config
     runs = study.runs()
     trained = [r for r in runs if r.trained]
     cross = study.cross_evaluations()
@@ -349,6 +335,14 @@ def _add_tool_parsers(sub) -> None:
     w.add_argument("--config", default=None, help="also fetch what this study config's losses need (YAML)")
     w.add_argument("--torch-home", default=None, help="cache root (default: $TORCH_HOME, else torch's default)")
     w.add_argument("--base-url", default=None, help="download from this folder instead of download.pytorch.org")
+    gen = sub.add_parser(
+        "generate",
+        help="rewrite the config schema and the docs' reference tables from the declarations",
+        description="Write workflow/schemas/config.schema.yaml and every generated table in README.md and docs/ "
+        "from the registries and settings declarations (srloss.generate).",
+    )
+    gen.set_defaults(func=cmd_generate)
+    gen.add_argument("--check", action="store_true", help="write nothing; fail naming each file that differs")
     g = sub.add_parser(
         "gpu-run",
         help="run a command on a free GPU (sets CUDA_VISIBLE_DEVICES unless already set)",

@@ -6,15 +6,13 @@ import sys
 from pathlib import Path
 
 from srloss.codehash import stage_hashes
-from srloss.study import Run, Study, exit_on_config_error, to_json
+from srloss.study import Run, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
 from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker, split_fingerprint
 from srloss.training.settings import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
-with exit_on_config_error():  # a config error is one line, before any job runs
-    study = Study(config, cache_dir=".snakemake/srloss")  # the cache spares each parse the torch import
 RESULTS = f"results/{study.name}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_DIR = f"{RESULTS}/runs/{RUN_ID}"

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from srloss.data.settings import DegradationSettings
 from srloss.ops.kernels import gaussian_kernel1d
 from srloss.ops.resize import cubic, imresize, mirror_indices, one_cpu_thread, resize_matrix
 
 __all__ = [
-    "DEGRADATION_DEFAULTS",
+    "DegradationSettings",
     "add_noise",
     "bicubic_downscale",
     "cubic",
@@ -58,24 +59,13 @@ def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
 
 # ----- further degradations ------------------------------------------------------------------
 
-DEGRADATION_DEFAULTS: dict[str, Any] = {
-    "blur_sigma": 0.0,  # isotropic Gaussian blur on HR before downscaling, in HR pixels (0 = off)
-    "noise_sigma": 0.0,  # additive Gaussian noise on LR, in grey levels of 0..255 (0 = off)
-    "jpeg_quality": 0,  # JPEG quality 1..100 applied to the LR image (0 = off)
-    "frames": 1,  # frames per sample; > 1 makes multi-frame bursts
-    "max_shift": 2.0,  # bursts: uniform random shift of each frame in [-s, s] HR pixels
-    "max_rotation": 1.0,  # bursts: uniform random rotation in [-r, r] degrees
-    "seed": 0,  # with the image name, seeds every random draw
-}
-
 
 def degradation_options(opts: dict | None) -> dict[str, Any]:
-    """``opts`` with every missing option set to its default (what shards record)."""
-    opts = dict(opts or {})
-    unknown = sorted(set(opts) - set(DEGRADATION_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown degradation option(s) {unknown}; valid options: {', '.join(DEGRADATION_DEFAULTS)}")
-    return {**DEGRADATION_DEFAULTS, **opts}
+    """``opts`` checked, with every missing option at its default (what shards record); ``frames``
+    unset means single images here (a source with another default sets it, ``dataset_frames``)."""
+    values = DegradationSettings.from_dict(opts).as_dict()
+    values["frames"] = values["frames"] or 1
+    return values
 
 
 def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:

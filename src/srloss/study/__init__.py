@@ -1,14 +1,21 @@
-"""The study: a config file read, checked and turned into the grid of runs and each job's spec.
+"""The study: a config read, checked and turned into the grid of runs and each job's spec.
 
-``loading`` reads YAML strictly and merges files and ``--config`` overrides; ``schema`` checks
-structure and types with one-line errors; ``checks`` checks what the schema cannot know (names,
-options, scales, files); ``grid`` is the ``Study``: its runs and their specs.
+One entry point, ``load_study``, used by the Snakefile, ``srloss check`` and the tests alike:
+
+    read (``loading``: YAML files merged, ``--config`` overrides on top)
+    -> schema (``schema``: structure and types, one line per error; every default filled)
+    -> checks (``checks``: names, options, scales, cross-key rules, files on disk)
+    -> ``Study`` (``grid``: the runs, their specs, what each job's identity is made of).
 """
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from srloss.errors import ConfigError
 from srloss.study.checks import BASELINE_LOSS, check_config, check_dataset_files, is_test_set, run_length
 from srloss.study.grid import EXECUTION_ONLY, Run, Study, result_config, to_json
-from srloss.study.loading import StudyLoader, exit_on_config_error, load_yaml, loss_training, reread_config
+from srloss.study.loading import StudyLoader, exit_on_config_error, load_yaml, loss_training, read_config
 from srloss.study.schema import check_schema, schema_message
 
 __all__ = [
@@ -23,11 +30,30 @@ __all__ = [
     "check_schema",
     "exit_on_config_error",
     "is_test_set",
+    "load_study",
     "load_yaml",
     "loss_training",
-    "reread_config",
+    "read_config",
     "result_config",
     "run_length",
     "schema_message",
     "to_json",
 ]
+
+
+def load_study(
+    configfiles: list[str | Path] | str | Path,
+    overrides: list[str] | str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Study:
+    """The study described by ``configfiles`` (merged in order) and ``--config`` ``overrides``
+    (``key=value`` strings), checked completely; ``ConfigError`` naming the file or key otherwise.
+
+    ``cache_dir``: remember that this exact config passed the checks with these sources, so the
+    next parse (every dry run, every cluster job) needs neither torch nor the checks again.
+    """
+    if isinstance(configfiles, (str, Path)):
+        configfiles = [configfiles]
+    config = read_config(list(configfiles), overrides)
+    check_schema(config)
+    return Study(config, cache_dir=cache_dir)

@@ -8,11 +8,12 @@ built inside a job. Every error names the config key and lists the valid choices
 
 from __future__ import annotations
 
+import difflib
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from srloss.data.settings import DegradationSettings
 from srloss.data.sources import (
     PACKAGED_IMAGES,
     PACKAGED_NAMES,
@@ -26,12 +27,12 @@ from srloss.data.sources import (
     patch_at,
 )
 from srloss.errors import ConfigError, UserError
+from srloss.evaluation.settings import EvaluationSection
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
-from srloss.options import OptionError
+from srloss.options import OptionError, Settings
 from srloss.study.loading import loss_training
-from srloss.training.schedules import REQUIRED as SCHEDULE_REQUIRED
-from srloss.training.settings import EXECUTION_KEYS
+from srloss.training.settings import EXECUTION_KEYS, TrainingSection
 
 BASELINE_LOSS = "none"  # the loss wildcard of models that are not trained
 
@@ -236,6 +237,7 @@ def check_config(config: dict) -> None:
     """Raise ``ConfigError`` naming the key of the first semantic error in ``config``."""
     scales = config["scales"]
     for name, ds in config["datasets"].items():
+        _check_settings(f"datasets.{name}.degradation", DegradationSettings, ds.get("degradation", {}))
         _check_dataset(f"datasets.{name}", ds, scales)
     _check_test_on(config["datasets"])
     for name, model in config["models"].items():
@@ -243,11 +245,11 @@ def check_config(config: dict) -> None:
     for name, loss in config["losses"].items():
         _check_loss(name, loss, config["datasets"], scales)
     _check_init_from(config["losses"])
-    _check_training(config.get("training", {}))
+    _check_settings("training", TrainingSection, config["training"])
     for name, loss in config["losses"].items():
         if "training" in loss:
-            _check_training(loss_training(config.get("training", {}), loss), f"losses.{name}.training")
-    _check_devices(config)
+            _check_settings(f"losses.{name}.training", TrainingSection, loss_training(config["training"], loss))
+    _check_evaluation_settings(config["evaluation"])
     _check_budget_steps(config)
     _check_evaluation(config)
 
@@ -282,6 +284,25 @@ def _check_test_on(datasets: dict) -> None:
                 )
     if all(is_test_set(ds) for ds in datasets.values()):
         raise ConfigError("config key datasets: every dataset is a test set (test split only); nothing to train on")
+
+
+def _check_evaluation_settings(evaluation: dict) -> None:
+    """``evaluation`` by its declarations: the section's own keys (``EvaluationSection``), the
+    metrics by the registry, each metric's section by the metric's options."""
+    from srloss.metrics import METRICS
+
+    sections = {k: v for k, v in evaluation.items() if k in METRICS}
+    _check_settings("evaluation", EvaluationSection, {k: v for k, v in evaluation.items() if k not in sections})
+    listed = [m for m in METRICS if METRICS[m].listed]
+    for i, name in enumerate(evaluation.get("metrics") or []):
+        if name not in listed:
+            close = difflib.get_close_matches(str(name), listed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"config key evaluation.metrics[{i}]: unknown metric {name!r}{hint}; valid choices: {', '.join(listed)}"
+            )
+    for name, values in sections.items():
+        _checked_options(f"evaluation.{name}", METRICS[name], values or {})
 
 
 def _check_evaluation(config: dict) -> None:
@@ -323,20 +344,6 @@ def _check_init_from(losses: dict) -> None:
             current = losses[ref]
 
 
-DEVICE = re.compile(r"auto|cpu|cuda(?::[0-9]+)?")
-
-
-def _check_devices(config: dict) -> None:
-    """``training.device`` and ``evaluation.device`` name a device torch knows, in the documented forms."""
-    for section in ("training", "evaluation"):
-        value = config.get(section, {}).get("device", "auto")
-        if not isinstance(value, str) or not DEVICE.fullmatch(value):
-            raise ConfigError(
-                f"config key {section}.device: {value!r} is not a device; valid choices: auto (a GPU if one "
-                "is visible, else the CPU), cpu, cuda, cuda:N (N = GPU index)"
-            )
-
-
 def run_length(training: Mapping) -> int | None:
     """A run's number of steps when the config fixes it (``steps``, or ``epochs`` x
     ``steps_per_epoch``); None when it depends on the number of training patches."""
@@ -362,17 +369,14 @@ def _check_budget_steps(config: dict) -> None:
             )
 
 
-def _check_training(training: dict, key: str = "training") -> None:
-    """Cross-key rules of a ``training`` block (the study's, or a loss's merged over it)."""
-    if training.get("steps_per_epoch") is not None and training.get("epochs") is None:
-        raise ConfigError(
-            f"config key {key}.steps_per_epoch: set {key}.epochs too (the run length is epochs x "
-            "steps_per_epoch), or remove it and use steps"
-        )
-    schedule = training.get("schedule", {})
-    for field in SCHEDULE_REQUIRED.get(schedule.get("name", "none"), ()):
-        if field not in schedule:
-            raise ConfigError(f"config key {key}.schedule.{field}: required by schedule {schedule['name']!r}")
+def _check_settings(key: str, section: type[Settings], values: dict) -> Settings:
+    """A section (``training``, a loss's merged ``training``, ``evaluation``, a ``degradation``)
+    checked by its declarations (``srloss.options.Settings``): types, bounds (NaN and infinity
+    refused), choices, unknown keys and the rules between keys, as one ``ConfigError`` line."""
+    try:
+        return section.from_dict(values)
+    except OptionError as e:
+        raise ConfigError(f"config key {key}.{e.option}: {e.detail}") from None
 
 
 def check_dataset_files(config: dict) -> None:

@@ -93,20 +93,33 @@ def loss_training(training: Mapping, loss: Mapping) -> dict:
     return merged
 
 
-def reread_config(config: dict, configfiles: list, overrides: Mapping) -> None:
-    """Replace, in place, Snakemake's reading of the config files by ``load_yaml``'s.
+def parse_overrides(args: list[str] | str | None) -> dict:
+    """``--config`` arguments (``key=value``, Snakemake's syntax) as a dict, each value read as YAML
+    with ``StudyLoader``: ``seeds=[0,1]`` gives numbers, ``training={lr: 1e-3}`` a mapping, as in a
+    config file (Snakemake's own reading keeps the numbers inside lists and mappings as strings)."""
+    if isinstance(args, str):
+        args = [args]
+    overrides: dict = {}
+    for arg in args or []:
+        key, sep, text = str(arg).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--config {arg!r}: expected key=value, e.g. seeds=[0,1] or training={{lr: 1.0e-3}}")
+        try:
+            value = yaml.load(text, Loader=StudyLoader) if text.strip() else None  # noqa: S506 (a SafeLoader)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--config {arg!r}: {_yaml_error('--config', e)}") from None
+        overrides[key.strip()] = value
+    return overrides
 
-    Snakemake reads ``configfile:``/``--configfile`` itself, with a loader that keeps the last
-    of two equal keys and reads ``1e-3`` as a string. Reading the same files again with
-    ``StudyLoader`` and applying the ``--config`` overrides on top (as Snakemake does) gives the
-    same config, with those mistakes refused or fixed.
-    """
+
+def read_config(configfiles: list[str | Path], overrides: list[str] | str | None = None) -> dict:
+    """The study config: the files merged in order (later keys win, mappings merged key by key, as
+    Snakemake merges ``--configfile``), then the ``--config`` overrides on top."""
     merged: dict = {}
     for path in configfiles:
         _deep_update(merged, load_yaml(path))
-    _deep_update(merged, overrides)
-    config.clear()
-    config.update(merged)
+    _deep_update(merged, parse_overrides(overrides))
+    return merged
 
 
 @contextlib.contextmanager

@@ -1,14 +1,182 @@
-"""The JSON schema check of a study config, one line per error (key, what is wrong, the fix)."""
+"""The config schema: generated from the declarations, checked with one line per error, defaults filled.
+
+Every key of a study config is declared once, next to what uses it: the ``training`` section in
+``srloss.training.settings``, ``evaluation`` in ``srloss.evaluation.settings`` (each metric's own
+options with the metric), a dataset's keys in ``srloss.data.settings`` (each source's keys with
+the source, ``degradation`` in ``srloss.data.degrade``), architectures, loss terms and metrics by
+their registries. ``build_schema`` assembles those into the JSON Schema that Snakemake's
+convention keeps at ``workflow/schemas/config.schema.yaml``; ``srloss generate`` rewrites that
+file, and a test fails when the committed copy differs from what the declarations generate.
+
+``check_schema`` reads the committed file (no registry, no torch: the workflow parse uses it),
+reports the most relevant error as one line naming the key, and fills every default in place.
+"""
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 from pathlib import Path
 
 import yaml
 
 from srloss.errors import ConfigError
-from srloss.study.loading import loss_training
+
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+HEADER = (
+    "# Generated from srloss's declarations by `srloss generate`; do not edit by hand (tests/test_generated.py\n"
+    "# fails when this file differs from what they generate). Each description says where the key is declared.\n"
+)
+NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"}
+
+
+# ----- generation -------------------------------------------------------------------------
+
+
+def _named(kind: str, entry: dict, description: str) -> dict:
+    """An object of named entries (datasets, models, losses): at least one, names as ``$defs/name``."""
+    return {
+        "description": description,
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": {"$ref": "#/$defs/name"},
+        "additionalProperties": entry,
+    }
+
+
+def _models() -> dict:
+    from srloss.models import MODELS
+
+    entry = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["arch"],
+        "properties": {
+            "arch": {"enum": list(MODELS), "description": "Architecture (docs/configuration.md, Models)."},
+            "options": {
+                "type": "object",
+                "default": {},
+                "description": "Keyword options of the architecture, checked by its class (docs/configuration.md).",
+            },
+        },
+    }
+    return _named("model", entry, "Models to train (plus the bicubic baseline, added automatically).")
+
+
+def _losses() -> dict:
+    from srloss.losses import LOSS_TERMS
+
+    term = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"enum": list(LOSS_TERMS), "description": "Loss term (docs/configuration.md, Loss terms)."},
+            "weight": {"type": "number", "default": 1.0, "description": "Weight of the term in the sum."},
+            "label": {"$ref": "#/$defs/name", "description": "Column name of the term in logs (default: its name)."},
+        },
+        "description": "One term; its other keys are the term's options, checked by its class.",
+    }
+    entry = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["terms"],
+        "properties": {
+            "terms": {
+                "description": "The loss is the weighted sum of these terms.",
+                "type": "array",
+                "minItems": 1,
+                "items": term,
+            },
+            "training": {
+                "type": "object",
+                "description": (
+                    "Training settings for this loss only (e.g. a GAN's Adam betas, a longer schedule), merged "
+                    "over the study's `training` key by key. Result settings only: execution settings are "
+                    "study-wide. Changing it reruns only this loss's runs."
+                ),
+            },
+            "init_from": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["loss"],
+                "properties": {"loss": {"$ref": "#/$defs/name"}},
+                "description": (
+                    "Start the generator from another loss's trained run (same dataset, model, scale and seed), "
+                    "e.g. PSNR-oriented pre-training before a GAN run."
+                ),
+            },
+        },
+    }
+    return _named("loss", entry, "Losses to compare, each a weighted sum of terms.")
+
+
+def _grid_lists() -> dict:
+    from srloss.options import Option
+
+    scales = Option(
+        "scales",
+        None,
+        "Scale factors to train and test at.",
+        type=list,
+        item=Option("", 2, "", type=int, ge=2),
+        min_items=1,
+        unique=True,
+    ).json_schema()
+    scales.pop("default")
+    seeds = Option(
+        "seeds",
+        (0,),
+        "Seeds: one run per seed (the unit of replication for the statistics).",
+        type=list,
+        item=Option("", 0, "", type=int, ge=0),
+        min_items=1,
+        unique=True,
+    ).json_schema()
+    return {"scales": scales, "seeds": seeds}
+
+
+def build_schema() -> dict:
+    """The study config's JSON Schema, from the declarations (imports the registries: torch)."""
+    from srloss.data.settings import dataset_schema
+    from srloss.evaluation.settings import evaluation_schema
+    from srloss.training.settings import TrainingSection
+
+    training = TrainingSection.json_schema()
+    training["description"] = "How every run trains (srloss.training.settings); losses may override result settings."
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": (
+            "A loss study: datasets x models x losses x scales x seeds. Structure and types are checked here; "
+            "names, options and files by srloss.study."
+        ),
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["study", "datasets", "models", "losses", "scales"],
+        "$defs": {"name": NAME},
+        "properties": {
+            "study": {"$ref": "#/$defs/name", "description": "Name of the study; outputs go to results/<study>/."},
+            "datasets": _named("dataset", dataset_schema(), "Datasets: where images come from and how they degrade."),
+            "models": _models(),
+            "losses": _losses(),
+            **_grid_lists(),
+            "training": training,
+            "evaluation": evaluation_schema(),
+        },
+    }
+
+
+def schema_text() -> str:
+    """The schema file's text: a header, then the generated schema as YAML."""
+    return HEADER + yaml.safe_dump(build_schema(), sort_keys=False, width=110, allow_unicode=True)
+
+
+# ----- checking ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(path.read_text())
 
 
 def _schema_key(path) -> str:
@@ -20,14 +188,19 @@ def _schema_key(path) -> str:
 
 
 def schema_message(error) -> str:
-    """One line for a ``jsonschema`` error: the key, what is wrong, the valid keys for an unknown one."""
+    """One line for a ``jsonschema`` error: the key, what is wrong, the valid keys or choices."""
     key = _schema_key(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         valid = list(error.schema.get("properties", {}))
         unknown = sorted(k for k in error.instance if k not in valid)
-        close = difflib.get_close_matches(unknown[0], valid, n=1) if unknown else []
+        close = difflib.get_close_matches(str(unknown[0]), valid, n=1) if unknown else []
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"config key {key}: unknown key {', '.join(map(repr, unknown))}{hint}; valid keys: {', '.join(valid)}"
+    if error.validator == "enum":
+        choices = [str(c) for c in error.validator_value]
+        close = difflib.get_close_matches(str(error.instance), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"config key {key}: unknown value {error.instance!r}{hint}; valid choices: {', '.join(choices)}"
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     if error.validator == "type" and isinstance(error.instance, str):
         try:
@@ -38,24 +211,33 @@ def schema_message(error) -> str:
     return f"config key {key}: {message}"
 
 
-def check_schema(config: dict, schema_path: str | Path) -> None:
-    """Check ``config`` against the JSON schema; raise the most relevant error as one ``ConfigError`` line.
-
-    ``snakemake.utils.validate`` (which also fills the defaults) prints the whole schema on an
-    error; running this first gives the user one line instead. A loss's ``training`` overrides
-    are checked merged over the study's ``training``, against the same rules.
-    """
+@functools.lru_cache(maxsize=None)
+def _validator(path: Path):
+    """A Draft 2020-12 validator that also fills each property's default as it descends."""
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    filling = jsonschema.validators.extend(base, {"properties": properties_with_defaults})
+    return filling(load_schema(path)), base(load_schema(path))
+
+
+def check_schema(config: dict, path: Path = SCHEMA_PATH) -> None:
+    """Check ``config`` against the schema and fill in every default, in place; the most relevant
+    error as one ``ConfigError`` line naming the key."""
+    import jsonschema
+
+    filling, plain = _validator(path)
+    error = jsonschema.exceptions.best_match(plain.iter_errors(config))  # first on the config as given
     if error is not None:
         raise ConfigError(schema_message(error))
-    training_schema = jsonschema.Draft202012Validator(schema["properties"]["training"])
-    for name, loss in config["losses"].items():
-        merged = loss_training(config.get("training", {}), loss)
-        error = jsonschema.exceptions.best_match(training_schema.iter_errors(merged))
-        if error is not None:
-            message = schema_message(error).removeprefix("config key ")
-            where = f"losses.{name}.training" + ("" if message.startswith("(top level)") else ".")
-            raise ConfigError(f"config key {where}{message.removeprefix('(top level)')}")
+    for _ in filling.iter_errors(config):  # the config is valid; this pass fills the defaults
+        pass
