@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _with_test_sets(edit=None) -> dict:
     """The demo config plus two test sets (test splits only) that the demo dataset is tested on,
     edited by ``edit``, with the schema's defaults filled as the workflow sees it."""
-    from snakemake.utils import validate
+    from srloss.study import check_schema
 
     config = load_yaml(REPO / "config.yaml")
     config["datasets"]["photos"] = {"source": "packaged", "splits": {"test": ["coins", "moon"]}}
@@ -36,7 +36,7 @@ def _with_test_sets(edit=None) -> dict:
     config["datasets"]["demo"]["test_on"] = ["photos", "faces"]
     if edit is not None:
         edit(config)
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    check_schema(config)
     return config
 
 

@@ -286,13 +286,11 @@ def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
 
 
 def test_evaluation_config_defaults_and_checks():
-    from snakemake.utils import validate
-
-    from srloss.study import ConfigError, Study, check_config, load_yaml
+    from srloss.study import ConfigError, Study, check_config, check_schema, load_yaml
 
     config = load_yaml(REPO / "config.yaml")
     assert config["evaluation"].pop("lpips") == {"nets": ["alex"]}  # the demo keeps the AlexNet trunk only
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    check_schema(config)
     spec = Study(config).evaluation_spec("demo")
     assert spec["ffr"] == {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5}  # off for non-face data
     assert spec["lpips"] == {"nets": ["alex", "vgg"], "random_backbone": False}  # the schema's default

@@ -12,14 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from snakemake.utils import validate
 
 from srloss.data.prepare import prepare
 from srloss.evaluation.measure import evaluate
 from srloss.losses.composite import build_loss
 from srloss.models.base import build_model
 from srloss.report.aggregate import summarise
-from srloss.study import ConfigError, Run, Study
+from srloss.study import ConfigError, Run, Study, check_schema
 from srloss.training.checkpoint import PreemptionSignals
 from srloss.training.loop import seed_everything, total_steps, train
 from srloss.training.schedules import lr_factor
@@ -44,7 +43,7 @@ def study_config(losses: dict, training: dict, arch: str = "espcn") -> dict:
         "scales": [2],
         "training": {"batch_size": 4, "val_every": 10, **training},
     }
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    check_schema(config)
     return config
 
 

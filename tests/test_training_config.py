@@ -5,10 +5,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from snakemake.utils import validate
 from test_training import study_config
 
-from srloss.study import Run, Study
+from srloss.study import Run, Study, check_schema
 from srloss.training.loop import train
 from srloss.training.schedules import lr_factor
 from srloss.training.settings import EXECUTION_KEYS, ExecutionConfig, TrainingConfig, execution_settings
@@ -27,7 +26,7 @@ MINIMAL = {
 def snakemake_training(training: dict | None = None) -> dict:
     """``training`` as the Snakefile sees it: validated and filled by Snakemake's ``validate``."""
     config = {**copy.deepcopy(MINIMAL), **({"training": copy.deepcopy(training)} if training is not None else {})}
-    validate(config, str(SCHEMA))
+    check_schema(config)
     return config["training"]
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from srloss.codehash import stage_hashes
-from srloss.study import Run, to_json
+from srloss.study import EXECUTION_ONLY, Run, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
 from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker, split_fingerprint
@@ -48,7 +48,7 @@ os.environ.update(
     SRLOSS_EVAL_LAUNCH="srloss gpu-run --" if EVALUATE_ON_GPU else "",
     SRLOSS_EVAL_EXECUTION=" ".join(
         f"--{key.replace('_', '-')} {config['evaluation'][key]}"
-        for key in ("device", "batch_size", "tile", "max_batch_pixels")
+        for key in EXECUTION_ONLY["evaluation"]
     ),
 )
 

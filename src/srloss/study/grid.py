@@ -10,6 +10,7 @@ from pathlib import Path
 from srloss.data.sources import SPLITS
 from srloss.study.checks import BASELINE_LOSS, MODELS, check_config, check_dataset_files, is_test_set
 from srloss.study.loading import loss_training
+from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KEYS
 from srloss.training.settings import EXECUTION_KEYS, result_settings
 from srloss.weights import uses_random_backbone
 
@@ -200,7 +201,7 @@ class Study:
 # Settings that change how a job runs, not its result: kept out of every job's identity (params).
 EXECUTION_ONLY = {
     "training": EXECUTION_KEYS,
-    "evaluation": ("batch_size", "device", "tile", "max_batch_pixels"),
+    "evaluation": EVALUATION_EXECUTION_KEYS,
 }
 
 

@@ -230,12 +230,12 @@ def _validator(path: Path):
     return filling(load_schema(path)), base(load_schema(path))
 
 
-def check_schema(config: dict, path: Path = SCHEMA_PATH) -> None:
+def check_schema(config: dict, path: str | Path = SCHEMA_PATH) -> None:
     """Check ``config`` against the schema and fill in every default, in place; the most relevant
     error as one ``ConfigError`` line naming the key."""
     import jsonschema
 
-    filling, plain = _validator(path)
+    filling, plain = _validator(Path(path))
     error = jsonschema.exceptions.best_match(plain.iter_errors(config))  # first on the config as given
     if error is not None:
         raise ConfigError(schema_message(error))
