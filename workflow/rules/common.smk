@@ -47,8 +47,7 @@ os.environ.update(
     SRLOSS_TRAIN_LAUNCH="srloss gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
     SRLOSS_EVAL_LAUNCH="srloss gpu-run --" if EVALUATE_ON_GPU else "",
     SRLOSS_EVAL_EXECUTION=" ".join(
-        f"--{key.replace('_', '-')} {config['evaluation'][key]}"
-        for key in EXECUTION_ONLY["evaluation"]
+        f"--{key.replace('_', '-')} {config['evaluation'][key]}" for key in EXECUTION_ONLY["evaluation"]
     ),
 )
 
