@@ -176,4 +176,4 @@ def test_patch_writer_appends_and_is_atomic(tmp_path):
     with pytest.raises(ValueError, match="no patches"):
         with PatchWriter(bad, 2, SPEC):
             pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5", "p.h5.json"]  # the shard and its manifest

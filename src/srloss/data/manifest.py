@@ -54,6 +54,8 @@ def write_manifest(shard: str | Path, kind: str, scale: int, spec_hash: str, sam
 
 def read_manifest(shard: str | Path) -> dict:
     """A shard's manifest; ``ShardDamaged`` naming the shard if it is missing or unreadable."""
+    if not Path(shard).is_file():
+        raise ShardDamaged(f"{shard}: no such shard (the prepare rule writes it)")
     path = manifest_path(shard)
     try:
         manifest = json.loads(path.read_text())

@@ -128,8 +128,6 @@ def train(
             f"run spec: training.{', training.'.join(misplaced)} are execution settings; "
             "pass them as execution (srloss train --execution), not in the spec"
         )
-    for shard in (train_shard, val_shard):
-        checked_shard(shard)  # a damaged shard stops the run here, before any output is touched
     cfg = TrainingConfig.from_dict(spec["training"])
     exe = execution if isinstance(execution, ExecutionConfig) else ExecutionConfig.from_dict(execution)
     paths = RunPaths(
@@ -155,6 +153,8 @@ def prepare(
     torch.set_num_threads(exe.threads)
     seed_everything(spec["seed"])
     device = pick_device(exe.device)
+    for shard in (train_shard, val_shard):
+        checked_shard(shard)  # a damaged shard stops the run here, before any output is touched
     net = build_networks(spec, cfg, device)
     init = None
     if init_weights is not None:
