@@ -179,7 +179,7 @@ def test_best_weights_rerun_only_the_trained_evaluations(study):
     "module, expected",
     [
         ("report/tables.py", {"aggregate", "all"}),  # aggregation, table and figure code
-        ("evaluate.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
+        ("evaluation/measure.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
         ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
         ("data/degrade.py", EVERYTHING),  # every stage imports it
     ],
