@@ -7,6 +7,9 @@ every ``srloss`` module it imports, found by reading the sources with ``ast`` â€
 imported, so this costs milliseconds at parse time). Editing ``srloss/report/tables.py`` therefore
 reruns only aggregation; editing ``srloss/evaluation/measure.py`` reruns every evaluation (and thus the
 aggregation); editing ``srloss/losses/pixel.py`` reruns training (and everything downstream).
+A module that builds a ``Registry(kind, "srloss.pkg")`` imports every module of that package on
+first lookup, so it counts as importing each of them (editing ``srloss/data/sources/div2k.py``
+reruns what reads datasets).
 ``srloss/cli.py`` (argument plumbing shared by all stages) is not part of any stage's hash.
 
 What is hashed is the code, not the text: each module's syntax tree without its docstrings
@@ -43,11 +46,32 @@ def module_file(module: str, root: Path = ROOT) -> Path | None:
     return None
 
 
-def _imported_modules(module: str, path: Path) -> set[str]:
-    """``srloss`` modules named by the import statements of one source file (any nesting level)."""
+def _registry_package(node: ast.Call) -> str | None:
+    """The package of a ``Registry(kind, "srloss.pkg", ...)`` call, else None."""
+    func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+    if func != "Registry":
+        return None
+    args = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "package")]
+    return next((a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)), None)
+
+
+def _package_modules(package: str, root: Path) -> set[str]:
+    """Every module of the srloss package ``package`` (its folder's ``*.py`` files), as a registry imports them."""
+    init = module_file(package, root) if package.startswith(PACKAGE + ".") else None
+    if init is None or init.name != "__init__.py":
+        return set()
+    return {package} | {f"{package}.{p.stem}" for p in init.parent.glob("*.py") if p.stem != "__init__"}
+
+
+def _imported_modules(module: str, path: Path, root: Path = ROOT) -> set[str]:
+    """``srloss`` modules named by the import statements of one source file (any nesting level),
+    and the modules of the packages its registries load."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and (package := _registry_package(node)):
+            found |= _package_modules(package, root)
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -85,7 +109,7 @@ def stage_modules(entry: str, root: Path = ROOT) -> dict[str, Path]:
         if path is None:  # a name imported from a module, not a module itself
             continue
         seen[module] = path
-        todo += _parents(module) + sorted(_imported_modules(module, path))
+        todo += _parents(module) + sorted(_imported_modules(module, path, root))
     return seen
 
 
