@@ -33,7 +33,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 from srloss.data.degrade import bicubic_downscale, imresize, modcrop
 from srloss.data.prepare import crop_patches
 from srloss.data.shards import PatchDataset, PatchWriter, augment
-from srloss.data.sources import PACKAGED_NAMES, load_packaged
+from srloss.data.sources.packaged import PACKAGED_NAMES, load_packaged
 
 SCALE, PATCH, SUB, BATCH = 4, 128, 480, 16
 

@@ -55,8 +55,8 @@ def test_demo_config_grid():
             "losses.charbonnier.terms[0].epsilon: unknown option for CharbonnierLoss; valid options: eps",
         ),
         (
-            lambda c: c["datasets"]["demo"]["splits"]["test"].append("lena"),
-            "datasets.demo.splits.test: unknown packaged image 'lena'",
+            lambda c: c["datasets"]["demo"]["splits"]["test"].insert(0, "lena"),
+            "datasets.demo.splits.test[0]: unknown packaged image 'lena'",
         ),
         (
             lambda c: c["datasets"]["demo"]["splits"]["test"].append("coffee"),

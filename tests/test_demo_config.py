@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srloss.data.sources import PACKAGED_IMAGES, PACKAGED_SOURCES, DatasetError, PackagedImage, load_packaged
+from srloss.data.sources import SOURCES, DatasetError
+from srloss.data.sources.packaged import PACKAGED_IMAGES, PackagedImage, load_packaged
 from srloss.study import Study, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,8 @@ def demo() -> dict:
 
 def test_demo_datasets_are_packaged_photographs(demo):
     for name, ds in demo["datasets"].items():
-        assert ds["source"] in PACKAGED_SOURCES, f"demo dataset {name} reads {ds['source']!r}, not packaged photographs"
+        source = SOURCES.canonical(ds["source"])
+        assert source == "packaged", f"demo dataset {name} reads {ds['source']!r}, not packaged photographs"
         for split in ("train", "val", "test"):
             assert ds["splits"][split], f"datasets.{name}.splits.{split} is empty"
             assert set(ds["splits"][split]) <= set(PACKAGED_IMAGES)

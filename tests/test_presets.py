@@ -41,7 +41,7 @@ def _schema_sources() -> set[str]:
 
 def missing_names(preset: dict) -> list[str]:
     """The dataset sources, architectures, loss terms and discriminators the preset needs that are not registered."""
-    sources = set(SOURCES) | _schema_sources()
+    sources = set(SOURCES) | set(SOURCES.aliases()) | _schema_sources()
     missing = [f"dataset source {d['source']!r}" for d in preset["datasets"].values() if d["source"] not in sources]
     missing += [f"architecture {m['arch']!r}" for m in preset["models"].values() if m["arch"] not in MODELS]
     for loss in preset["losses"].values():

@@ -1,6 +1,7 @@
 """Reliability class "datasets": an MLFDB sequence with a gap in its frame numbers is refused,
-naming the sequence and the missing frame (frames are ordered by number, not by name), and a
-`folder` dataset's root and image names are checked at config time (real snakemake CLI)."""
+naming the sequence and the missing frame (frames are ordered by number, not by name); a
+`folder` dataset's root and image names are checked at config time (real snakemake CLI); two
+files with one name, symbolic link loops and empty folders are errors that say so."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from workflow_runner import run_snakemake
 from srloss.data.prepare import prepare
 from srloss.data.shards import read_images
 from srloss.data.sources import DatasetError, open_source
+from srloss.study import ConfigError
+from srloss.study.checks import check_dataset_files
 
 
 def _png(path: Path, side: int, value: int) -> None:
@@ -91,3 +94,68 @@ def test_datasets_folder_root_and_names_are_checked_at_config_time(tmp_path, roo
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["srloss: config error: " + message.format(tmp=tmp_path)], result.stderr
+
+
+def _benchmark(root: Path) -> None:
+    for name, count in {"Set5": 5, "Set14": 14, "B100": 100, "Urban100": 100}.items():
+        for i in range(count):
+            _png(root / name / "HR" / f"img{i:03d}.png", 4, i)
+
+
+def test_datasets_two_files_with_one_name_are_refused_naming_both(tmp_path):
+    """e2.png and e2.jpg: the image name 'e2' would mean either; neither is used silently."""
+    for name in ("a.png", "e2.png", "e2.jpg"):
+        _png(tmp_path / "imgs" / name, 8, 0)
+    with pytest.raises(
+        DatasetError,
+        match=r"imgs: e2\.jpg and e2\.png have the same name 'e2' \(images are named by file name without "
+        r"suffix\); rename or remove one of them",
+    ):
+        open_source({"source": "folder", "root": str(tmp_path / "imgs")})
+    _benchmark(tmp_path / "bench")
+    _png(tmp_path / "bench" / "Set14" / "HR" / "img003.jpg", 4, 0)
+    with pytest.raises(DatasetError, match=r"Set14/HR: img003\.jpg and img003\.png have the same name 'img003'"):
+        open_source({"source": "benchmark", "root": str(tmp_path / "bench")})
+
+
+def test_datasets_symbolic_link_loops_are_named_as_such(tmp_path):
+    images = tmp_path / "imgs"
+    for name in "ab":
+        _png(images / f"{name}.png", 8, 0)
+    (images / "c.png").symlink_to(images / "c.png")  # a file that is a loop
+    with pytest.raises(DatasetError, match=rf"^{images}/c\.png: symbolic link loop .*point it at the file"):
+        open_source({"source": "folder", "root": str(images)})
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)  # a folder that is a loop, through another link
+    with pytest.raises(DatasetError, match=rf"^{tmp_path}/loop2?: symbolic link loop"):
+        open_source({"source": "folder", "root": str(loop)})
+    with pytest.raises(DatasetError, match=rf"^{tmp_path}/loop2?: symbolic link loop"):
+        open_source({"source": "mlfdb", "root": str(loop / "db")})
+    config = {
+        "scales": [2],
+        "datasets": {"mine": {"source": "folder", "root": str(loop), "splits": {"test": ["a"]}, "patch_size": 8}},
+    }
+    with pytest.raises(ConfigError, match=rf"^config key datasets\.mine: {tmp_path}/loop2?: symbolic link loop"):
+        check_dataset_files(config)
+
+
+def test_datasets_an_empty_folder_says_it_holds_no_images(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    config = {
+        "scales": [2],
+        "datasets": {
+            "mine": {"source": "folder", "root": str(tmp_path / "imgs"), "splits": {"test": ["a"]}, "patch_size": 8}
+        },
+    }
+    with pytest.raises(ConfigError) as err:
+        check_dataset_files(config)
+    assert str(err.value) == (
+        f"config key datasets.mine: {tmp_path}/imgs: no image named 'a' (file stem); found no images"
+    )
+    _benchmark(tmp_path / "bench")
+    source = open_source({"source": "benchmark", "root": str(tmp_path / "bench")})
+    for image in (tmp_path / "bench" / "Set5" / "HR").iterdir():
+        image.unlink()
+    with pytest.raises(DatasetError, match=r"Set5/HR: no image 'baby'; found no images$"):
+        source.expand("test", "Set5/baby")

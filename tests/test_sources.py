@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 from workflow_runner import run_snakemake
 
-from srloss.data.prepare import prepare, split_names
+from srloss.data.prepare import prepare
 from srloss.data.shards import PatchDataset, read_attrs, read_images
-from srloss.data.sources import MLFDB_DOI, BenchmarkSource, DatasetError, open_source
+from srloss.data.sources import DatasetError, open_source, split_names
+from srloss.data.sources.benchmark import Benchmark
+from srloss.data.sources.mlfdb import MLFDB_DOI
 from srloss.study import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +88,7 @@ def test_prepare_from_div2k_copy(div2k, tmp_path):
 @pytest.fixture(scope="module")
 def benchmark(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("benchmark")
-    for name, count in BenchmarkSource.SETS.items():
+    for name, count in Benchmark.SETS.items():
         for i in range(count):
             _png(root / name / "HR" / f"img{i:03d}.png", 8, 8, value=i)
     return root
@@ -100,9 +102,10 @@ def test_benchmark_copy_sets_and_images(benchmark, tmp_path):
     }
     src = open_source(spec)
     assert split_names(spec, "test", src) == [f"Set14/img{i:03d}" for i in range(14)]
-    assert src.load("Set5/img003")[0, 0, 0] == 3
+    hr, lr = src.load("test", "Set5/img003", 2)
+    assert hr[0, 0, 0] == 3 and lr is None  # the LR is made by degradation
     with pytest.raises(DatasetError, match="no image 'baby'"):
-        src.expand("Set5/baby")
+        src.expand("test", "Set5/baby")
     with pytest.raises(DatasetError, match="folder Set5/HR/ is missing"):
         open_source({**spec, "root": str(tmp_path)})
     _png(tmp_path / "Set5" / "HR" / "a.png", 4, 4)
@@ -116,9 +119,9 @@ def test_folder_source(tmp_path):
     _png(tmp_path / "imgs" / "a.png", 8, 8)
     _png(tmp_path / "imgs" / "b.jpg", 8, 8)
     src = open_source({"source": "folder", "root": str(tmp_path / "imgs")})
-    assert src.load("b").shape == (8, 8, 3)
+    assert src.load("test", "b", 2)[0].shape == (8, 8, 3)
     with pytest.raises(DatasetError, match=r"imgs: no image named 'c' \(file stem\); found 2 images, e.g. a, b"):
-        src.expand("c")
+        src.expand("test", "c")
     with pytest.raises(DatasetError, match="image folder does not exist"):
         open_source({"source": "folder", "root": str(tmp_path / "none")})
 
@@ -242,9 +245,9 @@ def test_dataset_config_errors_name_the_key(dataset, message):
         assert MLFDB_DOI in str(err.value)
 
 
-def _dry_run(tmp_path: Path, datasets: dict) -> str:
+def _dry_run(tmp_path: Path, datasets: dict, *args: str) -> str:
     config = {**copy.deepcopy(BASE), "datasets": datasets}
-    result = run_snakemake(tmp_path, "-n", "--cores", "1", config=config, timeout=300)
+    result = run_snakemake(tmp_path, "-n", "--cores", "1", *args, config=config, timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -256,3 +259,18 @@ def test_workflow_fetches_only_what_is_not_on_disk(tmp_path, div2k):
     assert "resources/datasets/div2k/.fetched/DIV2K_valid_HR.json" in fetching
     on_disk = _dry_run(tmp_path, {"d": {"source": "div2k", "root": str(div2k), "splits": DIV2K_SPLITS}})
     assert "fetch_archive" not in on_disk and "prepare" in on_disk
+
+
+@pytest.mark.integration
+def test_workflow_unpacks_a_local_archive_and_fetches_from_a_mirror(tmp_path):
+    """A source's local `archive` is extracted into resources/datasets/<source>/ before prepare; a
+    dataset's `url` makes its source's archives come from that mirror."""
+    (tmp_path / "mlfdb.tar").write_bytes(b"")
+    datasets = {
+        "faces": {"source": "mlfdb", "archive": str(tmp_path / "mlfdb.tar")},
+        "d": {"source": "div2k", "url": "https://mirror.example/div2k/", "splits": DIV2K_SPLITS},
+    }
+    plan = _dry_run(tmp_path, datasets, "-p")
+    assert "resources/datasets/mlfdb/.fetched/archive.json" in plan
+    assert f"--local --archive {tmp_path / 'mlfdb.tar'} --target resources/datasets/mlfdb " in plan
+    assert "--url https://mirror.example/div2k/DIV2K_train_HR.zip" in plan

@@ -9,7 +9,7 @@ from srloss.codehash import stage_hashes
 from srloss.study import EXECUTION_ONLY, Run, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
-from srloss.data.sources import ARCHIVES, archives_to_fetch, fetch_marker, split_fingerprint
+from srloss.data.sources import all_archives, fetch_inputs, local_archive, mirror_of, split_fingerprint
 from srloss.training.settings import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
@@ -137,22 +137,22 @@ onstart:
 
 
 # --- fetch ---------------------------------------------------------------------------------
-def mirror_of(source):
+ARCHIVES = all_archives()  # name -> archive, every source's downloads (srloss.data.sources)
+
+
+def mirror_url(wildcards):
     """The `url` (mirror base) of the first dataset of this source that sets one, else None."""
-    return next((ds["url"] for ds in config["datasets"].values() if ds["source"] == source and ds.get("url")), None)
+    return mirror_of(config["datasets"], wildcards.source)
 
 
-def mlfdb_archive(wildcards):
-    return next(ds["archive"] for ds in config["datasets"].values() if ds["source"] == "mlfdb" and ds.get("archive"))
+def user_archive(wildcards):
+    """The local `archive` of the first dataset of this source that sets one."""
+    return local_archive(config["datasets"], wildcards.source)
 
 
 def dataset_inputs(wildcards):
-    """What prepare needs first: fetch markers (downloads) or the unpacked MLFDB archive."""
-    spec = study.dataset_spec(wildcards.dataset)
-    inputs = [str(fetch_marker(a)) for a in archives_to_fetch(spec)]
-    if spec["source"] == "mlfdb" and spec.get("archive"):
-        inputs.append("resources/datasets/mlfdb/.fetched/archive.json")
-    return inputs
+    """What prepare needs first: fetch markers of downloaded archives, or of the user's unpacked archive."""
+    return [str(path) for path in fetch_inputs(study.dataset_spec(wildcards.dataset))]
 
 
 # --- weights -------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-# Download, verify (size, md5) and extract dataset archives into resources/datasets/<source>/.
-# localrules: on a cluster these run on the login node, which has internet; compute nodes only
-# read the extracted files. Datasets with `root` (an existing copy) need no fetch.
-from srloss.data.sources import DOWNLOADS_DIR, fetch_target
+# Download, verify (size, md5) and extract dataset archives into resources/datasets/<source>/,
+# or extract the user's local `archive` there. localrules: on a cluster these run on the login
+# node, which has internet; compute nodes only read the extracted files. Datasets with `root`
+# (an existing copy) need no fetch.
+from srloss.data.sources import DATASETS_DIR, DOWNLOADS_DIR, fetch_target
 
 
 localrules:
     fetch_archive,
-    unpack_mlfdb,
+    unpack_archive,
 
 
 wildcard_constraints:
@@ -25,7 +26,7 @@ rule fetch_archive:
     resources:
         downloads=1,
     params:
-        url=lambda w: ARCHIVES[w.archive].url_from(mirror_of(w.source)),
+        url=lambda w: ARCHIVES[w.archive].url_from(mirror_url(w)),
         size=lambda w: f"--size {ARCHIVES[w.archive].size}" if ARCHIVES[w.archive].size else "",
         md5=lambda w: ARCHIVES[w.archive].md5,
         archive=lambda w: str(DOWNLOADS_DIR / ARCHIVES[w.archive].filename),
@@ -35,19 +36,23 @@ rule fetch_archive:
         " --md5 {params.md5} --target {params.target:q} --marker {output:q} > {log} 2>&1"
 
 
-rule unpack_mlfdb:
+rule unpack_archive:
     input:
-        mlfdb_archive,
+        user_archive,
     output:
-        "resources/datasets/mlfdb/.fetched/archive.json",
+        "resources/datasets/{source}/.fetched/archive.json",
     log:
-        "resources/logs/fetch/mlfdb/archive.log",
+        "resources/logs/fetch/{source}/archive.log",
     benchmark:
-        "resources/benchmarks/fetch/mlfdb/archive.tsv"
+        "resources/benchmarks/fetch/{source}/archive.tsv"
+    wildcard_constraints:
+        source="[^/]+",
     conda:
         "../../envs/srloss.yaml"
     resources:
         downloads=0,
+    params:
+        target=lambda w: str(DATASETS_DIR / w.source),
     shell:
-        "python -m srloss.data.fetch --local --archive {input:q} --target resources/datasets/mlfdb"
+        "python -m srloss.data.fetch --local --archive {input:q} --target {params.target:q}"
         " --marker {output:q} > {log} 2>&1"

@@ -18,14 +18,7 @@ from srloss.data.degrade import degrade, modcrop
 from srloss.data.images import size_problem
 from srloss.data.manifest import ShardDamaged, manifest_path, read_manifest
 from srloss.data.shards import PatchWriter, write_images
-from srloss.data.sources import (  # noqa: F401 (split_names: re-exported)
-    DatasetError,
-    MlfdbSource,
-    at_scale,
-    open_source,
-    split_names,
-    split_spec,
-)
+from srloss.data.sources import DatasetError, Source, at_scale, open_source, split_spec
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +57,22 @@ def degrade_pair(
     return hr, degrade(hr, scale, degradation, name)
 
 
-def load_pairs(spec: dict, split: str, scale: int, source=None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, HR HxWxC, LR [T]xhxwxC) uint8 for every image of ``split``, one at a time.
+def load_pairs(
+    spec: dict, split: str, scale: int, source: Source | None = None
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, HR HxWxC, LR [T]xhxwxC) uint8 for every sample of ``split``, one at a time.
 
-    An image too small for its split (``images.size_problem``) is refused, naming it.
+    A source gives real LR frames, or the HR image alone: its LR is then made by the configured
+    degradation, after an image too small for its split (``images.size_problem``) is refused.
     """
     source = source or open_source(spec)
-    for name in split_names(spec, split, source):
-        if isinstance(source, MlfdbSource):
-            hr, lr = source.load_pair(split, name, scale)
-        else:
-            image = source.load(name)
-            problem = size_problem((image.shape[1], image.shape[0]), split, spec.get("patch_size", 0), [scale])
+    for name in source.names(split):
+        hr, lr = source.load(split, name, scale)
+        if lr is None:
+            problem = size_problem((hr.shape[1], hr.shape[0]), split, spec.get("patch_size", 0), [scale])
             if problem:
                 raise DatasetError(f"dataset split {split!r}: image {name!r} {problem}")
-            hr, lr = degrade_pair(image, scale, spec.get("degradation"), name)
+            hr, lr = degrade_pair(hr, scale, spec.get("degradation"), name)
         yield name, hr, lr
 
 

@@ -11,26 +11,15 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from pathlib import Path
 
 from srloss.data.settings import DegradationSettings
-from srloss.data.sources import (
-    PACKAGED_IMAGES,
-    PACKAGED_NAMES,
-    PACKAGED_SOURCES,
-    SPLITS,
-    BenchmarkSource,
-    DatasetError,
-    Div2kSource,
-    check_image_sizes,
-    dataset_frames,
-    patch_at,
-)
+from srloss.data.sources import SOURCES, SPLITS, DatasetError, check_files, dataset_frames, patch_at
 from srloss.errors import ConfigError, UserError
 from srloss.evaluation.settings import EvaluationSection
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
 from srloss.options import OptionError, Settings
+from srloss.registry import UnknownName
 from srloss.study.loading import loss_training
 from srloss.training.settings import EXECUTION_KEYS, TrainingSection
 
@@ -46,41 +35,14 @@ def _checked_options(key: str, cls: type, options: dict) -> dict:
         raise ConfigError(f"config key {key}.{e.option}: {e.detail}") from None
 
 
-# Which optional dataset keys each source accepts (the schema lists them all).
-SOURCE_KEYS = {
-    "packaged": set(),
-    "skimage": set(),
-    "div2k": {"root", "url"},
-    "benchmark": {"root", "url"},
-    "folder": {"root"},
-    "mlfdb": {"root", "archive"},
-}
-
-
 def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
-    """Semantic checks of one dataset definition that need no files on disk."""
-    source = ds["source"]
-    for opt in ("root", "archive", "url"):
-        if opt in ds and opt not in SOURCE_KEYS[source]:
-            valid = ", ".join(sorted(k for k, v in SOURCE_KEYS.items() if opt in v))
-            raise ConfigError(f"config key {key}.{opt}: not used by source {source!r}; it applies to sources: {valid}")
-    if source == "folder" and "root" not in ds:
-        raise ConfigError(f"config key {key}.root: source 'folder' needs the folder holding the images")
-    if source == "mlfdb":
-        if ("root" in ds) == ("archive" in ds):
-            raise ConfigError(
-                f"config key {key}: source 'mlfdb' needs exactly one of `root` (the extracted database) or `archive` "
-                "(a local .zip/.tar); MLFDB cannot be downloaded automatically, see doi:10.3390/app10207213"
-            )
-        deg = ds.get("degradation", {})
-        synthetic = [k for k in ("blur_sigma", "noise_sigma", "jpeg_quality") if deg.get(k)]
-        if synthetic:
-            raise ConfigError(
-                f"config key {key}.degradation: {', '.join(synthetic)} do not apply to mlfdb, whose LR frames "
-                "are real; only `frames` does"
-            )
-    elif "splits" not in ds:
-        raise ConfigError(f"config key {key}.splits: required for source {source!r} (train, val and test image lists)")
+    """Semantic checks of one dataset definition that need no files on disk: its source's own
+    (``Source.check_spec``, ``Source.check_entry``), then those common to every source."""
+    try:
+        source = SOURCES[ds["source"]]
+    except UnknownName as e:
+        raise ConfigError(f"config key {key}.source: {e}") from None
+    source.check_spec(key, ds)
     splits = ds.get("splits", {})
     if ("train" in splits) != ("val" in splits):
         given, absent = ("train", "val") if "train" in splits else ("val", "train")
@@ -91,21 +53,10 @@ def _check_dataset(key: str, ds: dict, scales: list[int]) -> None:
     expanded: dict[str, list[str]] = {}
     for split in SPLITS:
         for i, entry in enumerate(splits.get(split, [])):
-            where = f"config key {key}.splits.{split}[{i}]"
             try:
-                if source in PACKAGED_SOURCES and entry not in PACKAGED_IMAGES:
-                    raise ConfigError(
-                        f"config key {key}.splits.{split}: unknown packaged image {entry!r}; "
-                        f"valid choices: {', '.join(PACKAGED_NAMES)}"
-                    )
-                if source == "div2k":
-                    expanded.setdefault(split, []).extend(Div2kSource.expand(entry))
-                    continue
-                if source == "benchmark":
-                    BenchmarkSource.check_entry(entry)
+                expanded.setdefault(split, []).extend(source.check_entry(entry))
             except DatasetError as e:
-                raise ConfigError(f"{where}: {e}") from e
-            expanded.setdefault(split, []).append(entry)
+                raise ConfigError(f"config key {key}.splits.{split}[{i}]: {e}") from e
     seen: dict[str, str] = {}
     for split in SPLITS:
         for image in expanded.get(split, []):
@@ -380,19 +331,14 @@ def _check_settings(key: str, section: type[Settings], values: dict) -> Settings
 
 
 def check_dataset_files(config: dict) -> None:
-    """Checks of the datasets' files on disk, run at every parse (files change; this is not cached).
-
-    A ``root`` must exist; images of ``folder`` datasets must exist and, like the embedded ones,
-    be large enough for their split (``sources.check_image_sizes``, header reads only).
-    """
+    """Checks of the datasets' files on disk, run at every parse (files change; this is not cached):
+    a ``root`` must exist, and images must be large enough for their split where their sizes can
+    be read from the file headers (``sources.check_files``)."""
     for name, ds in config["datasets"].items():
         key = f"config key datasets.{name}"
-        if ds.get("root") and not Path(ds["root"]).is_dir():
-            raise ConfigError(
-                f"{key}.root: folder {ds['root']!r} does not exist (relative paths start at the working directory)"
-            )
         try:
-            check_image_sizes(ds, config["scales"])
-        except UserError as e:
-            text = str(e)
-            raise ConfigError(f"{key}.{text}" if text.startswith("splits.") else f"{key}: {text}") from e
+            check_files(ds, config["scales"])
+        except DatasetError as e:
+            raise ConfigError(f"{key}.{e.key}: {e}" if e.key else f"{key}: {e}") from e
+        except UserError as e:  # an image whose header cannot be read
+            raise ConfigError(f"{key}: {e}") from e

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srloss.data.sources import SPLITS
+from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KEYS
 from srloss.study.checks import BASELINE_LOSS, MODELS, check_config, check_dataset_files, is_test_set
 from srloss.study.loading import loss_training
-from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KEYS
 from srloss.training.settings import EXECUTION_KEYS, result_settings
 from srloss.weights import uses_random_backbone
 
