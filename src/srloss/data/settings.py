@@ -85,16 +85,16 @@ def dataset_schema() -> dict:
     names = [*SOURCES, *SOURCES.aliases()]
     summaries = "; ".join(f"{n}: {SOURCES[n].summary}" for n in SOURCES)
     properties: dict = {"source": {"enum": names, "description": f"Where the images come from. {summaries}"}}
-    takers: dict[str, list[str]] = {}
+    docs: dict[str, dict[str, str]] = {}  # key -> source -> what the key means for it
     for name in SOURCES:
         for option in SOURCES[name].options:
-            takers.setdefault(option.name, []).append(name)
+            docs.setdefault(option.name, {})[name] = option.doc
             if option.name not in properties:
                 schema = option.json_schema()
-                schema.pop("default", None)
+                schema.pop("default", None)  # unset unless given (no null filled in)
                 properties[option.name] = schema
-    for key, sources in takers.items():
-        properties[key]["description"] += f" (sources: {', '.join(sources)})"
+    for key, by_source in docs.items():
+        properties[key]["description"] = "; ".join(f"{source}: {doc}" for source, doc in by_source.items())
     properties["degradation"] = {
         **DegradationSettings.json_schema(),
         "description": "How LR images are made from HR (srloss.data.degrade); recorded in every shard.",
