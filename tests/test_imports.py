@@ -117,15 +117,71 @@ def test_a_lazy_import_that_closes_a_cycle_is_found(tmp_path):
     assert find_cycle(import_graph(tmp_path / "srloss"))[0] in ("srloss.models", "srloss.models.srcnn")
 
 
+# The layers of docs/architecture.md, lowest first; a module belongs to the longest prefix that names it.
+LAYERS = {
+    "core": ["srloss", "srloss.errors", "srloss.options", "srloss.registry", "srloss.atomic", "srloss.ops"]
+    + ["srloss.weights", "srloss.gpu", "srloss.health", "srloss.provenance", "srloss.codehash"],
+    "components": ["srloss.models", "srloss.losses", "srloss.metrics", "srloss.data"]
+    + ["srloss.training.settings", "srloss.training.schedules", "srloss.evaluation.settings"],
+    "study": ["srloss.study"],
+    "stages": ["srloss.data.prepare", "srloss.data.fetch", "srloss.training", "srloss.evaluation", "srloss.report"],
+    "tools": ["srloss.cli", "srloss.generate"],
+}
+
+
+def layer(module: str) -> int:
+    """The index of ``module``'s layer in ``LAYERS`` (its longest matching prefix decides)."""
+    matches = [
+        (len(prefix), i)
+        for i, prefixes in enumerate(LAYERS.values())
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    assert matches, f"{module} is in no layer of LAYERS (docs/architecture.md)"
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module of a higher layer, as "a (layer) -> b (layer)"."""
+    names = list(LAYERS)
+    return [
+        f"{a} ({names[layer(a)]}) -> {b} ({names[layer(b)]})"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if layer(b) > layer(a)
+    ]
+
+
 def test_layers_import_downwards_only():
-    """Models, losses and metrics use srloss.ops, never the data layer; ops and options import no srloss module."""
+    """Tools -> stages -> study -> components -> core: no module imports one of a higher layer."""
     graph = import_graph()
-    for module in graph:
+    assert upward_imports(graph) == []
+    for module in graph:  # models, losses and metrics use srloss.ops, never the data layer
         if module.startswith(("srloss.models", "srloss.losses", "srloss.metrics")):
             data = {m for m in reachable(graph, module) if m.startswith("srloss.data")}
             assert not data, f"{module} imports the data layer: {sorted(data)}"
-    for module in ("srloss.ops", "srloss.ops.image", "srloss.ops.kernels", "srloss.ops.resize", "srloss.options"):
-        assert reachable(graph, module) <= {m for m in graph if m.startswith("srloss.ops")}, module
+
+
+def test_an_upward_import_is_found(tmp_path):
+    shutil.copytree(PACKAGE, tmp_path / "srloss", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "srloss/ops/tiling.py", "a") as f:  # core reaching into a stage
+        f.write("\nfrom srloss.evaluation.measure import load_model  # noqa\n")
+    assert upward_imports(import_graph(tmp_path / "srloss")) == [
+        "srloss.ops.tiling (core) -> srloss.evaluation.measure (stages)"
+    ]
+
+
+def test_no_module_is_named_like_a_module_of_an_enclosing_package():
+    """No ``x.py`` beside a package ``x/``, no ``pkg/sub/x.py`` when ``pkg/x.py`` exists (twin names)."""
+    modules = {p.relative_to(PACKAGE).with_suffix("") for p in PACKAGE.rglob("*.py")}
+    twins = []
+    for module in modules:
+        if (PACKAGE / module).is_dir():
+            twins.append(f"{module}.py beside {module}/")
+        for parent in module.parents[1:]:
+            if parent / module.name in modules and module.name != "__init__":
+                twins.append(f"{module} and {parent / module.name}")
+    assert twins == []
 
 
 def test_parse_time_modules_import_no_torch():
