@@ -21,11 +21,12 @@ No torch: the members' modules import what they need when the registry loads the
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from srloss.errors import UserError
 
@@ -48,11 +49,19 @@ class Registry(Mapping[str, T], Generic[T]):
 
     ``package``: the package whose modules register members (imported on first lookup).
     ``check(name, member)``: raises ``RegistryError`` naming what a member lacks.
+    ``order(member)``: the key members are listed by (a declared display order); registration
+    order without it.
     ``aliases``: earlier names that still work (they are not listed as choices).
     """
 
-    def __init__(self, kind: str, package: str, check: Callable[[str, T], None] | None = None):
-        self.kind, self.package, self._check = kind, package, check
+    def __init__(
+        self,
+        kind: str,
+        package: str,
+        check: Callable[[str, T], None] | None = None,
+        order: Callable[[T], Any] | None = None,
+    ):
+        self.kind, self.package, self._check, self._order = kind, package, check, order
         self._members: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._loaded = False
@@ -76,6 +85,17 @@ class Registry(Mapping[str, T], Generic[T]):
 
         return decorate
 
+    @contextlib.contextmanager
+    def registered(self, name: str, member: T) -> Iterator[T]:
+        """Register ``member`` under ``name`` for the duration of a ``with`` block (tests: a throwaway
+        member, checked like any other, gone afterwards)."""
+        self.load()
+        self.register(name)(member)
+        try:
+            yield member
+        finally:
+            del self._members[name]
+
     def load(self) -> "Registry[T]":
         """Import every module of the package once, so every member has registered."""
         if not self._loaded:
@@ -96,7 +116,7 @@ class Registry(Mapping[str, T], Generic[T]):
         if key not in self._members:
             close = difflib.get_close_matches(str(name), list(self._members), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UnknownName(f"unknown {self.kind} {name!r}{hint}; valid choices: {', '.join(self._members)}")
+            raise UnknownName(f"unknown {self.kind} {name!r}{hint}; valid choices: {', '.join(sorted(self._members))}")
         return self._members[key]
 
     def __contains__(self, name: object) -> bool:
@@ -104,7 +124,10 @@ class Registry(Mapping[str, T], Generic[T]):
         return name in self._members or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.load()._members)
+        members = self.load()._members
+        if self._order is None:
+            return iter(members)
+        return iter(sorted(members, key=lambda name: (self._order(members[name]), name)))
 
     def __len__(self) -> int:
         return len(self.load()._members)
