@@ -206,8 +206,9 @@ def grid_summary(config: dict) -> list[str]:
     semantic checks of ``srloss.study.Study`` (which raise ``ConfigError``)."""
     from srloss.data.sources import archives_to_fetch
     from srloss.losses import required_backbones
+    from srloss.metrics import metric_backbones
     from srloss.study import Study
-    from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES
+    from srloss.weights import WEIGHT_FILES
 
     study = Study(config)
     runs = study.runs()
@@ -224,10 +225,8 @@ def grid_summary(config: dict) -> list[str]:
     )
     jobs = +jobs  # stages without jobs are left out
     archives = sorted({a.filename for ds in config["datasets"].values() for a in archives_to_fetch(ds)})
-    backbones = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])})
-    ev = config["evaluation"]
-    if "lpips" in ev["metrics"] and not ev["lpips"]["random_backbone"]:
-        backbones = sorted(set(backbones) | {LPIPS_TRUNKS[n] for n in ev["lpips"]["nets"]})
+    backbones = {b for loss in config["losses"].values() for b in required_backbones(loss["terms"])}
+    backbones = sorted(backbones | set(metric_backbones(config["evaluation"])))
     return [
         f"study {study.name}: results in results/{study.name}/",
         f"runs: {len(runs)} ({len(trained)} trained: {len(study.training_datasets())} datasets x "
