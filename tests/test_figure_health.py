@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srloss.report.aggregate import figures
+from srloss.report import figures
 from srloss.report.figures import (
     health_labels,
     loss_palette,

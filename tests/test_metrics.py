@@ -12,10 +12,9 @@ from srloss.metrics import (
     MetricUnavailable,
     crop_border,
     detail_crop,
+    find_column,
     gradient_magnitude,
     gradient_magnitude_map,
-    image_metrics,
-    metric_info,
     mse,
     psnr,
     rgb_to_y,
@@ -77,11 +76,17 @@ def test_ssim_matches_reference_and_skimage(astronaut):
     assert math.isclose(ssim(y_hr, y_hr), 1.0, abs_tol=1e-12)
 
 
-def test_image_metrics_ranks_scales(astronaut):
-    m2 = image_metrics(*_bicubic_round_trip(astronaut, 2), scale=2)
-    m4 = image_metrics(*_bicubic_round_trip(astronaut, 4), scale=4)
-    assert set(m2) == {"psnr_rgb", "psnr_y", "ssim_y", "mse"}
+def test_the_pixel_metrics_rank_scales(astronaut):
+    from srloss.evaluation.measure import MetricSet
+
+    metric_set = MetricSet({"metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse"]}, torch.device("cpu"))
+    m2 = metric_set(*_bicubic_round_trip(astronaut, 2), scale=2)
+    m4 = metric_set(*_bicubic_round_trip(astronaut, 4), scale=4)
+    assert list(m2) == ["psnr_rgb", "psnr_y", "ssim_y", "mse"]
     assert m2["psnr_y"] > m4["psnr_y"] and m2["ssim_y"] > m4["ssim_y"] and m2["mse"] < m4["mse"]
+    sr, hr = (crop_border(t, 2) for t in _bicubic_round_trip(astronaut, 2))  # the functions' values, unchanged
+    assert m2["psnr_rgb"] == psnr(sr, hr) and m2["mse"] == mse(sr, hr)
+    assert m2["psnr_y"] == psnr(rgb_to_y(sr), rgb_to_y(hr)) and m2["ssim_y"] == ssim(rgb_to_y(sr), rgb_to_y(hr))
 
 
 def test_mismatched_shapes_are_an_error():
@@ -181,7 +186,7 @@ def test_lpips_equals_the_lpips_package(astronaut):
         ref01 = float(ref_model(sr[None].float() / 255, hr[None].float() / 255, normalize=True))
     value = float(ours(sr, hr)[0])
     assert ours.name == "lpips_alex_random_backbone"
-    assert "RANDOM BACKBONE" in metric_info(ours.name)[0]
+    assert "RANDOM BACKBONE" in find_column(ours.name).header
     assert value > 0 and abs(value - ref) <= 1e-6 and abs(value - ref01) <= 1e-6
     assert float(ours(hr, hr)[0]) == 0.0
 
@@ -193,7 +198,8 @@ def test_lpips_without_cached_weights_is_missing_not_random(tmp_path, monkeypatc
     from srloss.evaluation.measure import DEFAULT_EVALUATION, MetricSet
 
     metric_set = MetricSet(DEFAULT_EVALUATION, torch.device("cpu"))
-    assert set(metric_set.missing) == {"lpips_alex", "lpips_vgg"} and not metric_set.lpips
+    lpips = next(m for m in metric_set.metrics if m.name == "lpips")
+    assert set(metric_set.missing) == {"lpips_alex", "lpips_vgg"} and not lpips.models
     img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     row = metric_set(img, img, 2)
     assert math.isnan(row["lpips_alex"]) and math.isnan(row["lpips_vgg"]) and row["psnr_y"] == math.inf
@@ -266,11 +272,14 @@ def test_public_names_stay_importable_from_srloss_metrics(monkeypatch, tmp_path)
     from srloss import weights
 
     homes = {
-        "pixel": ["psnr", "ssim", "mse", "image_metrics", "sharpness_difference", "gradient_magnitude", "detail_crop"]
-        + ["sharpness_split", "gradient_magnitude_map"],
+        "psnr": ["psnr"],
+        "mse": ["mse"],
+        "ssim": ["ssim"],
+        "sharpness": ["sharpness_difference", "sharpness_split", "gradient_magnitude", "gradient_magnitude_map"]
+        + ["detail_crop"],
         "perceptual": ["LPIPS", "lpips_backbone_path"],
         "faces": ["FaceVerifier", "face_model_dir"],
-        "catalog": ["METRIC_INFO", "metric_info", "MetricUnavailable"],
+        "base": ["Metric", "Column", "MetricUnavailable", "check_pair", "find_column"],
     }
     for module, names in homes.items():
         for name in names:

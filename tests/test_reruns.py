@@ -191,7 +191,9 @@ def test_editing_a_library_module_reruns_the_stages_that_import_it(study, module
 def test_stage_modules_follow_imports():
     metrics = {
         "srloss.metrics",
-        *(f"srloss.metrics.{m}" for m in ("catalog", "pixel", "perceptual", "faces")),
+        *(f"srloss.metrics.{m}" for m in ("base", "psnr", "mse", "ssim", "sharpness", "perceptual", "faces")),
+        "srloss.registry",  # the metric registry
+        "srloss.options",  # the metrics' declared options
         "srloss.ops",
         "srloss.ops.image",
         "srloss.ops.kernels",
@@ -228,11 +230,11 @@ def test_stage_hash_changes_with_the_sources_only(tmp_path):
     shutil.copytree(REPO / "src/srloss", tmp_path / "srloss", ignore=shutil.ignore_patterns("__pycache__"))
     before = stage_hashes(tmp_path / "srloss")
     assert before == stage_hashes(REPO / "src/srloss")  # independent of where the code lives
-    with open(tmp_path / "srloss/metrics/pixel.py", "a") as f:
+    with open(tmp_path / "srloss/metrics/ssim.py", "a") as f:
         f.write("\n# a comment\n")  # not code
     stage_hashes.cache_clear()
     assert stage_hashes(tmp_path / "srloss") == before
-    with open(tmp_path / "srloss/metrics/pixel.py", "a") as f:
+    with open(tmp_path / "srloss/metrics/ssim.py", "a") as f:
         f.write("\n_EDITED = True\n")
     stage_hashes.cache_clear()
     after = stage_hashes(tmp_path / "srloss")

@@ -193,7 +193,8 @@ def grid_summary(study) -> list[str]:
     """What ``snakemake`` would do for a checked ``srloss.study.Study``: runs, jobs per stage, downloads."""
     from srloss.data.sources import archives_to_fetch
     from srloss.losses import required_backbones
-    from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES
+    from srloss.metrics import metric_backbones
+    from srloss.weights import WEIGHT_FILES
 
     config = study.config
     runs = study.runs()
@@ -210,10 +211,8 @@ def grid_summary(study) -> list[str]:
     )
     jobs = +jobs  # stages without jobs are left out
     archives = sorted({a.filename for ds in config["datasets"].values() for a in archives_to_fetch(ds)})
-    backbones = sorted({b for loss in config["losses"].values() for b in required_backbones(loss["terms"])})
-    ev = config["evaluation"]
-    if "lpips" in ev["metrics"] and not ev["lpips"]["random_backbone"]:
-        backbones = sorted(set(backbones) | {LPIPS_TRUNKS[n] for n in ev["lpips"]["nets"]})
+    backbones = {b for loss in config["losses"].values() for b in required_backbones(loss["terms"])}
+    backbones = sorted(backbones | set(metric_backbones(config["evaluation"])))
     return [
         f"study {study.name}: results in results/{study.name}/",
         f"runs: {len(runs)} ({len(trained)} trained: {len(study.training_datasets())} datasets x "

@@ -26,7 +26,7 @@ import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from srloss.errors import UserError
 
@@ -49,11 +49,19 @@ class Registry(Mapping[str, T], Generic[T]):
 
     ``package``: the package whose modules register members (imported on first lookup).
     ``check(name, member)``: raises ``RegistryError`` naming what a member lacks.
+    ``order(member)``: the key members are listed by (a declared display order); registration
+    order without it.
     ``aliases``: earlier names that still work (they are not listed as choices).
     """
 
-    def __init__(self, kind: str, package: str, check: Callable[[str, T], None] | None = None):
-        self.kind, self.package, self._check = kind, package, check
+    def __init__(
+        self,
+        kind: str,
+        package: str,
+        check: Callable[[str, T], None] | None = None,
+        order: Callable[[T], Any] | None = None,
+    ):
+        self.kind, self.package, self._check, self._order = kind, package, check, order
         self._members: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._loaded = False
@@ -116,7 +124,10 @@ class Registry(Mapping[str, T], Generic[T]):
         return name in self._members or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.load()._members)
+        members = self.load()._members
+        if self._order is None:
+            return iter(members)
+        return iter(sorted(members, key=lambda name: (self._order(members[name]), name)))
 
     def __len__(self) -> int:
         return len(self.load()._members)

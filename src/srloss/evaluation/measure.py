@@ -1,9 +1,10 @@
 """Evaluate one run on the test shard: one row of metrics per test image, plus fixed crops.
 
-Which metrics are computed is set by the study's ``evaluation`` config (``Study.evaluation_spec``).
-A metric that cannot be computed here (LPIPS without cached backbone weights, FFR without dlib)
-is written as NaN with the reason in the ``missing`` column (JSON: {metric: reason}) and in ``eval.json``: the run is
-still evaluated, and nothing is silently replaced.
+Which metrics are computed is set by the study's ``evaluation`` config (``Study.evaluation_spec``);
+the metrics themselves are the members of ``srloss.metrics.METRICS``. A metric that cannot be
+computed here (LPIPS without cached backbone weights, FFR without dlib) is written as NaN with the
+reason in the ``missing`` column (JSON: {metric or column: reason}) and in ``eval.json``: the run
+is still evaluated, and nothing is silently replaced.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ from srloss.atomic import atomic_path, write_text
 from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_images
 from srloss.metrics import (
-    LPIPS,
-    FaceVerifier,
+    Metric,
     MetricUnavailable,
-    crop_border,
+    check_pair,
+    default_metrics,
+    default_sections,
     detail_crop,
-    image_metrics,
-    rgb_to_y,
-    sharpness_difference,
-    sharpness_split,
+    selected_metrics,
     to_uint8,
 )
 from srloss.models import MODELS
@@ -40,13 +39,12 @@ log = logging.getLogger(__name__)
 
 # Columns of every metrics table, identifying the run and the image.
 ID_COLUMNS = ["study", "dataset", "test_set", "model", "loss", "scale", "seed", "image"]
-FFR_COLUMNS = ["gt_face", "ffr", "ffr_no_face", "ffr_mismatch", "face_distance"]
 
-# What `evaluation` means when a caller passes none (the schema's defaults, FFR off).
+# What `evaluation` means when a caller passes none: the metrics on by default, each metric's
+# options at their defaults (FFR off: it lists no dataset), and the schema's execution defaults.
 DEFAULT_EVALUATION = {
-    "metrics": ["psnr_rgb", "psnr_y", "ssim_y", "mse", "sharpness_diff", "sharpness_lost", "sharpness_added", "lpips"],
-    "lpips": {"nets": ["alex", "vgg"], "random_backbone": False},
-    "ffr": {"enabled": False, "threshold": 0.6, "min_detection_score": 0.5},
+    "metrics": default_metrics(),
+    **default_sections(),
     "crops": {"images": 3, "size": 96},
     "device": "auto",
     "batch_size": 8,
@@ -74,61 +72,47 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 class MetricSet:
-    """The configured metrics, built once per job; ``missing`` maps metric -> reason it is absent."""
+    """The metrics an evaluation spec selects (``srloss.metrics.selected_metrics``), built once per
+    job. ``columns``: every column they write, in display order; ``missing``: what cannot be
+    computed here -> the reason (a metric's name when it is missing as a whole, a column's name
+    when only that part is); missing columns are NaN in every row."""
 
     def __init__(self, evaluation: dict, device: torch.device):
-        self.names = list(evaluation["metrics"])
-        self.device = device
+        self.metrics: list[Metric] = []
+        self.columns: list[str] = []
         self.missing: dict[str, str] = {}
-        self.lpips: list[LPIPS] = []
-        if "lpips" in self.names:
-            for net in evaluation["lpips"]["nets"]:
-                try:
-                    self.lpips.append(LPIPS(net, device, random_backbone=evaluation["lpips"]["random_backbone"]))
-                except MetricUnavailable as e:
-                    self.missing[f"lpips_{net}"] = str(e)
-                    log.warning("%s", e)
-        self.faces: FaceVerifier | None = None
-        ffr = evaluation["ffr"]
-        if ffr["enabled"]:
+        self.absent: set[str] = set()  # the missing columns
+        for kind in selected_metrics(evaluation):
+            options = kind.configured(evaluation)
+            columns = [column.name for column in kind.columns(**options)]
+            self.columns += columns
             try:
-                self.faces = FaceVerifier(ffr["threshold"], ffr["min_detection_score"])
+                metric = kind(device, **options)
             except MetricUnavailable as e:
-                self.missing["ffr"] = str(e)
-                log.warning("%s", e)
-
-    def _sharpness(self, sr_y: torch.Tensor, hr_y: torch.Tensor) -> dict[str, float]:
-        """The configured sharpness columns: the signed difference and its two non-cancelling parts."""
-        row = {}
-        if "sharpness_diff" in self.names:
-            row["sharpness_diff"] = sharpness_difference(sr_y, hr_y)
-        if "sharpness_lost" in self.names or "sharpness_added" in self.names:
-            lost, added = sharpness_split(sr_y, hr_y)
-            row.update({k: v for k, v in [("sharpness_lost", lost), ("sharpness_added", added)] if k in self.names})
-        return row
+                self.missing[kind.name] = str(e)
+                self.absent.update(columns)
+                continue
+            self.metrics.append(metric)
+            self.missing.update(metric.missing)
+            self.absent.update(metric.missing)
+        for reason in self.missing.values():
+            log.warning("%s", reason)
 
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
         """All configured metrics for one uint8-valued CHW RGB pair (missing ones as NaN)."""
         return self.batch(sr[None], hr[None], scale)[0]
 
     def batch(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> list[dict[str, float]]:
-        """Metrics for a batch of same-size uint8-valued NCHW pairs; LPIPS runs on the whole batch."""
-        sr_c, hr_c = crop_border(sr, scale), crop_border(hr, scale)
-        lpips_values = {metric.name: metric(sr_c, hr_c).tolist() for metric in self.lpips}
-        rows = []
-        for i in range(sr.shape[0]):
-            base = image_metrics(sr[i], hr[i], scale)
-            row = {k: v for k, v in base.items() if k in self.names}
-            row.update(self._sharpness(rgb_to_y(sr_c[i]), rgb_to_y(hr_c[i])))
-            for name, values in lpips_values.items():
-                row[name] = values[i]
-            if self.faces is not None:  # on whole images (the face may touch the border), on the CPU
-                row.update(self.faces.compare(sr[i].cpu(), hr[i].cpu()))
-            for name in self.missing:
-                for column in FFR_COLUMNS if name == "ffr" else [name]:
-                    row[column] = float("nan")
-            rows.append(row)
-        return rows
+        """One row per image of a batch of same-size uint8-valued NCHW pairs, the columns in display order."""
+        check_pair(sr, hr)
+        values: dict[str, list[float]] = {}
+        for metric in self.metrics:
+            values.update(metric.batch(sr, hr, scale))
+        nan = [float("nan")] * sr.shape[0]
+        return [
+            {column: (nan if column in self.absent else values[column])[i] for column in self.columns}
+            for i in range(sr.shape[0])
+        ]
 
 
 def same_size_batches(images: list[tuple[str, np.ndarray, np.ndarray]], batch_size: int, max_pixels: int = 0):

@@ -1,19 +1,22 @@
 """Failed face recognitions (FFR): does the reconstruction still show the same person?
 
-Face identity with dlib's 128-d embedding (distance threshold 0.6), on uint8-valued CHW RGB
-images; the ground truth without a detected face is excluded (NaN).
+Face identity with dlib's 128-d embedding (distance threshold 0.6), on whole uint8-valued CHW RGB
+images (the face may touch the border); the ground truth without a detected face is excluded
+(NaN). Measured on the test sets listed in ``evaluation.ffr.datasets`` (face datasets).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from srloss.metrics.catalog import MetricUnavailable
-from srloss.metrics.pixel import check_pair
+from srloss.metrics.base import METRICS, Column, Metric, MetricUnavailable, check_pair
+from srloss.options import Option
 
 
 def face_model_dir() -> Path:
@@ -77,3 +80,78 @@ class FaceVerifier:
         dist = float(np.linalg.norm(emb - ref))
         mismatch = float(dist > self.threshold)
         return {"gt_face": 1.0, "ffr": mismatch, "ffr_no_face": 0.0, "ffr_mismatch": mismatch, "face_distance": dist}
+
+
+def _rate(name: str, header: str, short: str) -> Column:
+    """A failure indicator per image: its mean is a rate, the tables also give the counts."""
+    return Column(name, header, short, "min", format=".3f", bounds=(0.0, 1.0), counted="faces")
+
+
+@METRICS.register("ffr")
+class FailedFaceRecognitions(Metric):
+    """Selected per test set by ``evaluation.ffr.datasets``, not by ``evaluation.metrics``."""
+
+    summary = "failed face recognitions: the reconstruction shows no face, or another person than the ground truth"
+    title = "FFR"
+    order = 90
+    listed = False
+    default = False
+    options = (
+        Option(
+            "datasets",
+            (),
+            "The datasets whose test split FFR is measured on (face datasets); empty: FFR off.",
+            type=list,
+            item=Option("dataset", "", "a dataset of the study", type=str),
+            unique=True,
+        ),
+        Option("threshold", 0.6, "Embedding distance above which identity is lost.", gt=0),
+        Option("min_detection_score", 0.5, "HOG detections scoring lower are ignored."),
+    )
+    COLUMNS = (
+        Column(
+            "gt_face",
+            "Ground truth has a detected face (1/0)",
+            "GT face",
+            hidden=True,
+            excludes="without a detectable face in the ground truth",
+        ),
+        _rate("ffr", "FFR (rate: no face or distance > threshold)", "FFR"),
+        _rate("ffr_no_face", "FFR no face detected (rate)", "FFR no face"),
+        _rate("ffr_mismatch", "FFR distance > threshold (rate)", "FFR mismatch"),
+        Column(
+            "face_distance",
+            "Face embedding distance (dlib 128-d)",
+            "Face distance",
+            "min",
+            bounds=(0.0, math.inf),
+            tabled=False,
+        ),
+    )
+
+    def __init__(self, device: torch.device | str = "cpu", **options: Any):
+        super().__init__(device, **options)
+        self.verifier = FaceVerifier(self.threshold, self.min_detection_score)
+
+    @classmethod
+    def selected(cls, evaluation: Mapping) -> bool:
+        """On for the test set at hand when ``datasets`` lists it; an evaluate job's spec says
+        ``enabled`` instead (``Study.evaluation_spec``)."""
+        section = evaluation.get("ffr", {})
+        if "enabled" in section:
+            return bool(section["enabled"])
+        return evaluation.get("test_set") in section.get("datasets", ())
+
+    @classmethod
+    def configured(cls, evaluation: Mapping) -> dict[str, Any]:
+        """The section's options; ``enabled`` is the job's selection, not an option."""
+        return cls.check_options(**{k: v for k, v in evaluation.get("ffr", {}).items() if k != "enabled"})
+
+    @classmethod
+    def columns(cls, **options: Any) -> tuple[Column, ...]:
+        return cls.COLUMNS
+
+    def batch(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, list[float]]:
+        """Per image on the CPU (dlib), whole images: the border is not cropped."""
+        rows = [self.verifier.compare(s.cpu(), h.cpu()) for s, h in zip(sr, hr)]
+        return {column.name: [row[column.name] for row in rows] for column in self.COLUMNS}

@@ -14,10 +14,11 @@ import pandas as pd
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
-from srloss.metrics import metric_info
+from srloss.metrics import column_metric, columns_of, find_column, hidden_columns, note_name, with_role
 from srloss.report.figures import (
     _save,
     _style,
+    first_measured,
     plot_grid,
     plot_metrics,
     plot_paired_deltas,
@@ -31,10 +32,11 @@ from srloss.report.load import (
     HEALTHY,
     VIEW,
     directions,
+    excluded_column,
+    excluded_count,
     healthy,
     load_histories,
     load_metrics,
-    metric_bounds,
     metric_columns,
     missing_reasons,
     summarise,
@@ -82,10 +84,10 @@ __all__ = [
 
 
 def clip_intervals(stats_long: pd.DataFrame) -> pd.DataFrame:
-    """Confidence limits clipped to the range each metric can take (``load.metric_bounds``)."""
+    """Confidence limits clipped to the range each metric can take (``Column.bounds``)."""
     if stats_long.empty:
         return stats_long
-    bounds = stats_long["metric"].map(metric_bounds)
+    bounds = stats_long["metric"].map(lambda m: find_column(m).bounds)
     low, high = bounds.map(lambda b: b[0]), bounds.map(lambda b: b[1])
     for column in ("ci_low", "seed_ci_low"):
         stats_long[column] = stats_long[column].where(stats_long[column].isna(), stats_long[column].clip(lower=low))
@@ -117,16 +119,16 @@ def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, o
 
 
 def _view_notes(table: pd.DataFrame, reasons: dict, shown: list[str]) -> list[str]:
-    """Notes under one results table: missing metrics, runs not ranked and why, faceless images."""
-    notes = [f"{k}: missing ({v})" for k, v in reasons.items() if k in shown or k == "ffr"]
+    """Notes under one results table: missing metrics, runs not ranked and why, excluded images."""
+    notes = [f"{k}: missing ({v})" for k, v in reasons.items() if set(columns_of(k)) & set(shown)]
     unranked = [f"{loss} ({status})" for loss, status in table["status"].items() if status not in (HEALTHY, "baseline")]
     if unranked:
         notes.append(f"not ranked (run health): {', '.join(unranked)}")
-    if "n_images_without_face" in table and table["n_images_without_face"].max() > 0:
-        notes.append(
-            f"FFR: {int(table['n_images_without_face'].max())} test image(s) without a detectable face "
-            "in the ground truth are excluded"
-        )
+    for hidden in hidden_columns(excluded_column(c) for c in table.columns):
+        count = int(table[excluded_count(hidden)].max())
+        if count > 0:
+            excludes = find_column(hidden).excludes
+            notes.append(f"{column_metric(hidden).title}: {count} test image(s) {excludes} are excluded")
     return notes
 
 
@@ -136,11 +138,11 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     dataset, model, scale = view_key
     root, reasons, alpha = ctx["root"], ctx["reasons"], ctx["alpha"]
     view = view_rows(per_image, dataset, model, scale)
-    shown = [m for m in ctx["metrics"] if m not in ("face_distance",)]
+    shown = [m for m in ctx["metrics"] if find_column(m).tabled]
     view_best = best[(best["dataset"] == dataset) & (best["model"] == model) & (best["scale"] == scale)]
     groups = results_tables(view, view_best, shown)
     counts = {t: int(view.loc[view["test_set"] == t, "image"].nunique()) for t, _, _ in groups}
-    caption = _caption(dataset, model, scale, counts, alpha)
+    caption = _caption(dataset, model, scale, counts, alpha, shown)
     shown_best = view_best[view_best["metric"].isin(shown)]
     notes = merge_notes(
         {
@@ -163,7 +165,7 @@ def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: 
     """The study's conclusions in a few lines (Markdown and HTML): what the report opens with."""
     lines = verdict_lines(best, paired, ctx["alpha"]) or ["No trained run is healthy: no loss can be ranked."]
     for metric, reason in ctx["reasons"].items():  # a metric asked for but not measured says so here too
-        lines.append(f"{(metric_info(metric) or (metric,))[0]}: not measured: {reason}")
+        lines.append(f"{note_name(metric)}: not measured: {reason}")
     title = f"Study {config['study']}: best loss per metric (healthy runs only; reference {ctx['reference']})"
     stem = ctx["root"] / VERDICT_STEM
     write_text(stem.with_suffix(".md"), f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines))
@@ -185,10 +187,9 @@ def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: di
         health = per_image[(per_image["dataset"] == dataset) & (per_image["model"] == model)]
         title = f"{dataset} / {model}"
         _save(plot_paired_deltas(own, reference, metrics, title, health), root, paired_figure_stem(dataset, model))
-    lpips_cols = [m for m in metrics if m.startswith("lpips_") and summary[m].notna().any()]
-    lpips_reason = "\n".join(v for k, v in reasons.items() if k.startswith("lpips"))  # "": not configured
-    lpips_col = lpips_cols[0] if lpips_cols else None
-    _save(plot_perception_distortion(summary, lpips_col, lpips_reason, per_image), root, PD_STEM)
+    perception = first_measured(summary, "perception")
+    why = "\n".join(v for k, v in reasons.items() if with_role(columns_of(k), "perception"))  # "": not configured
+    _save(plot_perception_distortion(summary, perception, why, per_image), root, PD_STEM)
     _save(plot_training_curves(load_histories(per_image), per_image), root, CURVES_STEM)
 
 

@@ -31,7 +31,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from srloss.atomic import atomic_path  # noqa: E402
-from srloss.metrics import metric_info  # noqa: E402
+from srloss.metrics import find_column, shown_columns  # noqa: E402
 from srloss.report.figures import health_labels, loss_palette  # noqa: E402
 from srloss.report.stats import score  # noqa: E402
 
@@ -46,7 +46,7 @@ def run_means(per_image: pd.DataFrame, step: int) -> pd.DataFrame:
     """One run's per-image metrics -> tidy rows (run, step, metric, mean over images); only the
     own test split counts (rows whose ``test_set``, where given, is the training dataset)."""
     per_image = own_test_split(per_image)
-    metrics = [c for c in per_image.columns if metric_info(c)]
+    metrics = shown_columns(per_image.columns)
     means = per_image.groupby(RUN)[metrics].mean().reset_index()
     long = means.melt(id_vars=RUN, var_name="metric", value_name="value").dropna(subset=["value"])
     long["step"] = step
@@ -115,7 +115,7 @@ def curves(table: pd.DataFrame) -> pd.DataFrame:
 
 def order_of_losses(at_step: pd.DataFrame, metric: str) -> list[str]:
     """Losses from best to worst at one step (ties keep the name order)."""
-    scored = at_step.assign(score=score(at_step["value"], metric_info(metric)[1]))
+    scored = at_step.assign(score=score(at_step["value"], find_column(metric).direction))
     return list(scored.sort_values(["score", "loss"], ascending=[False, True], kind="stable")["loss"])
 
 

@@ -1,6 +1,11 @@
 """The study's figures (PNG and PDF, one seaborn style): metric point plots with CIs faceted by
 scale, the perception-distortion plane, training curves, visual comparison grids.
 
+Which metric goes where is declared by the metrics (``srloss.metrics.Column``): the overview
+figure shows the ``overview`` columns, the plane's axes are the first ``distortion`` and
+``perception`` columns measured (display order), the grid's crops are labelled with the first
+distortion column; a study without them still gets every figure, with what it has.
+
 A model measured on several test sets gets one facet row per (test set, metric), labelled
 ``<test set>: <metric>`` (own test split first); the perception-distortion plane has one row of
 panels per test set, and the comparison grid shows the own test split only.
@@ -22,16 +27,17 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from srloss.atomic import atomic_path  # noqa: E402
-from srloss.metrics import metric_info  # noqa: E402
+from srloss.metrics import find_column, role_titles, shown_columns, with_role  # noqa: E402
 from srloss.report.load import (  # noqa: E402
     ARROW,
     BASELINE_LOSS,
     GROUP,
-    HEADERS,
     HEALTHY,
+    VALIDATION,
+    metric_header,
     test_set_order,
 )
-from srloss.report.stats import describe  # noqa: E402
+from srloss.report.stats import describe, score  # noqa: E402
 
 
 def _style() -> None:
@@ -171,38 +177,63 @@ def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figu
     keys = [k for k in ("test_set", "loss", "scale", "image") if k in view]
     per_image = view.groupby(keys)[shown].mean().reset_index()
     long = per_image.melt(id_vars=keys, value_vars=shown, var_name="metric", value_name="value")
-    rows = _by_test_set(long, lambda m: f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}", view["dataset"].iloc[0])
+    rows = _by_test_set(long, metric_header, view["dataset"].iloc[0])
     plot = {"kind": "point", "errorbar": _t_interval, "linestyle": "none", "capsize": 0.2}
     return _loss_grid(long, "value", title, health_labels(view), rows, **plot)
 
 
+def first_measured(frame: pd.DataFrame, role: str) -> str | None:
+    """The first metric column of ``role`` (display order) with a value in ``frame``, or None."""
+    return next((m for m in with_role(shown_columns(frame.columns), role) if frame[m].notna().any()), None)
+
+
+def _axis_label(column: str, role: str) -> str:
+    """ "PSNR Y (dB) ↑ (distortion)": the column, which way is better, the axis's role."""
+    info = find_column(column)
+    return f"{info.label} {ARROW[info.direction]} ({role})"
+
+
 def plot_perception_distortion(
-    summary: pd.DataFrame, lpips_col: str | None, reason: str, health: pd.DataFrame | None = None
+    summary: pd.DataFrame, perception: str | None, reason: str, health: pd.DataFrame | None = None
 ) -> plt.Figure:
-    """PSNR-Y against LPIPS, one point per (dataset, model, loss, scale), 95% CI error bars; one row
-    of panels per test set when there are several (hollow markers: a model tested on another
-    dataset than it was trained on, labelled with its training dataset); each "model / loss" of
-    the legend marked with its runs' health (``health_labels`` of ``health``, the per-image rows)."""
-    scales = sorted(summary["scale"].unique())
-    sets = sorted(summary["test_set"].astype(str).unique())
+    """The perception metric (``perception``, x) against the first distortion metric measured (y;
+    ``first_measured``), one point per (dataset, model, loss, scale), 95% CI error bars, axes turned
+    so that better is up and left (Blau and Michaeli, CVPR 2018); one row of panels per test set
+    when there are several (hollow markers: a model tested on another dataset than it was trained
+    on, labelled with its training dataset); each "model / loss" of the legend marked with its
+    runs' health (``health_labels`` of ``health``, the per-image rows). Without one of the two
+    metrics, the other alone, titled with why (``reason``: why the perception metric is missing)."""
     summary = summary.copy()
     base = summary["loss"] == BASELINE_LOSS
     summary.loc[base, "loss"] = summary.loc[base, "model"] + " (baseline)"
     markers = dict(zip(sorted(summary["model"].unique()), "osD^vP*X"))
     labels = health_labels(_per_model(health if health is not None else pd.DataFrame()))
     style = {"colors": loss_palette(summary["loss"]), "markers": markers, "labels": labels}
-    if lpips_col is None:
-        return _distortion_only(summary, lpips_absence(reason), style)
+    distortion = first_measured(summary, "distortion")
+    if perception is None and distortion is None:
+        return _message_figure("Perception-distortion plane: no distortion or perception metric was measured.")
+    if perception is None:
+        title = f"Distortion only: {role_titles('perception')} (the perception axis) is missing: "
+        return _one_axis(summary, distortion, "distortion", title + perception_absence(reason), style)
+    if distortion is None:
+        title = f"Perception only: {role_titles('distortion')} (the distortion axis) was not measured"
+        return _one_axis(summary, perception, "perception", title, style)
+    scales = sorted(summary["scale"].unique())
+    sets = sorted(summary["test_set"].astype(str).unique())
     fig, axes = plt.subplots(len(sets), len(scales), figsize=(4.2 * len(scales), 3.6 * len(sets)), squeeze=False)
     for i, test_set in enumerate(sets):
         for ax, scale in zip(axes[i], scales):
             panel = summary[(summary["scale"] == scale) & (summary["test_set"].astype(str) == test_set)]
             for _, r in panel.iterrows():
-                _pd_point(ax, r, lpips_col, style)
+                _pd_point(ax, r, perception, distortion, style)
             ax.set_title(f"x{scale}" if len(sets) == 1 else f"test set {test_set} | x{scale}")
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-            ax.set_xlabel(f"{metric_info(lpips_col)[0]} ↓ (perception)")
-            ax.set_ylabel("PSNR Y (dB) ↑ (distortion)")
+            ax.set_xlabel(_axis_label(perception, "perception"))
+            ax.set_ylabel(_axis_label(distortion, "distortion"))
+            if find_column(perception).direction == "max":  # better: left
+                ax.invert_xaxis()
+            if find_column(distortion).direction == "min":  # better: up
+                ax.invert_yaxis()
     unique = {}
     for ax in axes.flat:
         handles, labels = ax.get_legend_handles_labels()
@@ -213,19 +244,19 @@ def plot_perception_distortion(
     return fig
 
 
-def lpips_absence(reason: str) -> str:
-    """Why LPIPS is missing, in a few words and without paths (the reasons in full, with the
-    weight file's path, are in the tables' notes and each run's eval.json)."""
+def perception_absence(reason: str) -> str:
+    """Why the perception metric is missing, in a few words and without paths (the reasons in full,
+    with the weight file's path, are in the tables' notes and each run's eval.json)."""
     if not reason:
-        return "LPIPS is not in evaluation.metrics"
+        return f"{role_titles('perception')} is not in evaluation.metrics"
     if "not cached" in reason:
         return "its pretrained weights were not fetched (snakemake fetch_weights --cores 1)"
     return "it could not be computed (the tables' notes say why)"
 
 
-def _distortion_only(summary: pd.DataFrame, why: str, style: dict) -> plt.Figure:
-    """The distortion axis of the plane alone, when LPIPS is missing: PSNR-Y with its 95% CI per
-    model / loss (one panel per test set and scale), titled with why the other axis is missing."""
+def _one_axis(summary: pd.DataFrame, column: str, role: str, title: str, style: dict) -> plt.Figure:
+    """One axis of the plane alone, when the other metric is missing: ``column`` with its 95% CI
+    per model / loss, best at the top (one panel per test set and scale), titled with why."""
     scales = sorted(summary["scale"].unique())
     sets = sorted(summary["test_set"].astype(str).unique())
     height = 0.9 + 0.28 * summary.groupby(["test_set", "scale"]).size().max()
@@ -233,17 +264,17 @@ def _distortion_only(summary: pd.DataFrame, why: str, style: dict) -> plt.Figure
     for i, test_set in enumerate(sets):
         for ax, scale in zip(axes[i], scales):
             panel = summary[(summary["scale"] == scale) & (summary["test_set"].astype(str) == test_set)]
-            panel = panel.sort_values("psnr_y")
+            panel = panel.iloc[np.argsort(score(panel[column], find_column(column).direction), kind="stable")]
             names = []
             for k, (_, r) in enumerate(panel.iterrows()):
                 name = r["loss"] if r["loss"].endswith("(baseline)") else f"{r['model']} / {r['loss']}"
                 names.append(style["labels"].get(name, name))
                 marker, colour = style["markers"][r["model"]], style["colors"][r["loss"]]
-                ax.errorbar(r["psnr_y"], k, xerr=_nan0(r["psnr_y_ci95"]), fmt=marker, color=colour)
+                ax.errorbar(r[column], k, xerr=_nan0(r[f"{column}_ci95"]), fmt=marker, color=colour)
             ax.set_yticks(range(len(names)), names, fontsize=7)
             ax.set_title(f"x{scale}" if len(sets) == 1 else f"test set {test_set} | x{scale}")
-            ax.set_xlabel("PSNR Y (dB) ↑ (distortion)")
-    fig.suptitle(f"Distortion only: LPIPS (the perception axis) is missing: {why}", fontsize=9)
+            ax.set_xlabel(_axis_label(column, role))
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -253,7 +284,7 @@ def _per_model(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(loss=frame["model"] + " / " + frame["loss"]) if len(frame) else frame
 
 
-def _pd_point(ax: plt.Axes, r: pd.Series, lpips_col: str, style: dict) -> None:
+def _pd_point(ax: plt.Axes, r: pd.Series, x: str, y: str, style: dict) -> None:
     """One summary row as a point with its CIs; hollow and labelled when trained on another dataset."""
     baseline = r["loss"].endswith("(baseline)")  # untrained: the same on a test set whatever the dataset
     name = f"{r['model']} / {r['loss']}"
@@ -261,10 +292,10 @@ def _pd_point(ax: plt.Axes, r: pd.Series, lpips_col: str, style: dict) -> None:
     cross = not baseline and str(r["test_set"]) != str(r["dataset"])
     colour = style["colors"][r["loss"]]
     ax.errorbar(
-        r[lpips_col],
-        r["psnr_y"],
-        xerr=_nan0(r[f"{lpips_col}_ci95"]),
-        yerr=_nan0(r["psnr_y_ci95"]),
+        r[x],
+        r[y],
+        xerr=_nan0(r[f"{x}_ci95"]),
+        yerr=_nan0(r[f"{y}_ci95"]),
         fmt=style["markers"][r["model"]],
         color=colour,
         markerfacecolor="none" if cross else colour,
@@ -285,7 +316,7 @@ def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None)
         return _message_figure("No trained runs: no training curves.")
     hist, palette = _relabelled(hist, health_labels(health if health is not None else pd.DataFrame()))
     hist["run"] = hist["dataset"] + " / " + hist["model"] + " / x" + hist["scale"].astype(str)
-    order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", "val_psnr_y")) + ["val_psnr_y"]
+    order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", VALIDATION)) + [VALIDATION]
     order = [q for q in order if q in set(hist["quantity"])]
     grid = sns.relplot(
         data=hist,
@@ -305,7 +336,7 @@ def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None)
     )
     grid.set_titles("{row_name} | {col_name}", size=8)
     for (quantity, _), ax in grid.axes_dict.items():
-        if quantity != "val_psnr_y" and (hist.loc[hist["quantity"] == quantity, "value"] > 0).all():
+        if quantity != VALIDATION and (hist.loc[hist["quantity"] == quantity, "value"] > 0).all():
             ax.set_yscale("log")
     grid.figure.suptitle("Training: total loss, each term (unweighted), validation PSNR-Y (dB)", y=1.0)
     return grid.figure
@@ -332,7 +363,8 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
     fig, axes = plt.subplots(
         len(images), len(names), figsize=(1.9 * len(names), 2.3 * len(images)), squeeze=False, layout="constrained"
     )
-    psnr = view.groupby(["loss", "image"])["psnr_y"].mean() if "psnr_y" in view else None
+    measure = first_measured(view, "distortion")  # each crop labelled with its image's value
+    values = view.groupby(["loss", "image"])[measure].mean() if measure else pd.Series(dtype=float)
     for i, image in enumerate(images):
         for j, name in enumerate(names):
             ax = axes[i][j]
@@ -341,24 +373,35 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(name, fontsize=8)
-            if name != "ground truth" and psnr is not None and (name, image) in psnr.index:
-                ax.set_xlabel(f"{psnr[(name, image)]:.2f} dB", fontsize=7)
+            if name != "ground truth" and (name, image) in values.index:
+                ax.set_xlabel(_value_text(values[(name, image)], measure), fontsize=7)
             if j == 0:
                 top, left, side = first[f"box__{image}"]
                 ax.set_ylabel(f"{image}\n({top},{left}) {side}px", fontsize=7)
-    fig.suptitle(f"{title} (PSNR-Y of the whole image under each crop)", fontsize=9)
+    under = f" ({find_column(measure).short} of the whole image under each crop)" if measure else ""
+    fig.suptitle(f"{title}{under}", fontsize=9)
     return fig
 
 
+def _value_text(value: float, column: str) -> str:
+    """A value in its column's format and unit: "31.24 dB"."""
+    info = find_column(column)
+    return f"{value:{info.format}} {info.unit}".rstrip()
+
+
 def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
-    """Bar chart of PSNR-Y and SSIM-Y per loss and model, one column per scale (95% CI over images);
-    one row per metric, per "<dataset>" or "<dataset> → <test set>" when the study has several; the
-    losses named with their runs' health (``health_labels``)."""
+    """The overview: bar chart of the measured metrics that declare ``overview`` (every shown metric
+    when none does) per loss and model, one column per scale (95% CI over images); one row per
+    metric, per "<dataset>" or "<dataset> → <test set>" when the study has several; the losses named
+    with their runs' health (``health_labels``)."""
+    measured = [m for m in shown_columns(per_image.columns) if per_image[m].notna().any()]
+    metrics = [m for m in measured if find_column(m).overview] or measured
+    if not metrics:
+        _save_file(_message_figure("No metric values: nothing to plot."), path)
+        return
     per_image, _ = _relabelled(per_image, health_labels(per_image))
-    long = per_image.melt(
-        id_vars=GROUP + ["image"], value_vars=["psnr_y", "ssim_y"], var_name="metric", value_name="value"
-    )
-    long["metric"] = long["metric"].map(HEADERS)
+    long = per_image.melt(id_vars=GROUP + ["image"], value_vars=metrics, var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(lambda m: find_column(m).header)
     where = (
         long["dataset"]
         .astype(str)
@@ -383,9 +426,14 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     grid.set_titles("{row_name} | x{col_name}")
     for ax in grid.axes.flat:
         _slant(ax)
+    _save_file(grid.figure, path)
+
+
+def _save_file(fig: plt.Figure, path: str | Path) -> None:
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names, then close it."""
     with atomic_path(path) as tmp:
-        grid.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
-    plt.close(grid.figure)
+        fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
+    plt.close(fig)
 
 
 def paired_deltas(rows: pd.DataFrame, reference: str, metrics: list[str]) -> pd.DataFrame:
@@ -423,7 +471,7 @@ def plot_paired_deltas(
     long = paired_deltas(rows, reference, metrics)
     if long.empty:
         return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
-    order = _by_test_set(long, lambda m: f"Δ {metric_info(m)[0]} {ARROW[metric_info(m)[1]]}", rows["dataset"].iloc[0])
+    order = _by_test_set(long, lambda m: f"Δ {metric_header(m)}", rows["dataset"].iloc[0])
     title = f"{title}: each test image minus {labels.get(reference, reference)}"
     figure = _loss_grid(long, "delta", title, labels, order, kind="strip")
     for ax in figure.axes:

@@ -1,7 +1,8 @@
 """Loading a study's per-image metrics and histories, and summarising them (no plotting).
 
 The constants here name the grouping columns, the baseline and the one run-health status that
-may be ranked; the other report modules import them from here.
+may be ranked; the other report modules import them from here. What each metric column is (header,
+direction, format, bounds, ...) is declared by its metric (``srloss.metrics.METRICS``).
 
 Cross-dataset evaluation: ``dataset`` is the dataset a model was trained on, ``test_set`` the
 dataset whose test split was measured. A run folder (run.json, history.csv) holds its own test
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from srloss.metrics import METRIC_INFO, metric_info
+from srloss.metrics import find_column, hidden_columns, shown_columns
 from srloss.report.stats import describe
 from srloss.weights import loss_display_name
 
@@ -36,44 +37,17 @@ BASELINE_LOSS = "none"
 HEALTHY = "completed"
 
 
-# Columns that are metrics but not shown in tables and plots (bookkeeping for FFR).
-HIDDEN = {"gt_face"}
-
-
 ARROW = {"max": "↑", "min": "↓", "zero": "→0"}
 
 
-FORMAT = {
-    "psnr_rgb": ".2f",
-    "psnr_y": ".2f",
-    "ssim_y": ".4f",
-    "mse": ".2f",
-    "sharpness_diff": ".3f",
-    "ffr": ".3f",
-    "ffr_no_face": ".3f",
-    "ffr_mismatch": ".3f",
-}
+# history.csv's validation quantity (srloss.training.run_files): plotted as it is, never smoothed.
+VALIDATION = "val_psnr_y"
 
 
-HEADERS = {k: v[0] for k, v in METRIC_INFO.items()}
-
-
-# The range each metric's values can take: confidence intervals are clipped to it (a t interval
-# of a bounded quantity can otherwise span impossible values, e.g. SSIM above 1 or MSE below 0).
-BOUNDS = {"ssim_y": (-1.0, 1.0), "mse": (0.0, math.inf), "sharpness_lost": (0.0, math.inf)}
-BOUNDS |= {"sharpness_added": (0.0, math.inf), "ffr": (0.0, 1.0), "ffr_no_face": (0.0, 1.0)}
-BOUNDS |= {"ffr_mismatch": (0.0, 1.0), "face_distance": (0.0, math.inf)}
-
-
-def metric_bounds(metric: str) -> tuple[float, float]:
-    """(lowest, highest) possible value of ``metric``; LPIPS distances are >= 0."""
-    if metric.startswith("lpips_"):
-        return 0.0, math.inf
-    return BOUNDS.get(metric, (-math.inf, math.inf))
-
-
-# Face-recognition failure indicators: the tables also give their counts (failures / faces).
-COUNTED = ("ffr", "ffr_no_face", "ffr_mismatch")
+def metric_header(metric: str) -> str:
+    """A metric column's header (stating its convention) with its arrow: "... ↑"."""
+    column = find_column(metric)
+    return f"{column.header} {ARROW[column.direction]}"
 
 
 def run_label(run_dir: Path, loss: str) -> str:
@@ -124,19 +98,31 @@ def test_set_order(view: pd.DataFrame, dataset: str) -> list[str]:
 
 
 def metric_columns(per_image: pd.DataFrame) -> list[str]:
-    """Metric columns present, in catalogue order (random-backbone LPIPS after the real one)."""
-    order = list(METRIC_INFO)
-    present = [c for c in per_image.columns if metric_info(c) and c not in HIDDEN]
-    return sorted(present, key=lambda c: (order.index(c.replace("_random_backbone", "")), c))
+    """Metric columns present that tables and figures show, in display order (``srloss.metrics``)."""
+    return shown_columns(per_image.columns)
 
 
 def directions(columns: list[str]) -> dict[str, str]:
-    return {c: metric_info(c)[1] for c in columns}
+    return {c: find_column(c).direction for c in columns}
+
+
+# Summary columns n_images_without_<column>: the images a hidden 1/0 column excludes (Column.excludes).
+EXCLUDED = "n_images_without_"
+
+
+def excluded_count(column: str) -> str:
+    """The summary column counting the images a hidden 1/0 column excludes (``Column.excludes``)."""
+    return EXCLUDED + column
+
+
+def excluded_column(count: str) -> str:
+    """The hidden column a summary column ``excluded_count`` counts for ("" for other columns)."""
+    return count.removeprefix(EXCLUDED) if count.startswith(EXCLUDED) else ""
 
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% CI half-width of every metric per (dataset, model, loss, scale), over test
-    images (each averaged over seeds); plus counts and the runs' status."""
+    images (each averaged over seeds); plus counts, the images a hidden column excludes and the runs' status."""
     metrics = metric_columns(per_image)
     rows = []
     for key, block in per_image.groupby(GROUP, sort=True):
@@ -145,14 +131,15 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
             d = describe(block.groupby("image")[m].mean())
             row[m] = d["mean"]
             row[f"{m}_ci95"] = (d["ci_high"] - d["mean"]) if d["n"] > 1 else math.nan
-            if m in COUNTED:  # over every (image, seed) with a ground-truth face
+            if find_column(m).counted:  # over every (image, seed) the rate is defined for
                 row[f"{m}_count"] = int(block[m].sum(skipna=True))
                 row[f"{m}_of"] = int(block[m].notna().sum())
         row["n_images"] = block["image"].nunique()
         row["n_seeds"] = block["seed"].nunique()
         row["status"] = ", ".join(sorted(set(map(str, block["status"]))))
-        if "gt_face" in block:
-            row["n_images_without_face"] = int((block.groupby("image")["gt_face"].max() == 0).sum())
+        for hidden in hidden_columns(block.columns):
+            if find_column(hidden).excludes:
+                row[excluded_count(hidden)] = int((block.groupby("image")[hidden].max() == 0).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -223,7 +210,7 @@ def load_histories(per_image: pd.DataFrame) -> pd.DataFrame:
         quantities = [c for c in hist.columns if c != "step"]
         for q in quantities:
             values = pd.to_numeric(hist[q], errors="coerce")
-            if q != "val_psnr_y":
+            if q != VALIDATION:
                 values = values.rolling(window, min_periods=1).mean()  # smooth per-step noise
             frames.append(
                 pd.DataFrame(

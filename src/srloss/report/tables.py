@@ -9,7 +9,7 @@ others by name) gets one column group per test set, ranked and marked separately
 * Markdown: metric headers prefixed ``<test set>: `` (e.g. ``set5: PSNR Y ... ↑``), no spanning header;
 * HTML: a first header row of ``<th colspan=...>`` cells naming the test sets;
 * LaTeX: ``\\multicolumn`` test-set headers with a ``\\cmidrule`` under each;
-* CSV: one row per loss, each summary column prefixed ``<test set>/`` (e.g. ``set5/psnr_y``,
+* CSV: one row per loss, each summary column prefixed ``<test set>/`` (e.g. ``set5/<metric>``,
   ``set5/n_images``), one unprefixed ``status`` column last.
 
 One Status column closes every table. With a single test set every format is as it always was.
@@ -23,16 +23,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from srloss.metrics import metric_info
+from srloss.metrics import column_metric, find_column
 from srloss.report.load import (
-    ARROW,
     BASELINE_LOSS,
-    COUNTED,
-    FORMAT,
-    HEADERS,
     HEALTHY,
     VIEW,
-    metric_bounds,
+    metric_header,
     summarise,
     test_set_order,
     trained_views,
@@ -87,19 +83,20 @@ def _decorate(text: str, mark: tuple | None, loss: str, bold) -> str:
 
 
 def _cell(row: pd.Series, m: str) -> str:
-    mean, ci, fmt = row[m], row[f"{m}_ci95"], FORMAT.get(m, ".4f")
-    if m in COUNTED and f"{m}_of" in row and row[f"{m}_of"] == 0:
-        return "no faces"
+    column = find_column(m)
+    mean, ci, fmt = row[m], row[f"{m}_ci95"], column.format
+    if column.counted and f"{m}_of" in row and row[f"{m}_of"] == 0:
+        return f"no {column.counted}"
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "missing"
-    low, high = metric_bounds(m)
+    low, high = column.bounds
     if math.isnan(ci):
         text = f"{mean:{fmt}}"
     elif mean - ci < low or mean + ci > high:  # the interval clipped to what the metric can take
         text = f"{mean:{fmt}} [{max(low, mean - ci):{fmt}}, {min(high, mean + ci):{fmt}}]"
     else:
         text = f"{mean:{fmt}} ± {ci:{fmt}}"
-    if m in COUNTED and f"{m}_count" in row:
+    if column.counted and f"{m}_count" in row:
         text += f" ({int(row[f'{m}_count'])}/{int(row[f'{m}_of'])})"
     return text
 
@@ -110,7 +107,7 @@ def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
     for _, row in best.iterrows():
         if row["significant"] or (pd.isna(row.get("runner_up")) and row["can_reach_alpha"]):
             continue
-        name = metric_info(row["metric"])[0]
+        name = find_column(row["metric"]).header
         if not row["can_reach_alpha"]:
             notes.append(
                 f"{name}: no best named: with {int(row['n'])} test images the Wilcoxon test cannot reach "
@@ -126,8 +123,9 @@ def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
     return notes
 
 
-def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alpha: float) -> str:
-    """The table's caption; ``n_images`` maps each test set (table order) to its number of images."""
+def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alpha: float, metrics: list[str]) -> str:
+    """The table's caption; ``n_images`` maps each test set (table order) to its number of images,
+    ``metrics`` are the table's columns (rates with counts say how they are counted)."""
     if list(n_images) == [dataset]:
         head = (
             f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
@@ -140,9 +138,10 @@ def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alp
             "Mean ± 95% CI half-width (Student t) over the test set's images, each averaged over seeds; "
             "bold, † and ‡ are decided within each test set"
         )
+    counted = {column_metric(m).title: find_column(m).counted for m in metrics if find_column(m).counted}
+    rates = "".join(f"; {title} columns: rate (failures/{noun} over images × seeds)" for title, noun in counted.items())
     return (
-        f"{head}; FFR columns: rate (failures/faces over "
-        "images × seeds). Bold: best trained loss per column among runs with status "
+        f"{head}{rates}. Bold: best trained loss per column among runs with status "
         f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
         "‡: that loss is still worse than the baseline; "
         f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
@@ -162,10 +161,6 @@ def merge_notes(per_test_set: dict[str, list[str]]) -> list[str]:
 
 
 Groups = list[tuple[str, pd.DataFrame, dict]]
-
-
-def _metric_header(m: str) -> str:
-    return f"{metric_info(m)[0]} {ARROW[metric_info(m)[1]]}"
 
 
 def _loss_order(groups: Groups) -> list[str]:
@@ -205,7 +200,7 @@ def table_csv(groups: Groups) -> pd.DataFrame:
 def to_markdown_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
     """The results table in Markdown; several test sets prefix their metric headers ``<test set>: ``."""
     prefixes = [f"{t}: " for t, _, _ in groups] if len(groups) > 1 else [""]
-    header = ["Loss"] + [p + _metric_header(m) for p in prefixes for m in metrics] + ["Status"]
+    header = ["Loss"] + [p + metric_header(m) for p in prefixes for m in metrics] + ["Status"]
     lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in _body(groups, metrics, str, lambda t: f"**{t}**")]
     lines += [""] + [f"- {note}" for note in notes]
@@ -227,7 +222,7 @@ def html_page(body: str) -> str:
 def to_html_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
     """The results table as a standalone HTML page (what the Snakemake report shows inline); several
     test sets get a first header row with one ``colspan`` cell each."""
-    names = "".join(f"<th>{html.escape(_metric_header(m))}</th>" for m in metrics)
+    names = "".join(f"<th>{html.escape(metric_header(m))}</th>" for m in metrics)
     if len(groups) == 1:
         head = f"<tr><th>Loss</th>{names}<th>Status</th></tr>"
     else:
@@ -257,7 +252,7 @@ def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> lis
         flagged = best.assign(_cross=best["test_set"] != best["dataset"])  # own test split first
         best = flagged.sort_values(["dataset", "model", "scale", "_cross", "test_set"], kind="stable")
     for _, row in best.iterrows():
-        name = metric_info(row["metric"])[0]
+        name = find_column(row["metric"]).header
         head = f"{view_title(row)}, {name}"
         if not bool(row.get("can_reach_alpha", True)):
             lines.append(f"{head}: no best named (too few test images for p < {alpha}).")
@@ -305,7 +300,7 @@ def _tex(text: str) -> str:
 def to_latex_table(groups: Groups, metrics: list[str], caption: str, label: str, notes: list[str] = ()) -> str:
     """A booktabs table (needs \\usepackage{booktabs}); several test sets get a ``\\multicolumn``
     header each, with a ``\\cmidrule`` under it."""
-    header = ["Loss"] + [_tex(_metric_header(m)) for _ in groups for m in metrics] + ["Status"]
+    header = ["Loss"] + [_tex(metric_header(m)) for _ in groups for m in metrics] + ["Status"]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
@@ -336,7 +331,7 @@ def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
     def cell(v):
         return format(v, floatfmt) if isinstance(v, float) else str(v)
 
-    header = [HEADERS.get(c, c) for c in table.columns]
+    header = [column.header if (column := find_column(c)) else c for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
