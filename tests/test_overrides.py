@@ -72,9 +72,12 @@ def test_the_schema_default_fills_no_override():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"lr": "fast"}, "config key losses.l1.training.lr: 'fast' is not of type 'number'"),
+        ({"lr": "fast"}, "config key losses.l1.training.lr: expected a number > 0, got 'fast'"),
         ({"stepz": 10}, "config key losses.l1.training: unknown key 'stepz' (did you mean 'steps'?)"),
-        ({"discriminator": {"lr": -1}}, "config key losses.l1.training.discriminator.lr: -1 is less than"),
+        (
+            {"discriminator": {"lr": -1}},
+            "config key losses.l1.training.discriminator.lr: expected a number > 0, got -1",
+        ),
         ({"threads": 4}, "config key losses.l1.training.threads: an execution setting applies to the whole study"),
         ({"schedule": {"name": "step"}}, "config key losses.l1.training.schedule."),
     ],

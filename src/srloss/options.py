@@ -155,6 +155,8 @@ class Option:
             pass
         elif self.choices:
             schema["enum"] = [*self.choices, *([None] if self.nullable else [])]
+            if self.what:
+                schema["x-what"] = self.what  # names the choices in the one-line error (srloss.study.schema)
         elif self.type in _JSON_TYPES:
             kind = _JSON_TYPES[self.type]
             schema["type"] = [kind, "null"] if self.nullable else kind
@@ -341,7 +343,9 @@ class Settings:
         if unknown:
             close = difflib.get_close_matches(str(unknown[0]), declared, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UnknownOptionError(str(unknown[0]), f"unknown key{hint}; valid keys: {', '.join(declared)}")
+            raise UnknownOptionError(
+                str(unknown[0]), f"unknown key {unknown[0]!r}{hint}; valid keys: {', '.join(declared)}"
+            )
         checked: dict[str, Any] = {}
         for option in cls.options():
             value = option.check(values.get(option.name, option.default))
@@ -350,7 +354,7 @@ class Settings:
             try:
                 checked[name] = section.from_dict(values.get(name))
             except OptionError as e:
-                raise OptionError(f"{name}.{e.option}", e.detail) from None
+                raise type(e)(f"{name}.{e.option}", e.detail) from None
         cls.check_together(checked)
         return cls(**checked)
 

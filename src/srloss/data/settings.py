@@ -84,7 +84,9 @@ def dataset_schema() -> dict:
 
     names = [*SOURCES, *SOURCES.aliases()]
     summaries = "; ".join(f"{n}: {SOURCES[n].summary}" for n in SOURCES)
-    properties: dict = {"source": {"enum": names, "description": f"Where the images come from. {summaries}"}}
+    properties: dict = {
+        "source": {"enum": names, "x-what": SOURCES.kind, "description": f"Where the images come from. {summaries}"}
+    }
     docs: dict[str, dict[str, str]] = {}  # key -> source -> what the key means for it
     for name in SOURCES:
         for option in SOURCES[name].options:
@@ -94,7 +96,12 @@ def dataset_schema() -> dict:
                 schema.pop("default", None)  # unset unless given (no null filled in)
                 properties[option.name] = schema
     for key, by_source in docs.items():
-        properties[key]["description"] = "; ".join(f"{source}: {doc}" for source, doc in by_source.items())
+        texts = set(by_source.values())
+        properties[key]["description"] = (
+            f"{texts.pop()} (sources: {', '.join(by_source)})"
+            if len(texts) == 1
+            else "; ".join(f"{source}: {doc}" for source, doc in by_source.items())
+        )
     properties["degradation"] = {
         **DegradationSettings.json_schema(),
         "description": "How LR images are made from HR (srloss.data.degrade); recorded in every shard.",

@@ -103,7 +103,7 @@ def evaluation_schema() -> dict:
     listed = [m for m in METRICS if METRICS[m].listed]
     metrics = schema["properties"]["metrics"]
     metrics["type"] = "array"
-    metrics["items"] = {"enum": listed}
+    metrics["items"] = {"enum": listed, "x-what": METRICS.kind}
     metrics["default"] = [m for m in listed if METRICS[m].default]
     for name in METRICS:
         options = METRICS[name].options

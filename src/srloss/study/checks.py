@@ -18,7 +18,7 @@ from srloss.errors import ConfigError, UserError
 from srloss.evaluation.settings import EvaluationSection
 from srloss.losses import LOSS_TERMS
 from srloss.models import MODELS
-from srloss.options import OptionError, Settings
+from srloss.options import OptionError, Settings, UnknownOptionError
 from srloss.registry import UnknownName
 from srloss.study.loading import loss_training
 from srloss.training.settings import EXECUTION_KEYS, TrainingSection
@@ -326,6 +326,9 @@ def _check_settings(key: str, section: type[Settings], values: dict) -> Settings
     refused), choices, unknown keys and the rules between keys, as one ``ConfigError`` line."""
     try:
         return section.from_dict(values)
+    except UnknownOptionError as e:  # named by the section holding it, as the schema check does
+        parent = e.option.rpartition(".")[0]
+        raise ConfigError(f"config key {key}{'.' + parent if parent else ''}: {e.detail}") from None
     except OptionError as e:
         raise ConfigError(f"config key {key}.{e.option}: {e.detail}") from None
 

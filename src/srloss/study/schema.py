@@ -25,8 +25,8 @@ from srloss.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 HEADER = (
-    "# Generated from srloss's declarations by `srloss generate`; do not edit by hand (tests/test_generated.py\n"
-    "# fails when this file differs from what they generate). Each description says where the key is declared.\n"
+    "# Generated from srloss's declarations by `srloss generate`; do not edit by hand: tests/test_generated.py\n"
+    "# fails when this file differs from what they generate (docs/architecture.md says where each is declared).\n"
 )
 NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"}
 
@@ -53,7 +53,11 @@ def _models() -> dict:
         "additionalProperties": False,
         "required": ["arch"],
         "properties": {
-            "arch": {"enum": list(MODELS), "description": "Architecture (docs/configuration.md, Models)."},
+            "arch": {
+                "enum": list(MODELS),
+                "x-what": MODELS.kind,
+                "description": "Architecture (docs/configuration.md, Models).",
+            },
             "options": {
                 "type": "object",
                 "default": {},
@@ -71,7 +75,11 @@ def _losses() -> dict:
         "type": "object",
         "required": ["name"],
         "properties": {
-            "name": {"enum": list(LOSS_TERMS), "description": "Loss term (docs/configuration.md, Loss terms)."},
+            "name": {
+                "enum": list(LOSS_TERMS),
+                "x-what": LOSS_TERMS.kind,
+                "description": "Loss term (docs/configuration.md, Loss terms).",
+            },
             "weight": {"type": "number", "default": 1.0, "description": "Weight of the term in the sum."},
             "label": {"$ref": "#/$defs/name", "description": "Column name of the term in logs (default: its name)."},
         },
@@ -200,7 +208,8 @@ def schema_message(error) -> str:
         choices = [str(c) for c in error.validator_value]
         close = difflib.get_close_matches(str(error.instance), choices, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"config key {key}: unknown value {error.instance!r}{hint}; valid choices: {', '.join(choices)}"
+        what = error.schema.get("x-what", "value")
+        return f"config key {key}: unknown {what} {error.instance!r}{hint}; valid choices: {', '.join(choices)}"
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     if error.validator == "type" and isinstance(error.instance, str):
         try:
