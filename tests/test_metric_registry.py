@@ -29,7 +29,7 @@ from srloss.metrics import (
     find_column,
     selected_metrics,
 )
-from srloss.models import build_model
+from srloss.models.base import build_model
 from srloss.registry import RegistryError
 from srloss.report import paths
 
