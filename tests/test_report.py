@@ -299,3 +299,21 @@ def test_evaluation_config_defaults_and_checks():
     config["evaluation"]["ffr"]["datasets"] = ["faces"]
     with pytest.raises(ConfigError, match=r"evaluation\.ffr\.datasets: unknown dataset 'faces'; valid choices: demo"):
         check_config(config)
+
+
+def test_outputs_that_no_longer_belong_to_the_study_are_moved_aside_with_a_note(tmp_path):
+    """A study whose model changed from espcn to srcnn: espcn's tables and figures move to stale/."""
+    old = [_write_run(tmp_path, "bicubic", "none", 0, 0.0, "")]
+    old += [_write_run(tmp_path, "espcn", "mse", seed, 1.0, "") for seed in (0, 1)]
+    aggregate_into(tmp_path, old)
+    assert (tmp_path / "tables/d/espcn_x2.csv").exists() and not (tmp_path / "stale").exists()
+    new = [old[0]] + [_write_run(tmp_path, "srcnn", "mse", seed, 1.0, "") for seed in (0, 1)]
+    aggregate_into(tmp_path, new)
+    stale = sorted(p.relative_to(tmp_path / "stale").as_posix() for p in (tmp_path / "stale").rglob("*.*"))
+    assert "tables/d/espcn_x2.csv" in stale and "figures/d/metrics_espcn.png" in stale
+    assert not list(tmp_path.glob("tables/d/espcn_*")) and not list(tmp_path.glob("figures/d/*espcn*"))
+    assert (tmp_path / "tables/d/srcnn_x2.csv").exists()
+    note = (tmp_path / "stale/README.md").read_text()
+    assert "does not produce them" in note and "tables/d/espcn_x2.csv" in note
+    aggregate_into(tmp_path, new)  # nothing new is stale: the note is not extended
+    assert (tmp_path / "stale/README.md").read_text() == note

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -48,11 +50,14 @@ from srloss.report.load import (
 from srloss.report.paths import (
     CURVES_STEM,
     PD_STEM,
+    STALE_DIR,
     STUDY_TABLES,
     VERDICT_STEM,
     grid_stem,
     metrics_figure_stem,
     paired_figure_stem,
+    stale_outputs,
+    study_outputs,
     table_stem,
 )
 from srloss.report.stats import best_losses, pairwise_tests, summary_stats
@@ -230,4 +235,29 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         _write_view(per_image, best, view_key, ctx)
     _write_verdict(best, paired, config, ctx)
     _write_study_figures(per_image, summary, ctx)
+    budget = bool(config.get("evaluation", {}).get("steps"))
+    set_aside_stale(ctx["root"], study_outputs(trained_views(per_image), budget))
     return summary
+
+
+def set_aside_stale(root: Path, expected: set[str]) -> list[Path]:
+    """Move the tables and figures the study no longer writes (``paths.stale_outputs``: e.g. of a
+    model removed from the config) to ``<root>/stale/``, with a note saying why, so that nothing
+    beside the current outputs can pass for one of them; nothing is deleted."""
+    moved = []
+    for path in stale_outputs(root, expected):
+        target = root / STALE_DIR / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        moved.append(target)
+    if moved:
+        note = root / STALE_DIR / "README.md"
+        listed = "".join(f"- {p.relative_to(root / STALE_DIR)}\n" for p in moved)
+        earlier = note.read_text() if note.exists() else "# Outputs that no longer belong to the study\n\n"
+        write_text(
+            note,
+            earlier + f"Moved here by the aggregate job of {time.strftime('%Y-%m-%d %H:%M:%S')}: the study's "
+            "current config does not produce them (a model, dataset or scale removed, budget curves off). "
+            "Delete them when you no longer need them.\n\n" + listed + "\n",
+        )
+    return moved

@@ -84,7 +84,7 @@ def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     if "missing" in table:
-        table["missing"] = table["missing"].fillna("").astype(str)
+        table["missing"] = table["missing"].map(lambda v: "" if pd.isna(v) else str(v))
     if "test_set" in table and "dataset" in table:  # test_set right after dataset
         columns = [c for c in table.columns if c != "test_set"]
         columns.insert(columns.index("dataset") + 1, "test_set")

@@ -6,6 +6,8 @@ declares them); kept free of heavy imports so the workflow parse stays fast.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def table_stem(dataset: str, model: str, scale: int) -> str:
     return f"tables/{dataset}/{model}_x{scale}"
@@ -33,3 +35,26 @@ STUDY_TABLES = [
     "tables/per_image_long.csv",
     PAIRED_TABLE,
 ]
+SPINE = ["tables/per_image.csv", "tables/summary.csv", "tables/summary.md", "figures/psnr_ssim.png"]
+PROVENANCE = "tables/provenance.json"
+BUDGET_FILES = ["tables/budget.csv", "tables/budget_ranking.csv", "figures/budget.png", "figures/budget.pdf"]
+STALE_DIR = "stale"  # where outputs that no longer belong to the study are moved (set_aside_stale)
+
+
+def study_outputs(views: list[tuple[str, str, int]], budget: bool) -> set[str]:
+    """Every file the aggregate (and, with ``budget``, the budget) rule writes for a study whose
+    trained (dataset, model, scale) views are ``views``, relative to ``results/<study>/``."""
+    pairs = sorted({(d, m) for d, m, _ in views})
+    files = {*SPINE, PROVENANCE, *STUDY_TABLES, f"{VERDICT_STEM}.md", f"{VERDICT_STEM}.html"}
+    files |= {f"{table_stem(d, m, s)}.{ext}" for d, m, s in views for ext in ("csv", "md", "tex", "html")}
+    stems = [PD_STEM, CURVES_STEM, *(grid_stem(d, m, s) for d, m, s in views)]
+    stems += [f(d, m) for d, m in pairs for f in (metrics_figure_stem, paired_figure_stem)]
+    files |= {f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")}
+    return files | (set(BUDGET_FILES) if budget else set())
+
+
+def stale_outputs(root: Path, expected: set[str]) -> list[Path]:
+    """Files under ``root``'s tables/ and figures/ that the study no longer writes (a model or
+    dataset removed from it, budget curves turned off), hidden temporary files aside."""
+    found = [p for folder in ("tables", "figures") for p in sorted((root / folder).rglob("*")) if p.is_file()]
+    return [p for p in found if not p.name.startswith(".") and p.relative_to(root).as_posix() not in expected]
