@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset
 
 from srloss import __version__
-from srloss.atomic import atomic_path
+from srloss.atomic import atomic_path, ensure_space
 from srloss.data.degrade import degradation_options
 from srloss.data.manifest import write_manifest
 from srloss.data.sources import dataset_frames
@@ -107,6 +107,7 @@ class PatchWriter:
             raise ValueError(f"write_patches: inconsistent shapes lr {lr.shape}, hr {hr.shape} at scale {self.scale}")
         if len(lr) == 0:
             return
+        ensure_space(self.path, lr.nbytes + hr.nbytes)  # HDF5 may crash the process on a full disk
         f = self._file
         if "lr" not in f:
             f.create_dataset(
@@ -164,6 +165,7 @@ def write_images(
         for name, lr, hr in images:
             if hr.shape[-2] != lr.shape[-2] * scale or hr.shape[-1] != lr.shape[-1] * scale:
                 raise ValueError(f"write_images: {name}: hr {hr.shape} is not lr {lr.shape} times {scale}")
+            ensure_space(path, lr.nbytes + hr.nbytes)  # HDF5 may crash the process on a full disk
             g = group.create_group(name.replace("/", NAME_SEP))
             g.create_dataset("lr", data=lr)
             g.create_dataset("hr", data=hr)

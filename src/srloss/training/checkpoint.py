@@ -64,10 +64,27 @@ def set_rng_state(state: dict, sampler: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def tensor_bytes(obj) -> int:
+    """The bytes of every tensor in a nested structure of dicts, lists and tuples (what torch.save writes)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def save_tensors(obj, path: str | Path) -> None:
+    """``torch.save`` atomically, after checking that the tensors fit on the disk (``DiskFull`` naming
+    the file and the space otherwise: torch's own error on a full disk says neither)."""
+    with atomic_path(path, size_hint=tensor_bytes(obj)) as tmp:
+        torch.save(obj, tmp)
+
+
 def save(path: str | Path, state: dict) -> None:
     """Write a checkpoint atomically: a crash or signal mid-write leaves the previous one intact."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_tensors(state, path)
 
 
 def load(path: str | Path, expected_fingerprint: str) -> dict | None:

@@ -48,11 +48,9 @@ class RunPaths:
 
 def write_weights(paths: RunPaths, net: Networks, state: RunState) -> None:
     last = checkpoint.cpu_state_dict(net.model)
-    with atomic_path(paths.model) as tmp:
-        torch.save(last, tmp)
+    checkpoint.save_tensors(last, paths.model)
     if paths.best is not None:
-        with atomic_path(paths.best) as tmp:
-            torch.save(state.best["state"] if state.best["state"] is not None else last, tmp)
+        checkpoint.save_tensors(state.best["state"] if state.best["state"] is not None else last, paths.best)
 
 
 def write_history(path: Path, columns: list[str], rows: list[dict]) -> None:

@@ -37,8 +37,7 @@ def check_steps(steps: list[int], n_steps: int) -> None:
 
 def save_step(folder: Path, model: torch.nn.Module, step: int) -> None:
     """Write the generator's weights of ``step`` to ``folder/<step>.pt`` (atomic)."""
-    with atomic_path(folder / f"{step}.pt") as tmp:
-        torch.save(checkpoint.cpu_state_dict(model), tmp)
+    checkpoint.save_tensors(checkpoint.cpu_state_dict(model), folder / f"{step}.pt")
 
 
 def clear(folder: Path) -> None:
@@ -64,5 +63,5 @@ def publish(pending: Path, out: Path, steps: list[int], steps_done: int, model: 
                 f"{source}: the weights of step {step} are gone (an earlier attempt published them); "
                 f"delete {pending.parent / 'checkpoint.pt'} and rerun the job to train from scratch"
             )
-        with atomic_path(target) as tmp:
+        with atomic_path(target, size_hint=source.stat().st_size) as tmp:
             shutil.copyfile(source, tmp)
