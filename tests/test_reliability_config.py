@@ -102,7 +102,7 @@ def test_config_syntax_errors_name_file_line_and_column(tmp_path):
     (tmp_path / "config.yaml").write_text(broken)
     line = _one_line_error(
         subprocess.run(
-            [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n"],
+            [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n", "-p"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -149,12 +149,13 @@ def test_config_syntax_errors_name_file_line_and_column(tmp_path):
         ),
         (
             ("  lr: 1e-3\n", "  lr: 1e-3\n  device: gpu\n"),
-            "config key training.device: 'gpu' is not a device; valid choices: auto (a GPU if one is visible, "
-            "else the CPU), cpu, cuda, cuda:N",
+            "config key training.device: expected auto (a GPU if one is visible, else the CPU), cpu, cuda or "
+            "cuda:N (N = GPU index), got 'gpu'",
         ),
         (
             ("scales: [2]\n", "scales: [2]\nevaluation: {device: 'cuda:x'}\n"),
-            "config key evaluation.device: 'cuda:x' is not a device",
+            "config key evaluation.device: expected auto (a GPU if one is visible, else the CPU), cpu, cuda or "
+            "cuda:N (N = GPU index), got 'cuda:x'",
         ),
         (("scales: [2]\n", "scales: [two]\n"), "config key scales[0]: 'two' is not of type 'integer'"),
         (
@@ -236,3 +237,69 @@ def test_config_error_inside_a_job_exits_3_and_is_not_retried(tmp_path):
     assert "Traceback" not in log
     assert "exit status 3" in result.stderr
     assert result.stderr.count("Error in rule evaluate:") == 1  # ran once: no retry
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (("  lr: 1e-3\n", "  lr: .nan\n"), "config key training.lr: expected a number > 0, got nan"),
+        (("  lr: 1e-3\n", "  lr: .inf\n"), "config key training.lr: expected a number > 0, got inf"),
+        (
+            ("patch_size: 16", "patch_size: 16, degradation: {blur_sigma: .nan}"),
+            "config key datasets.photos.degradation.blur_sigma: expected a number >= 0, got nan",
+        ),
+        (
+            ("{name: l1}", "{name: charbonnier, eps: .nan}"),
+            "config key losses.l1.terms[0].eps: expected a number > 0, got nan",
+        ),
+        (
+            ("scales: [2]\n", "scales: [2]\nevaluation: {alpha: .nan}\n"),
+            "config key evaluation.alpha: expected a number > 0 and < 1, got nan",
+        ),
+    ],
+)
+def test_config_nan_and_infinity_are_refused_naming_the_key(tmp_path, edit, expected):
+    """NaN passes a JSON schema's bounds (every comparison with NaN is false); the declared options refuse it."""
+    from srloss.study import load_study
+
+    (tmp_path / "study.yaml").write_text(STUDY.replace(*edit))
+    with pytest.raises(ConfigError) as error:
+        load_study(tmp_path / "study.yaml")
+    assert str(error.value) == expected or str(error.value).startswith(expected), str(error.value)
+
+
+@pytest.mark.integration
+def test_config_overrides_read_numbers_lists_and_mappings_as_a_config_file_does(tmp_path):
+    """`--config seeds=[0,1]` and `--config training={lr: 0.001}`: numbers, as documented."""
+    (tmp_path / "config.yaml").write_text(STUDY)
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n", "-p"]
+        + ["--config", "seeds=[0,1]", 'training={"lr": 0.001, "steps": 3}'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=test_env(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    plan = result.stdout + result.stderr
+    assert "seed1" in plan and '"lr":0.001' in plan and '"steps":3' in plan
+
+
+@pytest.mark.integration
+def test_config_a_user_error_in_training_is_not_tried_again(tmp_path):
+    """training.device: cuda without a GPU: the train job's retry (retries: 1, for preemptions) repeats
+    the first attempt's one line at once instead of running again."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here: 'cuda' is valid")
+    config = yaml.safe_load(STUDY)
+    config["training"]["device"] = "cuda"
+    config["losses"] = {"l1": config["losses"]["l1"]}
+    env = {**test_env(), "SRLOSS_GPUS": "", "CUDA_VISIBLE_DEVICES": ""}
+    result = run_snakemake(tmp_path, "--cores", "1", "--until", "train", config=config, timeout=600, env=env)
+    assert result.returncode != 0
+    log = (tmp_path / "results/cfg/logs/train/photos/espcn/l1/x2/seed0.log").read_text()
+    assert "(attempt 2: not retried)" in log and "'cuda' requested, but this job sees 0 CUDA GPU(s)" in log
+    assert "Traceback" not in log and "run status" not in log

@@ -12,9 +12,10 @@ import json
 import logging
 import sys
 from collections import Counter
+from pathlib import Path
 
 import srloss
-from srloss.errors import one_line_errors  # noqa: E402
+from srloss.errors import EXIT_USER_ERROR, one_line_errors  # noqa: E402
 
 
 def _json(text: str) -> dict:
@@ -44,9 +45,17 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from srloss.atomic import prepare_outputs
+    from srloss.atomic import prepare_outputs, write_text
+    from srloss.errors import UserError
     from srloss.training.loop import Preempted, train
 
+    # Snakemake retries a failed train job (retries: 1) whatever its exit code; a user error (exit 3)
+    # would fail again the same way, so the retry repeats the first attempt's message and stops
+    user_error = Path(args.record).with_name(".user-error")
+    if args.attempt > 1 and user_error.exists():
+        print(f"srloss: error: {user_error.read_text().strip()} (attempt {args.attempt}: not retried)", file=sys.stderr)
+        return EXIT_USER_ERROR
+    user_error.unlink(missing_ok=True)
     prepare_outputs(*(p for p in (args.model, args.history, args.record, args.best, args.done) if p))
     execution = dict(args.execution or {})
     if args.threads is not None:
@@ -67,10 +76,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     except Preempted as e:
         logging.warning("%s; rerun the same command to resume", e)
         return e.exit_code
+    except UserError as e:
+        write_text(user_error, str(e) + "\n")
+        raise
     logging.info("run status: %s", record["status"])
     if args.done:  # written last: the run's files are complete and belong to this spec
-        from srloss.atomic import write_text
-
         write_text(args.done, json.dumps({"status": record["status"]}) + "\n")
     return 0
 
@@ -258,6 +268,7 @@ def _add_train(sub) -> None:
         "tensorboard); missing keys take the schema defaults",
     )
     t.add_argument("--threads", type=int, default=None, help="CPU threads (overrides the execution settings)")
+    t.add_argument("--attempt", type=int, default=1, help="Snakemake's attempt number: a user error is not tried again")
 
 
 def _add_stage_parsers(sub) -> None:

@@ -164,6 +164,7 @@ class Option:
             schema.update({key: getattr(self, attr) for attr, key in bounds.items() if getattr(self, attr) is not None})
             if self.pattern is not None:
                 schema["pattern"] = f"^(?:{self.pattern})$"
+                schema["x-expected"] = self.expected()  # the one-line error says this (srloss.study.schema)
             if self.type is list:
                 if self.item is not None:
                     schema["items"] = {k: v for k, v in self.item.json_schema().items() if k not in ("description",)}

@@ -30,13 +30,15 @@ rule train:
         result(f"logs/train/{RUN_ID}.log"),
     benchmark:
         result(f"benchmarks/train/{RUN_ID}.tsv")
-    # a preempted (SIGTERM/SIGUSR1) or otherwise failed attempt is retried once; it resumes from checkpoint.pt
+    # a preempted (SIGTERM/SIGUSR1) or otherwise failed attempt is retried once; it resumes from checkpoint.pt.
+    # A user error (exit 3: a bad setting, an absent GPU) is not: the retry repeats its message at once.
     retries: 1
     conda:
         "../../envs/srloss.yaml"
     threads: config["training"]["threads"]
     resources:
         gpu=1 if TRAIN_ON_GPU else 0,
+        attempt=lambda w, attempt: attempt,  # for srloss train --attempt
     params:
         spec=run_spec_json,
         code=CODE["train"],
@@ -47,4 +49,4 @@ rule train:
         "exec $SRLOSS_TRAIN_LAUNCH srloss train --spec {params.spec:q} --train-shard {input.train}"
         " --val-shard {input.val} {params.init} --model {output.model} --best {output.best}"
         " --history {output.history} --record {output.record} --done {output.done} --checkpoint {params.checkpoint:q}"
-        ' --execution "$SRLOSS_TRAIN_EXECUTION" --threads {threads} > {log} 2>&1'
+        ' --execution "$SRLOSS_TRAIN_EXECUTION" --threads {threads} --attempt {resources.attempt} > {log} 2>&1'

@@ -21,6 +21,7 @@ from srloss import provenance
 from srloss.atomic import atomic_path, write_text
 from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_images
+from srloss.errors import UserError
 from srloss.metrics import (
     Metric,
     MetricUnavailable,
@@ -193,7 +194,14 @@ def evaluate(
     metric_set = MetricSet(evaluation, device)
     status = run_status(checkpoint)
     missing_note = json.dumps(metric_set.missing, sort_keys=True) if metric_set.missing else ""  # {metric: reason}
-    rows, crops = _measure(model, metric_set, read_images(test_shard), spec, evaluation, device)
+    try:
+        rows, crops = _measure(model, metric_set, read_images(test_shard), spec, evaluation, device)
+    except torch.OutOfMemoryError as e:  # not worth retrying: the same settings run out again
+        raise UserError(
+            f"evaluation: the GPU ran out of memory on {test_shard} (batch_size {evaluation.get('batch_size')}, "
+            f"tile {evaluation.get('tile')}): set evaluation.tile (e.g. 128) or a smaller evaluation.batch_size or "
+            f"max_batch_pixels ({str(e).splitlines()[0][:160]})"
+        ) from None
     # the run's columns; test_set: the dataset whose test split this is (another dataset than the
     # training one under test_on, cross-dataset evaluation)
     ids = {**spec, "test_set": evaluation.get("test_set", spec["dataset"])}

@@ -210,6 +210,8 @@ def schema_message(error) -> str:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         what = error.schema.get("x-what", "value")
         return f"config key {key}: unknown {what} {error.instance!r}{hint}; valid choices: {', '.join(choices)}"
+    if error.validator == "pattern" and "x-expected" in error.schema:
+        return f"config key {key}: expected {error.schema['x-expected']}, got {error.instance!r}"
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     if error.validator == "type" and isinstance(error.instance, str):
         try:

@@ -28,6 +28,7 @@ import torch
 
 from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_attrs, read_images
+from srloss.errors import UserError
 from srloss.health import classify
 from srloss.models.base import count_parameters
 from srloss.training import checkpoint
@@ -208,6 +209,12 @@ def _train(
         progress.log_initial(state.initial["val_psnr_y"])
     try:
         _loop(run, state, progress, paths.checkpoint)
+    except torch.OutOfMemoryError as e:  # not worth retrying: the same settings run out again
+        raise UserError(
+            f"training: the GPU ran out of memory at step {state.steps_done + 1} (batch_size {cfg.batch_size}, "
+            f"model {spec['arch']}): lower training.batch_size or the dataset's patch_size, or run on a larger "
+            f"GPU ({str(e).splitlines()[0][:160]})"
+        ) from None
     finally:
         progress.close()
     changed = weights_sha256(net.model) != state.initial["weights_sha256"]
