@@ -1,6 +1,8 @@
 # srloss: which loss function should I train my super-resolution model with?
 # Usage: snakemake --cores all                       (the demo study in config.yaml)
 #        snakemake --cores all --configfile my.yaml  (another study)
+import sys
+
 from snakemake.utils import min_version
 
 from srloss.study import exit_on_config_error, load_study
@@ -21,6 +23,9 @@ with exit_on_config_error():
     )
 config.clear()
 config.update(study.config)
+if workflow.is_main_process:  # once per run, not in every cluster job's log
+    for warning in study.warnings():
+        print(f"srloss: warning: {warning}", file=sys.stderr)
 
 
 report: "workflow/report/workflow.rst"

@@ -120,7 +120,7 @@ def test_a_lazy_import_that_closes_a_cycle_is_found(tmp_path):
 # The layers of docs/architecture.md, lowest first; a module belongs to the longest prefix that names it.
 LAYERS = {
     "core": ["srloss", "srloss.errors", "srloss.options", "srloss.registry", "srloss.atomic", "srloss.ops"]
-    + ["srloss.weights", "srloss.gpu", "srloss.health", "srloss.provenance", "srloss.codehash"],
+    + ["srloss.weights", "srloss.gpu", "srloss.health", "srloss.provenance", "srloss.codehash", "srloss.machine"],
     "components": ["srloss.models", "srloss.losses", "srloss.metrics", "srloss.data"]
     + ["srloss.training.settings", "srloss.training.schedules", "srloss.evaluation.settings"],
     "study": ["srloss.study"],

@@ -303,3 +303,17 @@ def test_config_a_user_error_in_training_is_not_tried_again(tmp_path):
     log = (tmp_path / "results/cfg/logs/train/photos/espcn/l1/x2/seed0.log").read_text()
     assert "(attempt 2: not retried)" in log and "'cuda' requested, but this job sees 0 CUDA GPU(s)" in log
     assert "Traceback" not in log and "run status" not in log
+
+
+def test_config_a_batch_beyond_the_machine_is_warned_at_check_time(tmp_path):
+    """batch_size 100000 passes every rule but would be killed for memory: check and run say so first."""
+    from srloss.study import load_study
+
+    (tmp_path / "study.yaml").write_text(STUDY)
+    assert load_study(tmp_path / "study.yaml").warnings() == []
+    (tmp_path / "study.yaml").write_text(STUDY.replace("  steps: 2\n", "  steps: 2\n  batch_size: 10000000\n"))
+    warnings = load_study(tmp_path / "study.yaml").warnings()
+    assert warnings and "a training batch of 10000000 x 16 px patches of photos at x2" in warnings[0]
+    assert "estimate" in warnings[0] and "lower training.batch_size" in warnings[0]
+    check = _cli("check", str(tmp_path / "study.yaml"))
+    assert check.returncode == 0 and "warning: losses.mse: a training batch of 10000000" in check.stdout

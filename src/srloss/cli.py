@@ -187,12 +187,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from srloss.study import ConfigError, load_study
 
     try:
-        lines = grid_summary(load_study(args.config))  # the workflow's own entry point: check = run
+        study = load_study(args.config)  # the workflow's own entry point: check = run
+        lines = grid_summary(study)
     except ConfigError as e:
         print(f"srloss check: {args.config}: {e}", file=sys.stderr)
         return 1
     print(f"{args.config}: valid")
-    print("\n".join(lines))
+    print("\n".join(lines + [f"warning: {w}" for w in study.warnings()]))
     return 0
 
 

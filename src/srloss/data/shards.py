@@ -43,6 +43,7 @@ from srloss.atomic import atomic_path, ensure_space
 from srloss.data.degrade import degradation_options
 from srloss.data.manifest import write_manifest
 from srloss.data.sources import dataset_frames
+from srloss.machine import available_memory
 
 NAME_SEP = "__"  # replaces "/" in image names inside the images group
 
@@ -252,18 +253,6 @@ def _augment_batch(batch: np.ndarray, codes: Sequence[int]) -> np.ndarray:
     return out
 
 
-def _available_memory() -> int:
-    """Bytes of memory available for new allocations (Linux MemAvailable; 0 if unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def _read_samples(dset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
     """``dset[indices]`` for arbitrary (unsorted, repeated) indices, fast.
 
@@ -322,7 +311,7 @@ class PatchDataset(Dataset):
             self.lr_shape, self.hr_shape = f["lr"].shape[1:], f["hr"].shape[1:]
             nbytes = f["lr"].size + f["hr"].size
             if in_memory == "auto":
-                in_memory = nbytes < _available_memory() // 4
+                in_memory = nbytes < available_memory() // 4
             self.in_memory = bool(in_memory)
             self._arrays = (f["lr"][()], f["hr"][()]) if self.in_memory else None
         self._file: h5py.File | None = None

@@ -345,3 +345,33 @@ def check_dataset_files(config: dict) -> None:
             raise ConfigError(f"{key}.{e.key}: {e}" if e.key else f"{key}: {e}") from e
         except UserError as e:  # an image whose header cannot be read
             raise ConfigError(f"{key}: {e}") from e
+
+
+# A training step holds the batch's images many times over (activations, gradients, optimiser
+# state); 20 is a low estimate for the registered models at the default sizes.
+ACTIVATION_FACTOR = 20
+
+
+def memory_warnings(config: dict, available: int) -> list[str]:
+    """A warning for each (loss, dataset, scale) whose training batch alone (input and target
+    images, float32) times ``ACTIVATION_FACTOR`` exceeds ``available`` bytes: an estimate, said so."""
+    if not available:
+        return []
+    warnings = []
+    for loss_name, loss in config["losses"].items():
+        batch = loss_training(config["training"], loss)["batch_size"]
+        for ds_name, ds in config["datasets"].items():
+            if is_test_set(ds):
+                continue
+            for scale in config["scales"]:
+                side = patch_at(ds, "patch_size", scale)
+                frames = dataset_frames(ds)
+                images = batch * 4 * 3 * (side * side + frames * (side // scale) ** 2)
+                if images * ACTIVATION_FACTOR > available:
+                    warnings.append(
+                        f"losses.{loss_name}: a training batch of {batch} x {side} px patches of {ds_name} at x{scale} "
+                        f"holds {images / 2**30:.2f} GiB of images alone, and a step needs many times that (estimate: "
+                        f"{ACTIVATION_FACTOR}x, {images * ACTIVATION_FACTOR / 2**30:.1f} GiB) where this machine has "
+                        f"{available / 2**30:.1f} GiB available; lower training.batch_size or patch_size"
+                    )
+    return warnings

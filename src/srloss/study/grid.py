@@ -9,7 +9,8 @@ from pathlib import Path
 
 from srloss.data.sources import SPLITS
 from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KEYS
-from srloss.study.checks import BASELINE_LOSS, MODELS, check_config, check_dataset_files, is_test_set
+from srloss.machine import available_memory
+from srloss.study.checks import BASELINE_LOSS, MODELS, check_config, check_dataset_files, is_test_set, memory_warnings
 from srloss.study.loading import loss_training
 from srloss.training.settings import EXECUTION_KEYS, result_settings
 from srloss.weights import uses_random_backbone
@@ -85,6 +86,10 @@ class Study:
 
     def is_trained(self, model: str) -> bool:
         return self._trainable[self.models[model]["arch"]]
+
+    def warnings(self) -> list[str]:
+        """What the checks cannot refuse but a user should know before running (estimates)."""
+        return memory_warnings(self.config, available_memory())
 
     def loss_backbones(self, loss: str) -> list[str]:
         """The pretrained weight files (``srloss.weights.WEIGHT_FILES`` names) loss ``loss`` loads."""
