@@ -53,7 +53,7 @@ def test_study_grid_with_test_sets():
     spec = study.evaluation_spec("photos")
     assert spec["test_set"] == "photos"
     # `srloss check`: 26 runs, each also tested on 2 test sets; shards: 3 splits of demo + 2 test sets, x2 scales
-    summary = grid_summary(_with_test_sets())
+    summary = grid_summary(study)
     assert "jobs: prepare 10, train 24, evaluate 26, evaluate_on 52, aggregate 1 (total 113)" in summary
     assert "tested on: demo -> demo, photos, faces" in summary
 

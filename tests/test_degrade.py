@@ -178,5 +178,5 @@ def test_degrade_options_and_bursts(astronaut):
     for i in (0, 1, 3, 4):  # the others are shifted: close to, but not equal to, the reference
         diff = np.abs(burst[i].astype(float) - burst[2]).mean()
         assert 0.5 < diff < 30
-    with pytest.raises(ValueError, match="unknown degradation option"):
+    with pytest.raises(ValueError, match=r"unknown key 'sigma' \(did you mean 'blur_sigma'"):
         degradation_options({"sigma": 1})

@@ -220,7 +220,7 @@ def test_total_steps_and_schedules():
         (
             {"g": {"terms": [{"name": "mse"}]}},
             {"steps_per_epoch": 10},
-            "training.steps_per_epoch: set training.epochs too",
+            "training.steps_per_epoch: set epochs too",
         ),
         (
             {"g": {"terms": [{"name": "mse"}]}},

@@ -49,8 +49,8 @@ class Registry(Mapping[str, T], Generic[T]):
 
     ``package``: the package whose modules register members (imported on first lookup).
     ``check(name, member)``: raises ``RegistryError`` naming what a member lacks.
-    ``order(member)``: the key members are listed by (a declared display order); registration
-    order without it.
+    ``order(member)``: the key members are listed by (a declared display order); by name without
+    it (registration order depends on which module a process happened to import first).
     ``aliases``: earlier names that still work (they are not listed as choices).
     """
 
@@ -125,9 +125,8 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         members = self.load()._members
-        if self._order is None:
-            return iter(members)
-        return iter(sorted(members, key=lambda name: (self._order(members[name]), name)))
+        order = self._order or (lambda member: 0)
+        return iter(sorted(members, key=lambda name: (order(members[name]), name)))
 
     def __len__(self) -> int:
         return len(self.load()._members)

@@ -196,11 +196,12 @@ def check_config(config: dict) -> None:
     for name, loss in config["losses"].items():
         _check_loss(name, loss, config["datasets"], scales)
     _check_init_from(config["losses"])
-    _check_settings("training", TrainingSection, config["training"])
+    training = config.get("training", {})
+    _check_settings("training", TrainingSection, training)
     for name, loss in config["losses"].items():
         if "training" in loss:
-            _check_settings(f"losses.{name}.training", TrainingSection, loss_training(config["training"], loss))
-    _check_evaluation_settings(config["evaluation"])
+            _check_settings(f"losses.{name}.training", TrainingSection, loss_training(training, loss))
+    _check_evaluation_settings(config.get("evaluation", {}))
     _check_budget_steps(config)
     _check_evaluation(config)
 
@@ -359,7 +360,7 @@ def memory_warnings(config: dict, available: int) -> list[str]:
         return []
     warnings = []
     for loss_name, loss in config["losses"].items():
-        batch = loss_training(config["training"], loss)["batch_size"]
+        batch = TrainingSection.from_dict(loss_training(config.get("training", {}), loss)).batch_size
         for ds_name, ds in config["datasets"].items():
             if is_test_set(ds):
                 continue

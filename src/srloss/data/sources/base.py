@@ -245,4 +245,6 @@ def open_source(spec: dict, verify: bool = True) -> Source:
 def dataset_frames(spec: dict) -> int:
     """Frames per sample of a dataset definition: ``degradation.frames``, else its source's ``default_frames``."""
     frames = (spec.get("degradation") or {}).get("frames")  # null: not set (the schema's default)
-    return int(frames or SOURCES[spec["source"]].default_frames)
+    if frames:
+        return int(frames)
+    return SOURCES[spec["source"]].default_frames if spec.get("source") else 1  # no source: single images
