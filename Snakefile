@@ -20,6 +20,7 @@ with exit_on_config_error():
         workflow.overwrite_configfiles or ["config.yaml"],
         workflow.config_settings.config_args,
         cache_dir=".snakemake/srloss",  # the cache spares each parse the torch import
+        schema=f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
     )
 config.clear()
 config.update(study.config)

@@ -16,7 +16,7 @@ from srloss.errors import ConfigError
 from srloss.study.checks import BASELINE_LOSS, check_config, check_dataset_files, is_test_set, run_length
 from srloss.study.grid import EXECUTION_ONLY, Run, Study, result_config, to_json
 from srloss.study.loading import StudyLoader, exit_on_config_error, load_yaml, loss_training, read_config
-from srloss.study.schema import check_schema, schema_message
+from srloss.study.schema import SCHEMA_PATH, check_schema, schema_message
 
 __all__ = [
     "BASELINE_LOSS",
@@ -45,15 +45,17 @@ def load_study(
     configfiles: list[str | Path] | str | Path,
     overrides: list[str] | str | None = None,
     cache_dir: str | Path | None = None,
+    schema: str | Path = SCHEMA_PATH,
 ) -> Study:
     """The study described by ``configfiles`` (merged in order) and ``--config`` ``overrides``
     (``key=value`` strings), checked completely; ``ConfigError`` naming the file or key otherwise.
 
     ``cache_dir``: remember that this exact config passed the checks with these sources, so the
     next parse (every dry run, every cluster job) needs neither torch nor the checks again.
+    ``schema``: the workflow's schema file (the Snakefile passes its own).
     """
     if isinstance(configfiles, (str, Path)):
         configfiles = [configfiles]
     config = read_config(list(configfiles), overrides)
-    check_schema(config)
+    check_schema(config, schema)
     return Study(config, cache_dir=cache_dir)
