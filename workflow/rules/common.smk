@@ -2,6 +2,7 @@
 # input functions of every rule (rule files hold rules only).
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from srloss.data.sources import all_archives, fetch_inputs, local_archive, mirro
 from srloss.training.settings import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
+# Every rule runs srloss with the interpreter running this workflow (`.venv/bin/snakemake` runs
+# `.venv/bin/python`), so no `srloss` on PATH is needed; a cluster job's parse resolves the same
+# path on its node (a shared filesystem).
+PYTHON = shlex.quote(sys.executable)
+SRLOSS = f"{PYTHON} -m srloss"
 RESULTS = f"results/{study.name}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_DIR = f"{RESULTS}/runs/{RUN_ID}"
@@ -44,8 +50,8 @@ TRAIN_ON_GPU = config["training"]["device"] != "cpu"
 EVALUATE_ON_GPU = config["evaluation"]["device"] != "cpu"
 os.environ.update(
     SRLOSS_TRAIN_EXECUTION=to_json(execution_settings(config["training"])),
-    SRLOSS_TRAIN_LAUNCH="srloss gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
-    SRLOSS_EVAL_LAUNCH="srloss gpu-run --" if EVALUATE_ON_GPU else "",
+    SRLOSS_TRAIN_LAUNCH=f"{SRLOSS} gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
+    SRLOSS_EVAL_LAUNCH=f"{SRLOSS} gpu-run --" if EVALUATE_ON_GPU else "",
     SRLOSS_EVAL_EXECUTION=" ".join(
         f"--{key.replace('_', '-')} {config['evaluation'][key]}" for key in EXECUTION_ONLY["evaluation"]
     ),

@@ -26,7 +26,7 @@ rule evaluate:
         evaluation=evaluation_json,
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
     shell:
-        "$SRLOSS_EVAL_LAUNCH srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
+        "$SRLOSS_EVAL_LAUNCH {SRLOSS} evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
         " --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
         " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"
 

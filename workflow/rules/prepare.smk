@@ -30,4 +30,4 @@ rule prepare:
         files=lambda w: IMAGE_FILES[(w.dataset, w.split)],
         code=CODE["prepare"],
     shell:
-        "srloss prepare --spec {params.spec:q} --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"
+        "{SRLOSS} prepare --spec {params.spec:q} --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"

@@ -46,7 +46,7 @@ rule train:
         init=lambda w, input: f"--init-weights {input.init}" if "init" in input.keys() else "",
     # exec: srloss replaces the shell, so a preemption signal reaches the training process itself
     shell:
-        "exec $SRLOSS_TRAIN_LAUNCH srloss train --spec {params.spec:q} --train-shard {input.train}"
+        "exec $SRLOSS_TRAIN_LAUNCH {SRLOSS} train --spec {params.spec:q} --train-shard {input.train}"
         " --val-shard {input.val} {params.init} --model {output.model} --best {output.best}"
         " --history {output.history} --record {output.record} --done {output.done} --checkpoint {params.checkpoint:q}"
         ' --execution "$SRLOSS_TRAIN_EXECUTION" --threads {threads} --attempt {resources.attempt} > {log} 2>&1'
