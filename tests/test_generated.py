@@ -35,6 +35,7 @@ def test_generate_check_fails_naming_a_stale_file(tmp_path, monkeypatch):
     doc = tmp_path / "doc.md"
     doc.write_text("# x\n\n<!-- generated: models -->\nold\n<!-- end generated -->\n")
     monkeypatch.setattr(generate, "DOCS", [doc])
+    monkeypatch.setattr("srloss.study.schema.SCHEMA_PATH", tmp_path / "schema.yaml")  # not the committed one
     assert doc in generate.stale()
     assert doc in generate.write() and "| `espcn` |" in doc.read_text() and generate.stale() == []
     result = subprocess.run([sys.executable, "-m", "srloss.cli", "generate", "--check"], capture_output=True, text=True)
