@@ -200,40 +200,94 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ----- srloss check -----------------------------------------------------------------------------
 
 
-def grid_summary(study) -> list[str]:
-    """What ``snakemake`` would do for a checked ``srloss.study.Study``: runs, jobs per stage, downloads."""
-    from srloss.data.sources import archives_to_fetch
-    from srloss.losses import required_backbones
+def planned_jobs(study, torch_home: str | Path | None = None) -> Counter:
+    """The jobs ``snakemake`` runs for a fresh study, by rule (``tests/test_cli.py`` compares them
+    with Snakemake's own plan): downloads and weight files only where not already there."""
+    from srloss.data.sources import archives_to_fetch, fetch_marker
+    from srloss.weights import weight_path
+
+    config, runs = study.config, study.runs()
+    trained = [r for r in runs if r.trained]
+    steps = config["evaluation"]["steps"]
+    archives = {a.name: a for ds in config["datasets"].values() for a in archives_to_fetch(ds)}
+    jobs = Counter(
+        {
+            "fetch_archive": sum(not fetch_marker(a).exists() for a in archives.values()),
+            # the losses' weight files are inputs of training; the metrics' are fetched by `fetch_weights` only
+            "fetch_weight": sum(not weight_path(b, torch_home).exists() for b in study.backbones()),
+            "prepare": len(study.shards()),  # one per split and scale (a test set has one split)
+            "train": len(trained),
+            "evaluate": len(runs),
+            "evaluate_on": len(study.cross_evaluations()),
+            "evaluate_step": len(trained) * len(steps),
+            "aggregate": 1,
+            "budget": 1 if steps else 0,
+            "all": 1,
+        }
+    )
+    return +jobs  # rules without jobs are left out
+
+
+def study_weights(study) -> list[str]:
+    """The pretrained weight files the study's losses and metrics load (``srloss.weights.WEIGHT_FILES`` names)."""
     from srloss.metrics import metric_backbones
-    from srloss.weights import WEIGHT_FILES
+
+    return sorted(set(study.backbones()) | set(metric_backbones(study.config["evaluation"])))
+
+
+def training_estimate(study) -> str:
+    """The study's estimated training CPU time (``srloss.training.estimate``), in words."""
+    from srloss.data.sources import dataset_frames, patch_at
+    from srloss.study import loss_training, run_length
+    from srloss.training.estimate import training_cpu_seconds
+
+    config, runs, unknown = study.config, [], 0
+    for run in (r for r in study.runs() if r.trained):
+        training = loss_training(config["training"], config["losses"][run.loss])
+        steps = run_length(training)
+        if steps is None:  # epochs over the training patches: known once the shard exists
+            unknown += 1
+            continue
+        ds, model = config["datasets"][run.dataset], study.models[run.model]
+        side = patch_at(ds, "patch_size", run.scale) // run.scale
+        frames = dataset_frames(ds) if dataset_frames(ds) > 1 else None
+        runs.append((model["arch"], run.scale, model.get("options", {}), training["batch_size"], side, frames, steps))
+    seconds = training_cpu_seconds(runs)
+    amount = f"{seconds / 3600:.1f} CPU-hours" if seconds >= 3600 else f"{seconds / 60:.0f} CPU-minutes"
+    text = (
+        f"estimated training time: {amount} for {len(runs)} runs (an estimate from the models' "
+        "multiply-accumulates, calibrated on the demo's CPU time; loss networks, validation and evaluation add "
+        "to it; GPU time is not estimated: no GPU has been measured)"
+    )
+    return text + (f"; {unknown} runs set in epochs are not counted" if unknown else "")
+
+
+def grid_summary(study) -> list[str]:
+    """What ``snakemake`` would do for a checked ``srloss.study.Study``: runs, jobs per rule, downloads, time."""
+    from srloss.data.sources import archives_to_fetch
+    from srloss.weights import WEIGHT_FILES, weight_path
 
     config = study.config
     runs = study.runs()
     trained = [r for r in runs if r.trained]
-    cross = study.cross_evaluations()
-    jobs = Counter(
-        {
-            "prepare": len(study.shards()),  # one per split and scale (a test set has one split)
-            "train": len(trained),
-            "evaluate": len(runs),
-            "evaluate_on": len(cross),
-            "aggregate": 1,
-        }
-    )
-    jobs = +jobs  # stages without jobs are left out
+    jobs = planned_jobs(study)
     archives = sorted({a.filename for ds in config["datasets"].values() for a in archives_to_fetch(ds)})
-    backbones = {b for loss in config["losses"].values() for b in required_backbones(loss["terms"])}
-    backbones = sorted(backbones | set(metric_backbones(config["evaluation"])))
+    weights = study_weights(study)
+    missing = [WEIGHT_FILES[b].file for b in weights if not weight_path(b).exists()]
+    cached = [WEIGHT_FILES[b].file for b in weights if weight_path(b).exists()]
     return [
         f"study {study.name}: results in results/{study.name}/",
         f"runs: {len(runs)} ({len(trained)} trained: {len(study.training_datasets())} datasets x "
         f"{sum(study.is_trained(m) for m in study.models)} trained models x {len(config['losses'])} losses x "
         f"{len(config['scales'])} scales x {len(config['seeds'])} seeds; "
         f"{len(runs) - len(trained)} untrained baselines)",
-        "jobs: " + ", ".join(f"{stage} {n}" for stage, n in jobs.items()) + f" (total {sum(jobs.values())})",
+        "jobs: " + ", ".join(f"{rule} {n}" for rule, n in jobs.items()) + f" (total {sum(jobs.values())})",
         "tested on: " + "; ".join(f"{d} -> {', '.join(study.test_sets(d))}" for d in study.training_datasets()),
         "dataset archives to fetch: " + (", ".join(archives) or "none"),
-        "weight files to fetch: " + (", ".join(WEIGHT_FILES[b].file for b in backbones) or "none"),
+        "weight files to fetch: "
+        + (", ".join(missing) or "none")
+        + (f" (cached already: {', '.join(cached)})" if cached else ""),
+        training_estimate(study),
     ]
 
 

@@ -114,7 +114,10 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file as ``read_rgb`` returns it, read from the header only."""
+    """(width, height) of an image file as ``read_rgb`` returns it, read from the header; an image
+    ``read_rgb`` would refuse is refused here too (the config check and the prepare job agree):
+    from the header alone for a multi-frame file, by decoding it only when its mode may hide a
+    reason (alpha, 16-bit, float, CMYK, a transparent palette colour)."""
     from PIL import Image
 
     path = Path(path)
@@ -122,8 +125,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
         with Image.open(path) as im:
             width, height = im.size
             orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+            plain = im.mode in CONVERTIBLE_MODES and "transparency" not in im.info
+            frames = getattr(im, "n_frames", 1)
     except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ImageError(f"{path}: cannot read image: {e}") from e
+    if frames > 1 or not plain:
+        read_rgb(path)  # raises ImageError with the reason when the pixels cannot be used
     return (height, width) if orientation in SWAPPING_ORIENTATIONS else (width, height)
 
 
