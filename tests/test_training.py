@@ -312,6 +312,7 @@ def test_resume_after_sigterm_is_bitwise_identical(shards, tmp_path):
         ref = torch.load(tmp_path / "ref" / name, weights_only=True)
         got = torch.load(run_dir / name, weights_only=True)
         assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref), name
+        assert (tmp_path / "ref" / name).read_bytes() == (run_dir / name).read_bytes(), name  # checksums compare
     with open(tmp_path / "ref/history.csv") as a, open(run_dir / "history.csv") as b:
         assert list(csv.reader(a)) == list(csv.reader(b))
     record = json.loads((run_dir / "run.json").read_text())

@@ -77,9 +77,11 @@ def tensor_bytes(obj) -> int:
 
 def save_tensors(obj, path: str | Path) -> None:
     """``torch.save`` atomically, after checking that the tensors fit on the disk (``DiskFull`` naming
-    the file and the space otherwise: torch's own error on a full disk says neither)."""
-    with atomic_path(path, size_hint=tensor_bytes(obj)) as tmp:
-        torch.save(obj, tmp)
+    the file and the space otherwise: torch's own error on a full disk says neither). Saved through a
+    file object, so the zip's folder is always ``archive/`` (a path would name it after the temporary
+    file): the same tensors give the same bytes, and users can compare runs by checksum."""
+    with atomic_path(path, size_hint=tensor_bytes(obj)) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def save(path: str | Path, state: dict) -> None:
