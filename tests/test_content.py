@@ -50,15 +50,19 @@ def test_digest_cache_persists_and_a_broken_cache_file_is_ignored(tmp_path):
     assert DigestCache(tmp_path / "c.json").digest(f) == digest
 
 
-def test_files_fingerprint_follows_content_not_timestamps(tmp_path):
+def test_files_fingerprint_follows_content_not_timestamps_or_places(tmp_path):
     f = tmp_path / "a.png"
     f.write_bytes(b"one")
-    before = files_fingerprint([f])
+    before = files_fingerprint([("a.png", f)])
     os.utime(f, (1, 1))
-    assert files_fingerprint([f]) == before  # touched, same content
+    assert files_fingerprint([("a.png", f)]) == before  # touched, same content
+    moved = tmp_path / "elsewhere" / "a.png"
+    moved.parent.mkdir()
+    moved.write_bytes(b"one")
+    assert files_fingerprint([("a.png", moved)]) == before  # another folder, same name and content
     f.write_bytes(b"two")  # same size, new content
-    assert files_fingerprint([f]) != before
-    assert files_fingerprint([f, tmp_path / "gone.png"]) != files_fingerprint([f])
+    assert files_fingerprint([("a.png", f)]) != before
+    assert files_fingerprint([("a.png", f), ("gone.png", tmp_path / "gone.png")]) != files_fingerprint([("a.png", f)])
 
 
 def test_shards_carry_a_manifest_that_verifies(tmp_path):

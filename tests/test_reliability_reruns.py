@@ -133,6 +133,17 @@ def test_reruns_a_touched_image_reruns_nothing(done, tmp_path):
 
 
 @pytest.mark.integration
+def test_reruns_a_moved_dataset_folder_reached_through_a_symbolic_link_reruns_nothing(done, tmp_path):
+    """`root` names where the images lie, not what they are: moved, and reached through a link, the
+    same files prepare, train and evaluate nothing again (the aggregation, which records the whole
+    config, reruns: tables only)."""
+    work = _copy(done, tmp_path)
+    (work / "images").rename(work / "photos")
+    (work / "link").symlink_to(work / "photos")
+    assert _plan(work, _variant(root="link")) == TAIL
+
+
+@pytest.mark.integration
 def test_reruns_images_outside_the_splits_change_nothing(done, tmp_path):
     work = _copy(done, tmp_path)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(work / "images/camera.png")  # in no split

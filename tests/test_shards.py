@@ -137,7 +137,7 @@ def test_batch_equals_single_samples_with_augmentation(burst_shards):
 
 def test_in_memory_auto_follows_available_memory(burst_shards, monkeypatch):
     assert PatchDataset(burst_shards["train"]).in_memory
-    monkeypatch.setattr(shards_mod, "_available_memory", lambda: 1000)
+    monkeypatch.setattr(shards_mod, "available_memory", lambda: 1000)
     lazy = PatchDataset(burst_shards["train"])
     assert not lazy.in_memory
     torch.testing.assert_close(lazy[3], PatchDataset(burst_shards["train"], in_memory=True)[3])

@@ -40,7 +40,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     out = {s: getattr(args, s) for s in ("train", "val", "test") if getattr(args, s)}
     if not out:
         return _usage_error("prepare: give at least one of --train, --val, --test")
-    prepare(args.spec, args.scale, out)
+    location = (args.locations or {}).get(args.dataset, {}) if args.dataset else {}
+    prepare({**args.spec, **location}, args.scale, out)
     return 0
 
 
@@ -330,6 +331,14 @@ def _add_stage_parsers(sub) -> None:
     p = sub.add_parser("prepare", help="degrade a dataset's HR images and write train/val/test shards")
     p.set_defaults(func=cmd_prepare)
     p.add_argument("--spec", type=_json, required=True, help="the dataset's definition (JSON)")
+    p.add_argument(
+        "--locations",
+        type=_json,
+        default=None,
+        help="where each dataset's files lie (JSON: {dataset: {root: ...}}; the workflow's $SRLOSS_DATASET_LOCATIONS), "
+        "kept out of --spec so that moving a folder reruns nothing",
+    )
+    p.add_argument("--dataset", default=None, help="the dataset whose location --locations gives")
     p.add_argument("--scale", type=int, required=True)
     for split in ("train", "val", "test"):
         p.add_argument(

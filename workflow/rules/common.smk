@@ -10,7 +10,7 @@ from srloss.codehash import stage_hashes
 from srloss.study import EXECUTION_ONLY, Run, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
-from srloss.data.sources import all_archives, fetch_inputs, local_archive, mirror_of, split_fingerprint
+from srloss.data.sources import all_archives, fetch_inputs, local_archive, location, mirror_of, split_fingerprint
 from srloss.training.settings import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
@@ -52,6 +52,9 @@ os.environ.update(
     SRLOSS_TRAIN_EXECUTION=to_json(execution_settings(config["training"])),
     SRLOSS_TRAIN_LAUNCH=f"{SRLOSS} gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
     SRLOSS_EVAL_LAUNCH=f"{SRLOSS} gpu-run --" if EVALUATE_ON_GPU else "",
+    # where each dataset's files lie (srloss.data.sources.location): the prepare job reads them, its
+    # identity does not hold them, so moving a dataset's folder (same content) reruns nothing
+    SRLOSS_DATASET_LOCATIONS=to_json({name: location(ds) for name, ds in config["datasets"].items()}),
     SRLOSS_EVAL_EXECUTION=" ".join(
         f"--{key.replace('_', '-')} {config['evaluation'][key]}" for key in EXECUTION_ONLY["evaluation"]
     ),
@@ -59,6 +62,7 @@ os.environ.update(
 
 
 envvars:
+    "SRLOSS_DATASET_LOCATIONS",
     "SRLOSS_TRAIN_EXECUTION",
     "SRLOSS_TRAIN_LAUNCH",
     "SRLOSS_EVAL_EXECUTION",

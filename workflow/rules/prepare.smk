@@ -3,7 +3,9 @@
 # prepares a damaged one again before anything reads it (common.smk, check_shards).
 # Inputs: fetched archives (fetch.smk) unless the dataset is on disk already (`root`).
 # One job per split: each shard's identity (its params) is only what shapes it (sources.split_spec),
-# so editing the test split re-prepares the test shard alone and no model is retrained.
+# so editing the test split re-prepares the test shard alone and no model is retrained. Where the
+# files lie (`root`) reaches the job as $SRLOSS_DATASET_LOCATIONS, not in its identity: moving a
+# folder (or reaching it through a symbolic link) reruns nothing; its files' content decides.
 from srloss.data.sources import split_spec
 
 
@@ -30,4 +32,5 @@ rule prepare:
         files=lambda w: IMAGE_FILES[(w.dataset, w.split)],
         code=CODE["prepare"],
     shell:
-        "{SRLOSS} prepare --spec {params.spec:q} --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"
+        '{SRLOSS} prepare --spec {params.spec:q} --locations "$SRLOSS_DATASET_LOCATIONS" --dataset {wildcards.dataset}'
+        " --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"

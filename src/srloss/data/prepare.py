@@ -18,7 +18,8 @@ from srloss.data.degrade import degrade, modcrop
 from srloss.data.images import size_problem
 from srloss.data.manifest import ShardDamaged, manifest_path, read_manifest
 from srloss.data.shards import PatchWriter, write_images
-from srloss.data.sources import DatasetError, Source, at_scale, open_source, split_spec
+from srloss.data.sources import DatasetError, Source, at_scale, job_spec, open_source
+from srloss.data.sources.dataset import LOCATION_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,12 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
     """
     prepare_outputs(*out.values())
     spec = at_scale(spec, scale)  # patch_size and stride may be given per scale
+    recorded = {k: v for k, v in spec.items() if k not in LOCATION_KEYS}  # the shard's identity, not where
     source = open_source(spec)
     for split, path in out.items():
         if split == "train":
             n_images = 0
-            with PatchWriter(path, scale, spec) as writer:
+            with PatchWriter(path, scale, recorded) as writer:
                 for _, hr, lr in load_pairs(spec, split, scale, source):
                     writer.append(*crop_patches(hr, lr, scale, spec["patch_size"], spec["stride"]))
                     n_images += 1
@@ -112,7 +114,7 @@ def prepare(spec: dict, scale: int, out: dict[str, str | Path]) -> None:
                 (name, _chw(lr), hr.transpose(2, 0, 1).copy())
                 for name, hr, lr in load_pairs(spec, split, scale, source)
             )
-            write_images(path, images, scale, spec)
+            write_images(path, images, scale, recorded)
             log.info("%s: whole images -> %s", split, path)
 
 
@@ -130,7 +132,7 @@ def repair_shard(shard: str | Path, spec: dict, scale: int, split: str) -> str:
         stamp = manifest_path(shard).stat().st_mtime_ns
     except ShardDamaged:
         before, stamp = None, None
-    prepare(split_spec(spec, split, int(scale)), int(scale), {split: shard})
+    prepare(job_spec(spec, split, int(scale)), int(scale), {split: shard})
     if before is None or read_manifest(shard)["sha256"] != before:
         return "prepared again; it may differ from what the runs made from it read, so the next run redoes them"
     for path in (shard, manifest_path(shard)):

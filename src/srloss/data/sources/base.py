@@ -22,6 +22,7 @@ at registration, naming what is missing, instead of later getting no fingerprint
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -186,15 +187,15 @@ class Source(ABC):
     def files(self, split: str, name: str) -> list[Path]:
         """Every file sample ``name`` of ``split`` is read from (its content is fingerprinted)."""
 
-    def tracked_files(self, split: str) -> list[Path]:
-        """The files whose content decides ``split``'s shard: those of a copy the user supplies (``root``).
-
-        Downloads are verified by md5 when fetched, and packaged images ship with an installed
-        package (at a path that differs between environments), so neither is tracked.
-        """
-        if not self.spec.get("root"):
+    def tracked_files(self, split: str) -> list[tuple[str, Path]]:
+        """(name, file) of every file whose content decides ``split``'s shard, the name relative to the
+        copy's folder (so moving it, or reaching it through a symbolic link, changes nothing): the
+        files of a copy the user supplies (``root``). Downloads are verified by md5 when fetched."""
+        root = self.spec.get("root")
+        if not root:
             return []
-        return [path for name in self.names(split) for path in self.files(split, name)]
+        files = [path for name in self.names(split) for path in self.files(split, name)]
+        return [(os.path.relpath(path, root), path) for path in files]
 
     @abstractmethod
     def load(self, split: str, name: str, scale: int) -> tuple[np.ndarray, np.ndarray | None]:

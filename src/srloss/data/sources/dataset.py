@@ -17,7 +17,11 @@ from srloss.data.sources.files import DatasetError, files_fingerprint, is_dir
 
 # Keys of a dataset definition that shape every split's shard; patch_size and stride shape the
 # training patches only, and `url` (a mirror of the same verified archives) shapes nothing.
-SHARED_KEYS = ("source", "root", "archive", "degradation")
+SHARED_KEYS = ("source", "archive", "degradation")
+# Where a copy lies on disk: not what the shard is made of (the content of its files is,
+# ``split_fingerprint``), so moving the folder or pointing `root` at it through a symbolic link
+# reruns nothing. The prepare job receives it apart from its identity (``job_spec``).
+LOCATION_KEYS = ("root",)
 TRAIN_KEYS = ("patch_size", "stride")
 
 
@@ -51,6 +55,16 @@ def split_spec(spec: dict, split: str, scale: int) -> dict:
     if split in spec.get("splits", {}):
         out["splits"] = {split: list(spec["splits"][split])}
     return out
+
+
+def location(spec: dict) -> dict:
+    """Where a dataset's files lie (``LOCATION_KEYS``): what the prepare job needs beside its identity."""
+    return {k: spec[k] for k in LOCATION_KEYS if k in spec}
+
+
+def job_spec(spec: dict, split: str, scale: int) -> dict:
+    """What a prepare job reads: its identity (``split_spec``) and where the files lie (``location``)."""
+    return {**split_spec(spec, split, scale), **location(spec)}
 
 
 def split_names(spec: dict, split: str, source: Source | None = None) -> list[str]:

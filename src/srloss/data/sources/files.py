@@ -87,19 +87,19 @@ def found(names: list[str], what: str = "images") -> str:
     return f"found {len(names)} {what}, e.g. {', '.join(names[:5])}"
 
 
-def files_fingerprint(paths: list[Path], cache: DigestCache | None = None) -> str:
-    """A fingerprint of files by content: their paths and SHA-256 digests, hashed.
+def files_fingerprint(files: list[tuple[str, Path]], cache: DigestCache | None = None) -> str:
+    """A fingerprint of named files by content: each (name, SHA-256 of its bytes), hashed.
 
-    Editing an image in place (even to the same size, with its old modification time restored),
-    adding or removing one changes it, so the prepare job reruns; touching or copying an image
-    without changing it does not. ``cache`` spares reading files that did not change since the
-    last parse (``content.DigestCache``).
+    Editing a file in place (even to the same size, with its old modification time restored),
+    adding or removing one changes it, so the prepare job reruns; touching, copying or moving a
+    file without changing it does not. ``cache`` spares reading files that did not change since
+    the last parse (``content.DigestCache``).
     """
     cache = cache or DigestCache()
     h = hashlib.sha256()
-    for path in paths:
+    for name, path in files:
         try:
-            h.update(f"{path}\t{cache.digest(path)}\n".encode())
+            h.update(f"{name}\t{cache.digest(path)}\n".encode())
         except OSError:
-            h.update(f"{path}\tmissing\n".encode())
+            h.update(f"{name}\tmissing\n".encode())
     return h.hexdigest()[:16]
