@@ -83,6 +83,7 @@ def test_gan_training_updates_generator_and_discriminator(shards, tmp_path):
         spec, shards["train"], shards["val"], **outputs(tmp_path), execution={"keep_checkpoint": True, "log_every": 1}
     )
     assert record["status"] == "completed" and record["discriminator_parameters"] > 0
+    assert not (tmp_path / "progress.json").exists()  # the heartbeat is removed when the run finishes
 
     # the networks as they were initialised, rebuilt the way train() builds them
     seed_everything(0)
@@ -300,6 +301,8 @@ def test_resume_after_sigterm_is_bitwise_identical(shards, tmp_path):
     lines += proc.stderr.readlines()
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM, "".join(lines)[-3000:]
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "model.pt").exists()
+    heartbeat = json.loads((run_dir / "progress.json").read_text())  # left by the stopped attempt (srloss status)
+    assert heartbeat["pid"] == proc.pid and heartbeat["total"] == steps
     interrupted_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
     assert 40 <= interrupted_at < steps
 
@@ -318,6 +321,7 @@ def test_resume_after_sigterm_is_bitwise_identical(shards, tmp_path):
     record = json.loads((run_dir / "run.json").read_text())
     assert record["resumed_from_steps"] == [interrupted_at] and record["status"] == "completed"
     assert not (run_dir / "checkpoint.pt").exists()  # removed after success (keep_checkpoint: false)
+    assert not (run_dir / "progress.json").exists()
 
 
 def test_stale_checkpoint_of_another_spec_is_ignored(shards, tmp_path):

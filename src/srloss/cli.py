@@ -1,21 +1,28 @@
-"""``srloss``: what the workflow's rules call, plus ``srloss check`` for people.
+"""``srloss``: what the workflow's rules call, plus ``srloss check`` and ``srloss status`` for people.
 
 Each job's definition arrives as one JSON spec (built by ``srloss.study.Study``), so a rule
 needs no logic of its own and the same command can be run by hand. ``srloss check CONFIG``
-validates a study the way the Snakefile does and prints its grid, without Snakemake.
+validates a study the way the Snakefile does and prints its grid, without Snakemake;
+``srloss status CONFIG`` says how far a running or finished study is, from its files.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import sys
+import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import srloss
 from srloss.errors import EXIT_USER_ERROR, one_line_errors  # noqa: E402
+
+if TYPE_CHECKING:
+    from srloss.report.status import RunStatus, StudyStatus
 
 
 def _json(text: str) -> dict:
@@ -198,6 +205,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from srloss.report.status import STALE_AFTER_S, collect
+    from srloss.study import ConfigError, load_study
+
+    cache = Path(".snakemake/srloss")  # the workflow's record of checked configs: no torch import when it has this one
+    try:
+        study = load_study(args.configs, args.config, cache_dir=cache if cache.is_dir() else None)
+    except ConfigError as e:
+        print(f"srloss status: {' '.join(args.configs)}: {e}", file=sys.stderr)
+        return 1
+    stale_after = STALE_AFTER_S if args.stale_after is None else args.stale_after * 60
+    status = collect(study, Path("results") / study.name, time.time(), stale_after)
+    print("\n".join(status_lines(status, args.all)))
+    return 0
+
+
 # ----- srloss check -----------------------------------------------------------------------------
 
 
@@ -290,6 +313,130 @@ def grid_summary(study) -> list[str]:
         + (f" (cached already: {', '.join(cached)})" if cached else ""),
         training_estimate(study),
     ]
+
+
+# ----- srloss status ----------------------------------------------------------------------------
+
+LISTED = 10  # runs listed per state, and failures shown, unless --all
+HEADINGS = {
+    "training": "training:",
+    "stalled": "stalled (no train.done; heartbeat older than {stale} or its process ended: killed, preempted or "
+    "node lost; a retry or the next snakemake run resumes them from checkpoint.pt):",
+    "failed": "failed:",
+    "outdated": "outdated (trained for an earlier config: the next snakemake run trains them again):",
+    "trained": "trained, to be evaluated:",
+    "pending": "pending:",
+    "done": "done:",
+}
+SHOWN = ("training", "stalled", "failed", "outdated")  # listed by default; the other states with --all
+
+
+def _duration(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' * (n != 1)}"
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _run_line(status: RunStatus, now: float) -> str:
+    """One run: its id, and where its heartbeat stands."""
+    from srloss.report.status import run_id
+
+    line, beat = run_id(status.run), status.files.heartbeat
+    if beat is None:
+        return line
+    line += f": step {beat['step']}/{beat['total']}"
+    if status.state == "training":
+        rate = beat.get("steps_per_s")
+        pace = (
+            f", {rate:.3g} steps/s, {_duration((beat['total'] - beat['step']) / rate)} left" if rate else ", starting"
+        )
+        return line + f"{pace} ({beat['device']} on {beat['host']}, updated {_duration(now - beat['updated'])} ago)"
+    ended = ", its process has ended" if status.files.alive is False else ""
+    last = status.files.last_log_line[:160]
+    return (
+        line
+        + f", last heartbeat {_duration(now - beat['updated'])} ago ({beat['host']}, pid {beat['pid']}{ended})"
+        + (f"; log: {last}" if last else "")
+    )
+
+
+def _capped(items: list[str], show_all: bool) -> list[str]:
+    """``items``, the first ``LISTED`` unless ``show_all``."""
+    if show_all or len(items) <= LISTED:
+        return items
+    return items[:LISTED] + [f"  ... and {len(items) - LISTED} more (srloss status --all)"]
+
+
+def _eta_lines(status: StudyStatus) -> list[str]:
+    est = status.estimate
+    if est.runs == 0 and est.unknown == 0:
+        return ["training: nothing left to train" + (" but the failed runs" if status.count("failed") else "")]
+    if est.seconds is None:
+        return [f"ETA: unknown until a run finishes or reports its pace ({_runs(est.unknown)} to train)"]
+    flight = f"{_runs(est.in_flight)} in flight" if est.in_flight else "none in flight now: one at a time"
+    left_out = f"; {_runs(est.unknown)} without a known pace or length left out" if est.unknown else ""
+    return [
+        f"ETA: {_duration(est.seconds)} until the last run is trained (an estimate: {_duration(est.work)} of "
+        f"training left in {_runs(est.runs)}, {flight}{left_out})",
+        "  how: each run's remaining steps x seconds per step: a training run's own pace, else the mean of the "
+        "trained, training and stalled runs of its dataset/model/loss/scale, else of all runs;",
+        "  added up, divided by the runs in flight, at least the longest training run's time left; stalled runs "
+        "count in full; failed runs and evaluation are left out",
+    ]
+
+
+def _output_lines(status: StudyStatus, show_all: bool) -> list[str]:
+    """How far evaluation and aggregation are, and the folders no longer in the study."""
+    from srloss.report.paths import STALE_DIR, VERDICT_STEM
+    from srloss.report.status import stray_groups
+
+    root = status.root
+    evaluated = sum(r.files.evaluated_at is not None for r in status.runs)
+    evaluation = f"evaluation: {evaluated}/{len(status.runs)} runs on their own test set"
+    if status.cross[1]:
+        evaluation += f", {status.cross[0]}/{status.cross[1]} on other test sets (test_on)"
+    if status.budget:
+        evaluation += f", {status.budget[0]}/{status.budget[1]} budget steps (evaluation.steps)"
+    verdict = root / f"{VERDICT_STEM}.md"
+    if status.verdict_at is None:
+        aggregation = f"aggregation: not yet ({verdict} is written once every run is evaluated)"
+    elif status.last_evaluation and status.last_evaluation > status.verdict_at:
+        aggregation = f"aggregation: {verdict} of {_when(status.verdict_at)} is older than the last evaluation"
+    else:
+        aggregation = f"aggregation: verdict written {_when(status.verdict_at)}: {verdict}"
+    strays = [f"  {root}/{name}: {n} folder{'s' * (n > 1)}" for name, n in stray_groups(status.strays)]
+    if status.set_aside:
+        strays.append(f"  {root}/{STALE_DIR}/: {status.set_aside} files aggregation set aside")
+    heading = ["not in the study (left as they are; delete them by hand if no longer wanted):"] if strays else []
+    return [evaluation, aggregation, *_eta_lines(status), *heading, *_capped(strays, show_all)]
+
+
+def status_lines(status: StudyStatus, show_all: bool = False) -> list[str]:
+    """``srloss status``'s report: the counts, the runs of each state, evaluation, aggregation, the
+    ETA and stray folders."""
+    from srloss.report.status import STATES
+
+    root = status.root
+    counts = [f"{status.count('done')}/{len(status.runs)} runs done"]
+    counts += [f"{n} {state}" for state in STATES[1:] if (n := status.count(state))]
+    lines = [f"study {status.study} ({root}/), {_when(status.at)}", ", ".join(counts)]
+    for state in ("training", "stalled", "failed", "outdated", "trained", "pending", "done"):
+        if state == "failed":
+            if status.failures:
+                items = [f"  {f.what} ({f.stage}): {f.cause}\n    log: {f.log}" for f in status.failures]
+                lines += [HEADINGS[state], *_capped(items, show_all)]
+            continue
+        runs = [r for r in status.runs if r.state == state]
+        if runs and (state in SHOWN or show_all):
+            lines.append(HEADINGS[state].format(stale=_duration(status.stale_after)))
+            lines += _capped([f"  {_run_line(r, status.at)}" for r in runs], show_all)
+    return lines + _output_lines(status, show_all)
 
 
 # ----- the parser ---------------------------------------------------------------------------------
@@ -403,6 +550,28 @@ def _add_tool_parsers(sub) -> None:
     )
     c.set_defaults(func=cmd_check)
     c.add_argument("config", help="the study config (YAML)")
+    st = sub.add_parser(
+        "status",
+        help="how far a study is: runs done, training, failed, pending; an ETA (reads files only)",
+        description="Read the study's files under results/<study>/ (run folders, heartbeats, job logs) and say "
+        "how far it is. Run it where you run snakemake, with the same configs; it needs neither Snakemake nor its "
+        "lock, so it works while the workflow runs and on a cluster's login node.",
+    )
+    st.set_defaults(func=cmd_status)
+    st.add_argument(
+        "configs", nargs="*", default=["config.yaml"], help="the study's config files (default: config.yaml)"
+    )
+    st.add_argument(
+        "--config", nargs="+", default=None, metavar="KEY=VALUE", help="the overrides snakemake got, if any"
+    )
+    st.add_argument("--all", action="store_true", help="list every run of every state, every failure and stray folder")
+    st.add_argument(
+        "--stale-after",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="a heartbeat older than this (and than three logging windows) means the run stopped (default: 10)",
+    )
     w = sub.add_parser("fetch-weights", help="download pretrained backbone weights into the torch hub cache")
     w.set_defaults(func=cmd_fetch_weights)
     w.add_argument("backbones", nargs="*", help="backbone names (vgg19, resnet18, resnet50, alexnet, vgg16)")

@@ -34,7 +34,7 @@ from srloss.models.base import count_parameters
 from srloss.training import checkpoint
 from srloss.training import step_weights as budget
 from srloss.training.meter import WindowMeter
-from srloss.training.progress import Progress
+from srloss.training.progress import Heartbeat, Progress
 from srloss.training.run_files import RunPaths, run_record, tidy_checkpoint, write_outputs
 from srloss.training.settings import EXECUTION_KEYS, ExecutionConfig, TrainingConfig
 from srloss.training.setup import (
@@ -197,7 +197,8 @@ def _train(
     d_steps = net.adv.critic_steps(cfg.discriminator.steps_per_g) if net.adv is not None else 0
     meter = WindowMeter(net.g_columns, net.d_columns, d_steps, exe.log_every, run.device)
     state = RunState.resume_or_start(paths.checkpoint, run.fingerprint, meter, net, run.batches, run.n_steps)
-    progress = Progress(run.n_steps, state.steps_done, paths.tensorboard if exe.tensorboard else None)
+    heartbeat = Heartbeat(paths.heartbeat, run.n_steps, state.steps_done, exe.log_every, str(run.device))
+    progress = Progress(run.n_steps, state.steps_done, paths.tensorboard if exe.tensorboard else None, heartbeat)
     log.info("pid %d; %s", os.getpid(), describe(run))
     if spec.get("save_steps"):
         budget.check_steps(spec["save_steps"], run.n_steps)
@@ -232,6 +233,7 @@ def _train(
     )
     if run.step_dir is not None:
         budget.clear(run.step_dir)
+    heartbeat.remove()
     log.info("run finished: %s (%s)", health.status, health.detail)
     return record
 

@@ -9,7 +9,10 @@
 * ``run.json``: the run record: ``status`` (its first word is the health class, see
   ``srloss.health``), ``health`` (class, sentence, the numbers behind it), steps, timing,
   device, provenance;
-* ``checkpoint.pt``: removed, or rewritten with the final state (``keep_checkpoint``).
+* ``checkpoint.pt``: removed, or rewritten with the final state (``keep_checkpoint``);
+* ``progress.json``: the heartbeat (``srloss.training.progress``), rewritten at each logging
+  window while the run trains and removed when it finishes; one left behind belongs to an attempt
+  that stopped (``srloss status`` reads it). Like ``checkpoint.pt``, never a Snakemake output.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from srloss.atomic import atomic_path, write_text
 from srloss.health import Health
 from srloss.models.base import count_parameters
 from srloss.training import checkpoint
+from srloss.training.progress import HEARTBEAT
 from srloss.training.settings import ExecutionConfig, TrainingConfig
 from srloss.training.setup import Networks
 from srloss.training.state import RunState
@@ -44,6 +48,10 @@ class RunPaths:
     @property
     def tensorboard(self) -> Path:
         return self.model.parent / "tensorboard"
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.model.parent / HEARTBEAT
 
 
 def write_weights(paths: RunPaths, net: Networks, state: RunState) -> None:
