@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: install demo-weights
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --quiet rules --show-failed-logs
 
 # The pretrained trunk of the demo's LPIPS metric (AlexNet, 233 MB), fetched by the workflow's
 # fetch_weights rule into resources/weights. Best effort: offline the demo still runs, its

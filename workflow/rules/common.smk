@@ -4,6 +4,7 @@ import os
 import re
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from srloss.codehash import stage_hashes
@@ -142,8 +143,32 @@ DAMAGED_SHARDS = check_shards() if workflow.is_main_process else []  # a cluster
 DIGESTS.save()
 
 
+RUN_STARTED = time.time()
+
+
+def report_command():
+    files = " ".join(f"--configfile {shlex.quote(os.path.relpath(f))}" for f in workflow.overwrite_configfiles)
+    return f"{sys.argv[0]} --report {RESULTS}/report.html {files}".strip()
+
+
+def end_of_run(failed):
+    """The run's last words: each failed job's cause and log (srloss.report.status), or where the results are."""
+    from srloss.report.status import run_summary
+
+    for line in run_summary(Path(RESULTS), RUN_STARTED, failed, report_command()):
+        print(line, file=sys.stderr)
+
+
 onstart:
     repair_damaged_shards()
+
+
+onsuccess:
+    end_of_run(failed=False)
+
+
+onerror:
+    end_of_run(failed=True)
 
 
 # --- fetch ---------------------------------------------------------------------------------

@@ -401,3 +401,27 @@ def collect(study: Study, root: Path, now: float, stale_after: float = STALE_AFT
 def planned_steps(study: Study, run: Run) -> int | None:
     """A run's length as its loss's ``training`` fixes it; None when it is set in epochs of the data."""
     return run_length(loss_training(study.config["training"], study.config["losses"][run.loss]))
+
+
+def failed_logs(root: Path, since: float) -> list[tuple[Path, str]]:
+    """(log, cause) of every job log under ``root``/logs written since ``since`` that ends in a
+    failure (``failure_cause``), oldest first: what a run that just failed should show."""
+    logs = [(modified(p), p) for p in (root / "logs").rglob("*.log")]
+    found = [(t, p, failure_cause(tail(p))) for t, p in logs if t is not None and t >= since]
+    return [(p, cause) for _, p, cause in sorted(found) if cause]
+
+
+def run_summary(root: Path, since: float, failed: bool, report_command: str, shown: int = 10) -> list[str]:
+    """The lines that end a workflow run: each failed job's cause and log, or where the results are."""
+    if not failed:
+        return [
+            f"srloss: done: the verdict is {root / 'tables/verdict.md'}, the tables and figures are in "
+            f"{root / 'tables'} and {root / 'figures'}; for the report: {report_command}"
+        ]
+    failures = failed_logs(root, since)
+    lines = [f"srloss: {len(failures)} job(s) failed:" if failures else "srloss: the run failed (see above)"]
+    for log, cause in failures[:shown]:
+        lines.append(f"  {cause}  (log: {log})")
+    if len(failures) > shown:
+        lines.append(f"  ... and {len(failures) - shown} more (srloss status lists them)")
+    return lines + ["fix what the lines say and run the same command again: finished jobs are kept"]
