@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from srloss.codehash import STAGES, stage_hashes, stage_modules
+from srloss.codehash import STAGES, job_code, stage_hashes, stage_modules
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -182,6 +182,8 @@ def test_best_weights_rerun_only_the_trained_evaluations(study):
         ("evaluation/measure.py", {j for j in EVERYTHING if j.startswith("evaluate/")} | {"aggregate", "all"}),
         ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
         ("data/degrade.py", EVERYTHING),  # every stage imports it
+        ("losses/regularizers.py", set()),  # the TV term's module: no loss of this study has one
+        ("models/srcnn.py", set()),  # a model this study does not train
     ],
 )
 def test_editing_a_library_module_reruns_the_stages_that_import_it(study, module, expected):
@@ -239,3 +241,22 @@ def test_stage_hash_changes_with_the_sources_only(tmp_path):
     stage_hashes.cache_clear()
     after = stage_hashes(tmp_path / "srloss")
     assert {s for s in STAGES if before[s] != after[s]} == {"train", "evaluate", "aggregate", "budget"}
+
+
+def test_a_job_code_follows_the_members_it_uses(tmp_path):
+    """A job's code is its stage's modules plus its own registry members': editing the TV term's
+    module changes the code of a training with a TV term only, never an evaluation's."""
+    root = tmp_path / "srloss"
+    shutil.copytree(REPO / "src/srloss", root, ignore=shutil.ignore_patterns("__pycache__"))
+    pixel, tv = ("srloss.losses.pixel",), ("srloss.losses.pixel", "srloss.losses.regularizers")
+
+    def codes():
+        job_code.cache_clear()
+        return job_code("train", pixel, root), job_code("train", tv, root), job_code("evaluate", pixel, root)
+
+    before = codes()
+    assert len(set(before)) == 3
+    with open(root / "losses/regularizers.py", "a") as f:
+        f.write("\n_EDITED = True\n")
+    after = codes()
+    assert [b == a for b, a in zip(before, after)] == [True, False, True]

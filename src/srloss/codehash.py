@@ -68,7 +68,7 @@ def _package_modules(package: str, root: Path) -> set[str]:
     return {f"{package}.{n}" for n in names}
 
 
-def _imported_modules(module: str, path: Path, root: Path = ROOT) -> set[str]:
+def _imported_modules(module: str, path: Path, root: Path = ROOT, registries: bool = True) -> set[str]:
     """``srloss`` modules named by the import statements of one source file (any nesting level),
     and every module of a registry's package that the file creates (``_registry_package``)."""
     is_package = path.name == "__init__.py"
@@ -76,7 +76,7 @@ def _imported_modules(module: str, path: Path, root: Path = ROOT) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         package = _registry_package(node)
         if package is not None and package.startswith(PACKAGE + "."):
-            found |= _package_modules(package, root)
+            found |= _package_modules(package, root) if registries else set()
             continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -102,11 +102,16 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def stage_modules(entry: str, root: Path = ROOT) -> dict[str, Path]:
+def stage_modules(entry: str, root: Path = ROOT, registries: bool = True) -> dict[str, Path]:
     """``entry`` and every srloss module it imports, transitively (with their parent packages,
-    whose ``__init__`` runs on import), mapped to their source files."""
+    whose ``__init__`` runs on import), mapped to their source files. ``registries=False`` leaves
+    out what a registry imports by name (its members): ``job_code`` adds those a job uses."""
+    return _closure([entry], root, registries)
+
+
+def _closure(entries: list[str], root: Path, registries: bool) -> dict[str, Path]:
     seen: dict[str, Path] = {}
-    todo = [entry]
+    todo = list(entries)
     while todo:
         module = todo.pop()
         if module in seen:
@@ -115,7 +120,7 @@ def stage_modules(entry: str, root: Path = ROOT) -> dict[str, Path]:
         if path is None:  # a name imported from a module, not a module itself
             continue
         seen[module] = path
-        todo += _parents(module) + sorted(_imported_modules(module, path, root))
+        todo += _parents(module) + sorted(_imported_modules(module, path, root, registries))
     return seen
 
 
@@ -137,13 +142,28 @@ def code_text(path: Path) -> str:
 
 def stage_hash(entry: str, root: Path = ROOT) -> str:
     """SHA-256 over the sorted (module name, ``code_text``) of a stage's modules."""
-    h = hashlib.sha256()
-    for module, path in sorted(stage_modules(entry, root).items()):
-        h.update(module.encode() + b"\0" + code_text(path).encode() + b"\0")
-    return h.hexdigest()[:16]
+    return _hash(stage_modules(entry, root))
 
 
 @lru_cache(maxsize=None)
 def stage_hashes(root: Path = ROOT) -> dict[str, str]:
     """The ``code`` param of every workflow stage, computed once per Snakefile parse."""
     return {stage: stage_hash(entry, root) for stage, entry in STAGES.items()}
+
+
+def _hash(modules: dict[str, Path]) -> str:
+    h = hashlib.sha256()
+    for module, path in sorted(modules.items()):
+        h.update(module.encode() + b"\0" + code_text(path).encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def job_code(stage: str, members: tuple[str, ...], root: Path = ROOT) -> str:
+    """The ``code`` param of one job: its stage's modules without the registries' members, plus the
+    members it uses (``members``: the modules of its model, loss terms, metrics or source) and what
+    they import. Editing the L1 term's module reruns the runs whose loss has an L1 term, not the
+    MSE runs; editing a module no job uses reruns nothing."""
+    modules = _closure([STAGES[stage]], root, registries=False)
+    modules.update(_closure(list(members), root, registries=False))
+    return _hash(modules)

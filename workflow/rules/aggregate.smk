@@ -74,6 +74,6 @@ rule aggregate:
         code=CODE["aggregate"],
         root=lambda w, output: Path(output.per_image).parents[1],  # results/<study>
     shell:
-        "{SRLOSS} aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
+        "$SRLOSS_PYTHON -m srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"
         " --figure {output.figure} --provenance {output.provenance} > {log} 2>&1"

@@ -26,10 +26,10 @@ rule evaluate_step:
         gpu=1 if EVALUATE_ON_GPU else 0,
     params:
         spec=run_spec_json,
-        code=CODE["evaluate"],
+        code=code_of("evaluate"),
         evaluation=evaluation_json,
     shell:
-        "$SRLOSS_EVAL_LAUNCH {SRLOSS} evaluate --spec {params.spec:q} --checkpoint {input.model}"
+        "$SRLOSS_EVAL_LAUNCH $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} --checkpoint {input.model}"
         " --test-shard {input.test} --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
         " --metrics {output.metrics} --record {output.record} > {log} 2>&1"
 
@@ -56,5 +56,5 @@ rule budget:
         code=CODE["budget"],
         final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",
     shell:
-        "{SRLOSS} budget --step-metrics {input.steps} {params.final} --records {input.records} --baselines {input.baselines}"
+        "$SRLOSS_PYTHON -m srloss budget --step-metrics {input.steps} {params.final} --records {input.records} --baselines {input.baselines}"
         " --table {output.table} --ranking {output.ranking} --figures {output.figure} {output.pdf} > {log} 2>&1"

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from srloss.codehash import stage_hashes
+from srloss.codehash import job_code, stage_hashes
 from srloss.study import EXECUTION_ONLY, Run, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
@@ -17,15 +17,28 @@ from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
 # Every rule runs srloss with the interpreter running this workflow (`.venv/bin/snakemake` runs
 # `.venv/bin/python`), so no `srloss` on PATH is needed; a cluster job's parse resolves the same
-# path on its node (a shared filesystem).
-PYTHON = shlex.quote(sys.executable)
-SRLOSS = f"{PYTHON} -m srloss"
+# path on its node (a shared filesystem). Rules name it as $SRLOSS_PYTHON (an environment variable,
+# not a param: moving the virtual environment reruns nothing); its path must not contain spaces.
+SRLOSS = f"{sys.executable} -m srloss"
 RESULTS = f"results/{study.name}"
 RUN_ID = "{dataset}/{model}/{loss}/x{scale}/seed{seed}"
 RUN_DIR = f"{RESULTS}/runs/{RUN_ID}"
-# Hash of the srloss sources each stage imports, one `code` param per rule: editing a library
-# module reruns exactly the stages that import it (policy in srloss.codehash, docs/reliability.md).
+# Hash of the srloss code each job runs, its `code` param: editing a library module reruns exactly
+# the jobs that run it (policy in srloss.codehash, docs/cluster.md). A job's code is its stage's
+# modules plus the registry members it uses (its model, loss terms, metrics or source: job_code);
+# aggregation and budget curves take their whole stage's (CODE).
 CODE = stage_hashes()
+
+
+def code_of(stage):
+    """The `code` param of a job of ``stage`` (train, evaluate, prepare)."""
+
+    def code(wildcards):
+        if stage == "prepare":
+            return job_code(stage, study.members(stage, dataset=wildcards.dataset))
+        return job_code(stage, study.members(stage, run_of(wildcards)))
+
+    return code
 
 
 wildcard_constraints:
@@ -51,6 +64,7 @@ TRAIN_ON_GPU = config["training"]["device"] != "cpu"
 EVALUATE_ON_GPU = config["evaluation"]["device"] != "cpu"
 os.environ.update(
     SRLOSS_TRAIN_EXECUTION=to_json(execution_settings(config["training"])),
+    SRLOSS_PYTHON=sys.executable,
     SRLOSS_TRAIN_LAUNCH=f"{SRLOSS} gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
     SRLOSS_EVAL_LAUNCH=f"{SRLOSS} gpu-run --" if EVALUATE_ON_GPU else "",
     # where each dataset's files lie (srloss.data.sources.location): the prepare job reads them, its
@@ -63,6 +77,7 @@ os.environ.update(
 
 
 envvars:
+    "SRLOSS_PYTHON",
     "SRLOSS_DATASET_LOCATIONS",
     "SRLOSS_TRAIN_EXECUTION",
     "SRLOSS_TRAIN_LAUNCH",

@@ -22,11 +22,11 @@ rule evaluate:
         gpu=1 if EVALUATE_ON_GPU else 0,
     params:
         spec=run_spec_json,
-        code=CODE["evaluate"],
+        code=code_of("evaluate"),
         evaluation=evaluation_json,
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
     shell:
-        "$SRLOSS_EVAL_LAUNCH {SRLOSS} evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
+        "$SRLOSS_EVAL_LAUNCH $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
         " --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
         " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"
 
@@ -44,6 +44,6 @@ use rule evaluate as evaluate_on with:
         result(f"benchmarks/evaluate/{RUN_ID}/on/{{test_set}}.tsv")
     params:
         spec=run_spec_json,
-        code=CODE["evaluate"],
+        code=code_of("evaluate"),
         evaluation=evaluation_on_json,
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",

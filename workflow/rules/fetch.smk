@@ -32,7 +32,7 @@ rule fetch_archive:
         archive=lambda w: str(DOWNLOADS_DIR / ARCHIVES[w.archive].filename),
         target=lambda w: str(fetch_target(ARCHIVES[w.archive])),
     shell:
-        "{PYTHON} -m srloss.data.fetch --url {params.url:q} --archive {params.archive:q} {params.size}"
+        "$SRLOSS_PYTHON -m srloss.data.fetch --url {params.url:q} --archive {params.archive:q} {params.size}"
         " --md5 {params.md5} --target {params.target:q} --marker {output:q} > {log} 2>&1"
 
 
@@ -54,5 +54,5 @@ rule unpack_archive:
     params:
         target=lambda w: str(DATASETS_DIR / w.source),
     shell:
-        "{PYTHON} -m srloss.data.fetch --local --archive {input:q} --target {params.target:q}"
+        "$SRLOSS_PYTHON -m srloss.data.fetch --local --archive {input:q} --target {params.target:q}"
         " --marker {output:q} > {log} 2>&1"

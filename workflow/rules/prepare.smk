@@ -30,7 +30,7 @@ rule prepare:
         # (even to the same size, mtime restored), adding or removing an image reruns this shard
         # and what depends on it; touching or copying one does not
         files=lambda w: IMAGE_FILES[(w.dataset, w.split)],
-        code=CODE["prepare"],
+        code=code_of("prepare"),
     shell:
-        '{SRLOSS} prepare --spec {params.spec:q} --locations "$SRLOSS_DATASET_LOCATIONS" --dataset {wildcards.dataset}'
+        '$SRLOSS_PYTHON -m srloss prepare --spec {params.spec:q} --locations "$SRLOSS_DATASET_LOCATIONS" --dataset {wildcards.dataset}'
         " --scale {wildcards.scale} --{wildcards.split} {output.shard} > {log} 2>&1"

@@ -41,12 +41,12 @@ rule train:
         attempt=lambda w, attempt: attempt,  # for srloss train --attempt
     params:
         spec=run_spec_json,
-        code=CODE["train"],
+        code=code_of("train"),
         checkpoint=run_file("checkpoint.pt"),
         init=lambda w, input: f"--init-weights {input.init}" if "init" in input.keys() else "",
     # exec: srloss replaces the shell, so a preemption signal reaches the training process itself
     shell:
-        "exec $SRLOSS_TRAIN_LAUNCH {SRLOSS} train --spec {params.spec:q} --train-shard {input.train}"
+        "exec $SRLOSS_TRAIN_LAUNCH $SRLOSS_PYTHON -m srloss train --spec {params.spec:q} --train-shard {input.train}"
         " --val-shard {input.val} {params.init} --model {output.model} --best {output.best}"
         " --history {output.history} --record {output.record} --done {output.done} --checkpoint {params.checkpoint:q}"
         ' --execution "$SRLOSS_TRAIN_EXECUTION" --threads {threads} --attempt {resources.attempt} > {log} 2>&1'

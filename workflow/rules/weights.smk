@@ -36,4 +36,4 @@ rule fetch_weight:
         backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
         torch_home=lambda w, output: Path(output[0]).parents[2],  # <home>/hub/checkpoints/<file>
     shell:
-        "{SRLOSS} fetch-weights {params.backbone} --torch-home {params.torch_home:q} > {log} 2>&1"
+        "$SRLOSS_PYTHON -m srloss fetch-weights {params.backbone} --torch-home {params.torch_home:q} > {log} 2>&1"

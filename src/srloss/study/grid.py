@@ -9,8 +9,16 @@ from pathlib import Path
 
 from srloss.data.sources import SPLITS
 from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KEYS
+from srloss.losses import LOSS_TERMS
 from srloss.machine import available_memory
-from srloss.study.checks import BASELINE_LOSS, MODELS, check_config, check_dataset_files, is_test_set, memory_warnings
+from srloss.models import MODELS
+from srloss.study.checks import (
+    BASELINE_LOSS,
+    check_config,
+    check_dataset_files,
+    is_test_set,
+    memory_warnings,
+)
 from srloss.study.loading import loss_training
 from srloss.training.settings import EXECUTION_KEYS, result_settings
 from srloss.weights import uses_random_backbone
@@ -33,13 +41,24 @@ class Run:
 
 def _facts(config: dict) -> dict:
     """What the parse needs from the registries: whether each architecture of the config (and
-    ``bicubic``) is trained, and the pretrained weight files each loss loads."""
+    ``bicubic``) is trained, the pretrained weight files each loss loads, and the module that
+    defines each member the study uses (a job's code is its stage's and its members', ``job_code``)."""
+    from srloss.data.sources import SOURCES
     from srloss.losses import required_backbones
+    from srloss.metrics import selected_metrics
 
     archs = {m["arch"] for m in config["models"].values()} | {"bicubic"}
+    terms = {t["name"] for loss in config["losses"].values() for t in loss["terms"]}
+    sources = {ds["source"] for ds in config["datasets"].values()}
     return {
         "trainable": {arch: bool(MODELS[arch].trainable) for arch in sorted(archs)},
         "backbones": {name: required_backbones(loss["terms"]) for name, loss in config["losses"].items()},
+        "modules": {
+            "models": {arch: MODELS[arch].__module__ for arch in sorted(archs)},
+            "terms": {term: LOSS_TERMS[term].__module__ for term in sorted(terms)},
+            "metrics": sorted({m.__module__ for m in selected_metrics(config.get("evaluation", {}))}),
+            "sources": {source: SOURCES[source].__module__ for source in sorted(sources)},
+        },
     }
 
 
@@ -57,7 +76,7 @@ def _checked(config: dict, cache_dir: str | Path | None) -> dict:
         cache = Path(cache_dir) / f"checked-{key}.json"
         try:
             facts = json.loads(cache.read_text())
-            if {"trainable", "backbones"} <= set(facts):
+            if {"trainable", "backbones", "modules"} <= set(facts):
                 return facts
         except (OSError, ValueError):
             pass
@@ -77,6 +96,7 @@ class Study:
         facts = _checked(config, cache_dir)
         self._trainable: dict[str, bool] = facts["trainable"]
         self._backbones: dict[str, list[str]] = facts["backbones"]
+        self._modules: dict = facts["modules"]
         check_dataset_files(config)
         self.config = config
         self.name: str = config["study"]
@@ -90,6 +110,20 @@ class Study:
     def warnings(self) -> list[str]:
         """What the checks cannot refuse but a user should know before running (estimates)."""
         return memory_warnings(self.config, available_memory())
+
+    def members(self, stage: str, run: Run | None = None, dataset: str | None = None) -> tuple[str, ...]:
+        """The registry members' modules a job uses (``srloss.codehash.job_code``): a train job its
+        model's and its loss terms'; an evaluation its model's and the metrics'; a prepare job its
+        dataset's source's."""
+        modules = self._modules
+        if stage == "prepare":
+            return (modules["sources"][self.config["datasets"][dataset]["source"]],)
+        found = {modules["models"][self.models[run.model]["arch"]]}
+        if stage == "train":
+            found |= {modules["terms"][t["name"]] for t in self.config["losses"][run.loss]["terms"]}
+        else:
+            found |= set(modules["metrics"])
+        return tuple(sorted(found))
 
     def loss_backbones(self, loss: str) -> list[str]:
         """The pretrained weight files (``srloss.weights.WEIGHT_FILES`` names) loss ``loss`` loads."""
