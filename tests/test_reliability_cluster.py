@@ -6,6 +6,7 @@ accounting database (the real cluster run is tests/test_slurm.py)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,4 +116,6 @@ def test_cluster_slurm_profile_status_command_works_without_accounting():
     study through this profile, unchanged, on a real cluster that has no accounting database."""
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     assert profile["slurm-status-command"] == "squeue"
-    assert "slurm-status-command" not in Path(REPO / "tests/test_slurm.py").read_text().split("def test_study_runs")[1]
+    after = Path(REPO / "tests/test_slurm.py").read_text().split("def test_study_runs")[1]
+    study_run = re.split(r"\n(?=\S)", after)[0]  # that test's body: up to the next unindented line
+    assert "slurm-status-command" not in study_run

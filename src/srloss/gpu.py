@@ -193,6 +193,21 @@ def resolve_device(name: str = "auto", key: str = "device") -> "torch.device":
     return device
 
 
+def job_gpu(device: "torch.device") -> dict:
+    """Which GPU this job got, for its record: ``CUDA_VISIBLE_DEVICES`` as the job saw it (set by SLURM
+    or by gpu-run; None where unset), the device's name where the job runs on a GPU, the SLURM job id."""
+    name = None
+    if device.type == "cuda":
+        import torch
+
+        name = torch.cuda.get_device_name(device)
+    return {
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "name": name,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+
+
 def exec_on_free_gpu(command: Sequence[str]) -> None:
     """Pick the device, log the choice on stderr, and exec ``command`` holding the device's lock."""
     if not command:

@@ -1,6 +1,6 @@
 # Budget curves (evaluation.steps): evaluate the generator weights each run saved at those steps,
 # exactly as the evaluate rule evaluates its final weights, and draw the metrics against the step.
-# Execution settings reach the command as $SRLOSS_EVAL_EXECUTION and $SRLOSS_EVAL_LAUNCH (common.smk).
+# Execution settings reach the command as $SRLOSS_EVAL_EXECUTION_<gpus> and $SRLOSS_EVAL_LAUNCH_<gpus> (common.smk).
 
 
 localrules:
@@ -23,14 +23,18 @@ rule evaluate_step:
         "../../envs/srloss.yaml"
     threads: 1
     resources:
-        gpu=1 if EVALUATE_ON_GPU else 0,
+        gpu=evaluation_gpus,  # unless evaluation.device: cpu (common.smk)
+        cpus_per_task=cpus,
+        mem_mb=8000,  # as evaluate
+        runtime=60,  # minutes
     params:
         spec=run_spec_json,
         code=code_of("evaluate"),
         evaluation=evaluation_json,
     shell:
-        "$SRLOSS_EVAL_LAUNCH $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} --checkpoint {input.model}"
-        " --test-shard {input.test} --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
+        "$SRLOSS_EVAL_LAUNCH_{resources.gpu} $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} --checkpoint {input.model}"
+        " --test-shard {input.test} --evaluation {params.evaluation:q} --threads {threads}"
+        " $SRLOSS_EVAL_EXECUTION_{resources.gpu}"
         " --metrics {output.metrics} --record {output.record} > {log} 2>&1"
 
 
@@ -52,6 +56,9 @@ rule budget:
         "../../envs/srloss.yaml"
     resources:
         gpu=0,
+        cpus_per_task=cpus,
+        mem_mb=2000,
+        runtime=15,  # minutes
     params:
         code=CODE["budget"],
         final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",

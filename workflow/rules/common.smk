@@ -59,20 +59,30 @@ localrules:
 # Execution-only settings (training.threads/device/checkpoint_every/keep_checkpoint/log_every/
 # tensorboard, evaluation.device/batch_size/tile/max_batch_pixels) change how a job runs, never its result. They reach
 # the shell commands as environment variables set here, at parse time (a cluster job parses the
-# workflow again on its node), not as params: Snakemake reruns a job whose params change.
+# workflow again on its node), and as resources (gpu), not as params: Snakemake reruns a job whose params change.
 TRAIN_ON_GPU = config["training"]["device"] != "cpu"
 EVALUATE_ON_GPU = config["evaluation"]["device"] != "cpu"
+
+
+def evaluation_args(device):
+    """`srloss evaluate` options of the execution-only evaluation settings, on ``device``."""
+    settings = {**config["evaluation"], "device": device}
+    return " ".join(f"--{key.replace('_', '-')} {settings[key]}" for key in EXECUTION_ONLY["evaluation"])
+
+
+# An evaluation job runs as its `gpu` resource says (evaluation_gpus): $SRLOSS_EVAL_LAUNCH_<gpus> and
+# $SRLOSS_EVAL_EXECUTION_<gpus> in its command, so a job that asked for no GPU runs on the CPU.
 os.environ.update(
     SRLOSS_TRAIN_EXECUTION=to_json(execution_settings(config["training"])),
     SRLOSS_PYTHON=sys.executable,
     SRLOSS_TRAIN_LAUNCH=f"{SRLOSS} gpu-run --" if TRAIN_ON_GPU else "",  # one free GPU per job
-    SRLOSS_EVAL_LAUNCH=f"{SRLOSS} gpu-run --" if EVALUATE_ON_GPU else "",
+    SRLOSS_EVAL_LAUNCH_0="",
+    SRLOSS_EVAL_LAUNCH_1=f"{SRLOSS} gpu-run --",
+    SRLOSS_EVAL_EXECUTION_0=evaluation_args("cpu"),
+    SRLOSS_EVAL_EXECUTION_1=evaluation_args(config["evaluation"]["device"]),
     # where each dataset's files lie (srloss.data.sources.location): the prepare job reads them, its
     # identity does not hold them, so moving a dataset's folder (same content) reruns nothing
     SRLOSS_DATASET_LOCATIONS=to_json({name: location(ds) for name, ds in config["datasets"].items()}),
-    SRLOSS_EVAL_EXECUTION=" ".join(
-        f"--{key.replace('_', '-')} {config['evaluation'][key]}" for key in EXECUTION_ONLY["evaluation"]
-    ),
 )
 
 
@@ -81,8 +91,27 @@ envvars:
     "SRLOSS_DATASET_LOCATIONS",
     "SRLOSS_TRAIN_EXECUTION",
     "SRLOSS_TRAIN_LAUNCH",
-    "SRLOSS_EVAL_EXECUTION",
-    "SRLOSS_EVAL_LAUNCH",
+    "SRLOSS_EVAL_LAUNCH_0",
+    "SRLOSS_EVAL_LAUNCH_1",
+    "SRLOSS_EVAL_EXECUTION_0",
+    "SRLOSS_EVAL_EXECUTION_1",
+
+
+# --- resources -------------------------------------------------------------------------------
+# What each job asks of the scheduler (sbatch under profiles/slurm; --resources locally), decided here
+# and in the rules, from the study: CPUs = the rule's threads (training: training.threads), a GPU only
+# for a job that uses one, and each rule's runtime (minutes) and mem_mb, defaults that a cluster with
+# other limits overrides in its profile (set-resources). docs/cluster.md has the table.
+def cpus(wildcards, threads):
+    """cpus_per_task: the job's threads, so SLURM gives it exactly the CPUs it runs on."""
+    return threads
+
+
+def evaluation_gpus(wildcards):
+    """1 where an evaluation job uses a GPU: evaluation.device is not cpu and the run is trained. An
+    untrained baseline (bicubic) evaluates on the CPU, unless evaluation.device names a GPU (cuda, cuda:N)."""
+    device = config["evaluation"]["device"]
+    return int(EVALUATE_ON_GPU and (study.is_trained(wildcards.model) or device.startswith("cuda")))
 
 
 # Pretrained weights live in torch hub's layout under TORCH_HOME (resources/weights unless set);
@@ -174,7 +203,23 @@ def end_of_run(failed):
         print(line, file=sys.stderr)
 
 
+def check_slurm_status_command():
+    """Under the slurm executor: stop before the first submission if its job status checks cannot work
+    (srloss.slurm_status). Here, not at parse time: the executor and its settings are known from onstart on."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    from srloss.slurm_status import StatusCheckError, status_check_warnings
+
+    try:
+        for warning in status_check_warnings(workflow.executor_settings):
+            print(f"srloss: warning: {warning}", file=sys.stderr)
+    except StatusCheckError as e:
+        sys.exit(f"srloss: error: {e}")
+
+
 onstart:
+    check_slurm_status_command()
     repair_damaged_shards()
 
 

@@ -1,7 +1,8 @@
 # Evaluate one run (or an untrained baseline) on the test shard: per-image metrics and fixed crops;
 # evaluate_on: the same on another dataset's test shard (datasets.<name>.test_on).
 # Execution settings (evaluation.device, evaluation.batch_size) reach the command as
-# $SRLOSS_EVAL_EXECUTION and $SRLOSS_EVAL_LAUNCH (common.smk), not params: changing them reruns nothing.
+# $SRLOSS_EVAL_EXECUTION_<gpus> and $SRLOSS_EVAL_LAUNCH_<gpus> (common.smk), picked by the job's gpu
+# resource, not as params: changing them reruns nothing.
 
 
 rule evaluate:
@@ -19,16 +20,19 @@ rule evaluate:
         "../../envs/srloss.yaml"
     threads: 1
     resources:
-        gpu=1 if EVALUATE_ON_GPU else 0,
+        gpu=evaluation_gpus,  # a trained run unless evaluation.device: cpu (common.smk)
+        cpus_per_task=cpus,
+        mem_mb=8000,  # whole test images, the metrics' networks (LPIPS)
+        runtime=60,  # minutes
     params:
         spec=run_spec_json,
         code=code_of("evaluate"),
         evaluation=evaluation_json,
         checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
     shell:
-        "$SRLOSS_EVAL_LAUNCH $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} {params.checkpoint} --test-shard {input.test}"
-        " --evaluation {params.evaluation:q} --threads {threads} $SRLOSS_EVAL_EXECUTION"
-        " --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"
+        "$SRLOSS_EVAL_LAUNCH_{resources.gpu} $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} {params.checkpoint}"
+        " --test-shard {input.test} --evaluation {params.evaluation:q} --threads {threads}"
+        " $SRLOSS_EVAL_EXECUTION_{resources.gpu} --metrics {output.metrics} --record {output.record} --crops {output.crops} > {log} 2>&1"
 
 
 use rule evaluate as evaluate_on with:

@@ -25,6 +25,9 @@ rule fetch_archive:
         "../../envs/srloss.yaml"
     resources:
         downloads=1,
+        cpus_per_task=cpus,
+        mem_mb=1000,
+        runtime=240,  # minutes: a few GB over a slow link
     params:
         url=lambda w: ARCHIVES[w.archive].url_from(mirror_url(w)),
         size=lambda w: f"--size {ARCHIVES[w.archive].size}" if ARCHIVES[w.archive].size else "",
@@ -51,6 +54,9 @@ rule unpack_archive:
         "../../envs/srloss.yaml"
     resources:
         downloads=0,
+        cpus_per_task=cpus,
+        mem_mb=1000,
+        runtime=60,  # minutes
     params:
         target=lambda w: str(DATASETS_DIR / w.source),
     shell:

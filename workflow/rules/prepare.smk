@@ -23,7 +23,9 @@ rule prepare:
         "../../envs/srloss.yaml"
     threads: 1
     resources:
+        cpus_per_task=cpus,
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)
+        runtime=60,  # minutes
     params:
         spec=lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split, int(w.scale))),
         # the content of the user's image files (datasets with `root`, common.smk IMAGE_FILES): editing

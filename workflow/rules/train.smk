@@ -37,7 +37,10 @@ rule train:
         "../../envs/srloss.yaml"
     threads: config["training"]["threads"]
     resources:
-        gpu=1 if TRAIN_ON_GPU else 0,
+        gpu=1 if TRAIN_ON_GPU else 0,  # training.device: cpu asks for none
+        cpus_per_task=cpus,  # training.threads
+        mem_mb=16000,
+        runtime=720,  # minutes; a longer study raises it in the profile (set-resources)
         attempt=lambda w, attempt: attempt,  # for srloss train --attempt
     params:
         spec=run_spec_json,

@@ -32,6 +32,10 @@ rule fetch_weight:
         weight_file=WEIGHT_FILE_PATTERN,
     conda:
         "../../envs/srloss.yaml"
+    resources:
+        cpus_per_task=cpus,
+        mem_mb=2000,  # torch and one network
+        runtime=30,  # minutes
     params:
         backbone=lambda w: BACKBONE_OF_FILE[w.weight_file],
         torch_home=lambda w, output: Path(output[0]).parents[2],  # <home>/hub/checkpoints/<file>

@@ -22,6 +22,7 @@ from srloss.atomic import atomic_path, write_text
 from srloss.data.manifest import checked_shard
 from srloss.data.shards import read_images
 from srloss.errors import UserError
+from srloss.gpu import job_gpu
 from srloss.metrics import (
     Metric,
     MetricUnavailable,
@@ -220,6 +221,7 @@ def evaluate(
         "checkpoint": str(checkpoint) if checkpoint else None,
         "status": status,
         "missing": metric_set.missing,
+        "gpu": job_gpu(device),  # CUDA_VISIBLE_DEVICES, the GPU's name, the SLURM job id
         "provenance": provenance.collect(str(device)),
     }
     write_text(record_out, json.dumps(record, indent=2, sort_keys=True))

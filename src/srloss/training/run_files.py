@@ -8,7 +8,7 @@
   they fall on the same step;
 * ``run.json``: the run record: ``status`` (its first word is the health class, see
   ``srloss.health``), ``health`` (class, sentence, the numbers behind it), steps, timing,
-  device, provenance;
+  device (``device.gpu``: the GPU the job got, see ``srloss.gpu.job_gpu``), provenance;
 * ``checkpoint.pt``: removed, or rewritten with the final state (``keep_checkpoint``);
 * ``progress.json``: the heartbeat (``srloss.training.progress``), rewritten at each logging
   window while the run trains and removed when it finishes; one left behind belongs to an attempt
@@ -26,6 +26,7 @@ import torch
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
+from srloss.gpu import job_gpu
 from srloss.health import Health
 from srloss.models.base import count_parameters
 from srloss.training import checkpoint
@@ -103,6 +104,7 @@ def run_record(
             "channels_last": net.channels_last,
             "deterministic": torch.are_deterministic_algorithms_enabled(),
             "compile": {"requested": cfg.compile, "used": net.compiled},
+            "gpu": job_gpu(device),  # CUDA_VISIBLE_DEVICES, the GPU's name, the SLURM job id
         },
         "provenance": provenance.collect(str(device)),
     }
