@@ -222,10 +222,8 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     }
     ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
     dirs = directions(metrics)
-    best = (
-        best_losses(ranked, VIEW, dirs, ctx["alpha"]) if not ranked.empty else pd.DataFrame(columns=[*VIEW, "metric"])
-    )
-    tests = pairwise_tests(ranked, VIEW, dirs) if not ranked.empty else pd.DataFrame()
+    best = best_losses(ranked, VIEW, dirs, ctx["alpha"])
+    tests = pairwise_tests(ranked, VIEW, dirs)
     stats_long = clip_intervals(summary_stats(per_image, GROUP, metrics))
     paired = paired_table(per_image, ctx["reference"], dirs, ctx["alpha"])
     for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):

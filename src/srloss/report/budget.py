@@ -32,7 +32,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from srloss.atomic import atomic_path  # noqa: E402
 from srloss.metrics import find_column, shown_columns  # noqa: E402
-from srloss.report.figures import health_labels, loss_palette  # noqa: E402
+from srloss.report.figures import health_labels, loss_palette, message_figure, save_figure  # noqa: E402
+from srloss.report.load import read_metrics_file  # noqa: E402
 from srloss.report.stats import score  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def own_test_split(per_image: pd.DataFrame) -> pd.DataFrame:
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
     """A metrics.csv's rows on the run's own test split; an error if there are none."""
-    per_image = own_test_split(pd.read_csv(path))
+    per_image = own_test_split(read_metrics_file(path))
     if per_image.empty:
         raise ValueError(f"{path}: no per-image rows on the run's own test split")
     return per_image
@@ -107,6 +108,9 @@ def budget_table(step_metrics: list[str | Path], final_metrics: list[str | Path]
     return table.sort_values(COLUMNS[:-1], kind="stable").reset_index(drop=True)
 
 
+RANKING_COLUMNS = ["steps", "best", "ranking", "best_changes", "ranking_changes"]
+
+
 def curves(table: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of each (view, loss, step, metric) and the number of seeds behind it."""
     grouped = table.groupby([*VIEW, "loss", "step", "metric"])["value"]
@@ -142,7 +146,7 @@ def budget_ranking(table: pd.DataFrame) -> pd.DataFrame:
                 "ranking_changes": len({tuple(o) for o in rankings}) > 1,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*VIEW, "metric", *RANKING_COLUMNS])
 
 
 def baseline_means(paths: list[str | Path]) -> pd.DataFrame:
@@ -228,9 +232,16 @@ def write_budget(
     untrained baselines' metrics.csv (``baselines``) as reference lines in the figure."""
     records = load_records(record_paths)
     table = budget_table(step_metrics, final_metrics, records)
-    if table.empty:
-        raise ValueError("budget: no run reached any step of evaluation.steps; nothing to plot")
     for key, frame in (("table", table), ("ranking", budget_ranking(table))):
         with atomic_path(Path(out[key])) as tmp:
             frame.to_csv(tmp, index=False)
+    if table.empty:  # the tables keep their header; the figures say why they have no curve
+        why = (
+            "No budget curve: no run has a metric value at a step of evaluation.steps\n"
+            "(every run stopped earlier, or its metrics were not measured: see the runs' eval.json)."
+        )
+        log.warning("budget: %s", why.replace("\n", " "))
+        for path in out["figures"]:
+            save_figure(message_figure(why), path)
+        return
     plot_budget(table, out["figures"], health_labels(run_health(records)), baseline_means(list(baselines)))

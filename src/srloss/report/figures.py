@@ -112,7 +112,7 @@ def _save(fig: plt.Figure, root: Path, stem: str) -> None:
     plt.close(fig)
 
 
-def _message_figure(text: str) -> plt.Figure:
+def message_figure(text: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 1.5))
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
@@ -173,7 +173,7 @@ def plot_metrics(view: pd.DataFrame, metrics: list[str], title: str) -> plt.Figu
     over images with 95% t-interval."""
     shown = [m for m in metrics if view[m].notna().any()]
     if not shown:
-        return _message_figure(f"{title}: no metric values")
+        return message_figure(f"{title}: no metric values")
     keys = [k for k in ("test_set", "loss", "scale", "image") if k in view]
     per_image = view.groupby(keys)[shown].mean().reset_index()
     long = per_image.melt(id_vars=keys, value_vars=shown, var_name="metric", value_name="value")
@@ -211,7 +211,7 @@ def plot_perception_distortion(
     style = {"colors": loss_palette(summary["loss"]), "markers": markers, "labels": labels}
     distortion = first_measured(summary, "distortion")
     if perception is None and distortion is None:
-        return _message_figure("Perception-distortion plane: no distortion or perception metric was measured.")
+        return message_figure("Perception-distortion plane: no distortion or perception metric was measured.")
     if perception is None:
         title = f"Distortion only: {role_titles('perception')} (the perception axis) is missing: "
         return _one_axis(summary, distortion, "distortion", title + perception_absence(reason), style)
@@ -313,7 +313,7 @@ def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None)
     """Each loss term (unweighted, moving average over 2% of the steps) and validation PSNR-Y vs step;
     the losses named with their runs' health (``health_labels`` of ``health``, the per-image rows)."""
     if hist.empty:
-        return _message_figure("No trained runs: no training curves.")
+        return message_figure("No trained runs: no training curves.")
     hist, palette = _relabelled(hist, health_labels(health if health is not None else pd.DataFrame()))
     hist["run"] = hist["dataset"] + " / " + hist["model"] + " / x" + hist["scale"].astype(str)
     order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", VALIDATION)) + [VALIDATION]
@@ -358,7 +358,7 @@ def plot_grid(view: pd.DataFrame, title: str) -> plt.Figure:
     first = next(iter(crops.values()), {})
     images = sorted(k.split("__", 1)[1] for k in first if k.startswith("hr__"))
     if not images:
-        return _message_figure(f"{title}: no crops (evaluation.crops.images is 0)")
+        return message_figure(f"{title}: no crops (evaluation.crops.images is 0)")
     names = ["ground truth"] + [loss for loss, _ in columns if loss in crops]
     fig, axes = plt.subplots(
         len(images), len(names), figsize=(1.9 * len(names), 2.3 * len(images)), squeeze=False, layout="constrained"
@@ -397,7 +397,7 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     measured = [m for m in shown_columns(per_image.columns) if per_image[m].notna().any()]
     metrics = [m for m in measured if find_column(m).overview] or measured
     if not metrics:
-        _save_file(_message_figure("No metric values: nothing to plot."), path)
+        save_figure(message_figure("No metric values: nothing to plot."), path)
         return
     per_image, _ = _relabelled(per_image, health_labels(per_image))
     long = per_image.melt(id_vars=GROUP + ["image"], value_vars=metrics, var_name="metric", value_name="value")
@@ -426,10 +426,10 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     grid.set_titles("{row_name} | x{col_name}")
     for ax in grid.axes.flat:
         _slant(ax)
-    _save_file(grid.figure, path)
+    save_figure(grid.figure, path)
 
 
-def _save_file(fig: plt.Figure, path: str | Path) -> None:
+def save_figure(fig: plt.Figure, path: str | Path) -> None:
     """Write ``fig`` to ``path`` atomically, in the format its suffix names, then close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
@@ -470,7 +470,7 @@ def plot_paired_deltas(
     labels = health_labels(health if health is not None else rows)
     long = paired_deltas(rows, reference, metrics)
     if long.empty:
-        return _message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
+        return message_figure(f"{title}: no paired values (reference {reference!r} has no healthy runs)")
     order = _by_test_set(long, lambda m: f"Δ {metric_header(m)}", rows["dataset"].iloc[0])
     title = f"{title}: each test image minus {labels.get(reference, reference)}"
     figure = _loss_grid(long, "delta", title, labels, order, kind="strip")

@@ -66,6 +66,21 @@ def run_folder(metrics_path: str | Path) -> Path:
     return path.parents[2] if path.parent.parent.name == "on" else path.parent
 
 
+# The columns that name things: read as written, never as NaN or a number (a loss named "NA" or
+# "1.0", an image "0801").
+NAME_COLUMNS = ("study", "dataset", "test_set", "model", "loss", "image", "status", "missing")
+
+
+def read_metrics_file(path: str | Path) -> pd.DataFrame:
+    """A metrics.csv: its name columns (``NAME_COLUMNS``) as text as written, the others as numbers
+    (an empty cell NaN)."""
+    frame = pd.read_csv(path)
+    names = [c for c in NAME_COLUMNS if c in frame]
+    if names:
+        frame[names] = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False)[names]
+    return frame
+
+
 def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate per-run metric CSVs into one long table, losses labelled as ``run_label`` says.
 
@@ -75,7 +90,7 @@ def load_metrics(paths: list[str | Path]) -> pd.DataFrame:
         raise ValueError("aggregate: no metrics files given")
     frames = []
     for p in paths:
-        frame = pd.read_csv(p)
+        frame = read_metrics_file(p)
         frame["run_dir"], frame["eval_dir"] = str(run_folder(p)), str(Path(p).parent)
         if "test_set" not in frame and "dataset" in frame:
             frame["test_set"] = frame["dataset"]

@@ -23,6 +23,15 @@ from scipy import stats as sps
 # How "better" is defined per metric: larger, smaller, or closer to zero.
 MAX, MIN, ZERO = "max", "min", "zero"
 
+# The columns of each table below after the group's: a table with nothing in it keeps its header.
+TEST_COLUMNS = "metric loss_a loss_b n n_nonzero median_diff effect_size statistic p_value".split()
+BEST_COLUMNS = (
+    "metric direction best best_mean runner_up runner_up_mean "
+    "n p_value effect_size significant can_reach_alpha n_required"
+).split()
+STATS_COLUMNS = "metric n_images mean std ci_low ci_high n_seeds seed_std seed_ci_low seed_ci_high".split()
+PAIRED_COLUMNS = "metric loss reference n mean_diff ci_low ci_high p_value effect_size n_required gain".split()
+
 
 def describe(values, confidence: float = 0.95) -> dict[str, float]:
     """n, mean, std (ddof=1) and the Student-t confidence interval of the mean; NaNs are dropped.
@@ -120,7 +129,7 @@ def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str,
             rows.append(
                 {**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b, **paired_wilcoxon(sa, sb)}
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*group, *TEST_COLUMNS])
 
 
 def best_losses(
@@ -173,7 +182,7 @@ def best_losses(
                 row.update(best=None, best_mean=math.nan, runner_up=None, runner_up_mean=math.nan)
                 row.update(p_value=math.nan, effect_size=math.nan)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*group, *BEST_COLUMNS])
 
 
 def summary_stats(
@@ -203,7 +212,7 @@ def summary_stats(
                     "seed_ci_high": over_seeds["ci_high"],
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*group, *STATS_COLUMNS])
 
 
 # --- paired differences against a reference -----------------------------------------------------
@@ -312,9 +321,7 @@ def paired_vs_reference(
             rows.append(
                 {**dict(zip(group, key)), "metric": metric, "loss": loss, "reference": reference, **test, "gain": gain}
             )
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
+    table = pd.DataFrame(rows, columns=[*group, *PAIRED_COLUMNS])
     table["p_holm"] = holm(table["p_value"])
     table["better"] = (table["p_holm"] < alpha) & (table["gain"] > 0)
     return table
