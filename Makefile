@@ -29,8 +29,10 @@ demo-weights: install
 	@$(BIN)/snakemake fetch_weights --cores 1 > results/fetch-weights.log 2>&1 \
 	  || echo "demo: LPIPS AlexNet weights not fetched (no network?); the demo runs without LPIPS. Details: results/fetch-weights.log"
 
+# Test files run in parallel (pytest-xdist), each file's tests in one process (module fixtures, the
+# SLURM cluster of tests/test_slurm.py); at most 4 at once: each may run a workflow on 2 cores.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # Lint and format checks; any finding fails `make test`.
 lint: install
