@@ -162,6 +162,28 @@ def test_adding_a_scale_adds_only_its_jobs(study):
 
 
 @pytest.mark.integration
+def test_renaming_a_loss_trains_it_again_under_the_new_name(study):
+    losses = {"mse": STUDY["losses"]["mse"], "l1_renamed": STUDY["losses"]["l1"]}
+    assert dry_run(study, variant(losses=losses)) == {
+        "train/" + RUN.format(model="espcn", loss="l1_renamed", scale=2),
+        "evaluate/" + RUN.format(model="espcn", loss="l1_renamed", scale=2),
+        "aggregate",
+        "all",
+    }
+
+
+@pytest.mark.integration
+def test_a_model_option_reruns_that_model_only(study):
+    models = {"espcn": {"arch": "espcn", "options": {"channels": 8, "hidden": 6}}}
+    assert dry_run(study, variant(models=models)) == TRAINED | {"aggregate", "all"}  # not the baseline
+
+
+@pytest.mark.integration
+def test_a_training_setting_reruns_every_training(study):
+    assert dry_run(study, variant(training={**STUDY["training"], "lr": 5e-4})) == TRAINED | {"aggregate", "all"}
+
+
+@pytest.mark.integration
 def test_budget_steps_rerun_training_and_add_the_budget_jobs(study):
     steps = {f"evaluate_step/{RUN.format(model='espcn', loss=loss, scale=2)}/step2" for loss in ("mse", "l1")}
     config = variant(evaluation={"steps": [2]})
@@ -183,7 +205,14 @@ def test_best_weights_rerun_only_the_trained_evaluations(study):
         ("losses/pixel.py", TRAINED | {"aggregate", "all"}),  # training only; the baseline's evaluation stays
         ("data/degrade.py", EVERYTHING),  # every stage imports it
         ("losses/regularizers.py", set()),  # the TV term's module: no loss of this study has one
+        ("training/loop.py", TRAINED | {"aggregate", "all"}),
+        ("models/espcn.py", TRAINED | {"aggregate", "all"}),  # the baseline (bicubic) stays
         ("models/srcnn.py", set()),  # a model this study does not train
+        ("metrics/ssim.py", TRAINED | {BASELINE_EVAL, "aggregate", "all"}),  # validation and evaluation
+        ("data/sources/packaged.py", EVERYTHING),  # the study's source (skimage)
+        ("data/sources/div2k.py", set()),  # a source the study does not use
+        ("cli.py", set()),
+        ("gpu.py", TRAINED | {BASELINE_EVAL, "aggregate", "all"}),
     ],
 )
 def test_editing_a_library_module_reruns_the_stages_that_import_it(study, module, expected):
@@ -260,3 +289,18 @@ def test_a_job_code_follows_the_members_it_uses(tmp_path):
         f.write("\n_EDITED = True\n")
     after = codes()
     assert [b == a for b, a in zip(before, after)] == [True, False, True]
+
+
+def test_every_row_of_the_rerun_table_names_tests_that_exist():
+    """docs/cluster.md's rerun table: each row names the tests that check it (file::test[param])."""
+    text = (REPO / "docs/cluster.md").read_text()
+    table = text[text.index("| change | reruns | checked by") :].split("\n\n")[0].splitlines()[2:]
+    assert len(table) >= 15
+    for row in table:
+        change, _, checked = [cell.strip() for cell in row.strip("|").split(" | ")]
+        names = re.findall(r"`([\w.]+)::(\w+)(?:\[([^\]]+)\])?`", checked)
+        assert names, f"rerun table: no test named for {change!r}"
+        for file, test, param in names:
+            source = (REPO / "tests" / file).read_text()
+            assert re.search(rf"^def {test}\(", source, re.M), f"rerun table, {change!r}: {file}::{test} not found"
+            assert param is None or param == "" or f'("{param}",' in source, f"{change!r}: no case {param} in {test}"
