@@ -620,3 +620,59 @@ def test_a_new_term_is_one_registered_class():
         config["losses"]["s"]["terms"][0]["gain"] = -1
         with pytest.raises(ConfigError, match=r"losses\.s\.terms\[0\]\.gain: expected a number > 0, got -1"):
             Study(config)
+
+
+# --- precision: terms declared fp32 stay fp32 under bf16 autocast --------------------------------
+
+FP32_TERMS = sorted(name for name in LOSS_TERMS if LOSS_TERMS[name].precision == "fp32")
+
+
+def _near_pair(side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A smooth HR image and an SR close to it (the regime late in training, where the loss is small)."""
+    g = torch.Generator().manual_seed(0)
+    hr = torch.nn.functional.interpolate(torch.rand(2, 3, side // 8, side // 8, generator=g), size=side, mode="bicubic")
+    hr = hr.clamp(0, 1)
+    sr = (hr + 0.01 * torch.randn(hr.shape, generator=g)).clamp(0, 1)
+    return sr, hr
+
+
+def _value_and_grad(loss, sr: torch.Tensor, hr: torch.Tensor, autocast: bool) -> tuple[float, torch.Tensor]:
+    sr = sr.clone().requires_grad_(True)
+    context = {"lr": imresize(hr, 0.5)}
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        value = loss(sr, hr, context)
+        value = value[0] if isinstance(value, tuple) else value
+    value.backward()
+    return float(value.detach()), sr.grad.flatten()
+
+
+def _agreement(a: tuple[float, torch.Tensor], b: tuple[float, torch.Tensor]) -> tuple[float, float]:
+    """(relative difference of the values, cosine of the gradients)."""
+    cosine = float(torch.nn.functional.cosine_similarity(a[1], b[1], dim=0))
+    return abs(a[0] - b[0]) / abs(b[0]), cosine
+
+
+@pytest.mark.parametrize("name", FP32_TERMS)
+def test_fp32_terms_under_bf16_autocast_match_fp32(name):
+    """Value within 1e-3 relative and gradient cosine > 0.999 against the same loss without autocast
+    (CPU autocast stands in for CUDA's: both run convolutions and matmuls in bf16)."""
+    assert {"mse", "l1", "ssim", "ms_ssim"} <= set(FP32_TERMS)
+    sr, hr = _near_pair(192 if name == "ms_ssim" else 64)  # each window fits
+    loss = build_loss([{"name": name}])
+    rel, cosine = _agreement(_value_and_grad(loss, sr, hr, True), _value_and_grad(loss, sr, hr, False))
+    assert rel <= 1e-3 and cosine > 0.999, (name, rel, cosine)
+
+
+def test_ssim_computed_in_bf16_is_wrong_which_is_why_it_is_fp32():
+    """The failure the fp32 declaration prevents: SSIM's convolutions in bf16 (the term called
+    directly, outside ``CompositeLoss``) are far from fp32."""
+    sr, hr = _near_pair(48)
+    term = LOSS_TERMS["ssim"]()
+    rel, cosine = _agreement(_value_and_grad(term, sr, hr, True), _value_and_grad(term, sr, hr, False))
+    assert rel > 1e-3 or cosine < 0.999, (rel, cosine)
+
+
+def test_only_network_terms_run_under_autocast():
+    autocast = sorted(name for name in LOSS_TERMS if LOSS_TERMS[name].precision == "autocast")
+    assert set(autocast) == {"adversarial", "gram", "lpips", "resnet", "vgg"}
+    assert set(autocast) | set(FP32_TERMS) == set(LOSS_TERMS)

@@ -26,7 +26,7 @@ target 0, written this way for numerical stability.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +97,8 @@ class AdversarialLoss(LossTerm):
     returns the discriminator's loss (with the gradient penalty for ``wgan_gp``) on detached SR
     images; the training loop owns the discriminator's optimiser.
     """
+
+    precision: ClassVar[str] = "autocast"  # the discriminator runs in bf16 under autocast
 
     options = (
         Option("kind", "ragan", "GAN formulation", type=str, choices=KINDS, what="adversarial loss"),

@@ -126,6 +126,7 @@ class BackboneTerm(LossTerm):
     """A loss term on a frozen ImageNet network; ``backbone`` names its weight file's entry."""
 
     backbone: ClassVar[str] = ""  # a key of srloss.weights.WEIGHT_FILES
+    precision: ClassVar[str] = "autocast"  # the frozen network runs in bf16 under autocast
 
     @classmethod
     def pretrained_backbone(cls, options: dict[str, Any]) -> str:

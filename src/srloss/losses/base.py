@@ -3,9 +3,9 @@
 A term is called as ``term(sr, hr, context)`` and returns a scalar tensor; ``context`` carries
 extra inputs some terms need (e.g. the LR image). What the config may set is declared, not
 inferred: ``options`` (see ``srloss.options``), the pretrained ``backbones`` the term loads,
-whether a negative weight makes sense (``allows_negative_weight``) and the smallest training
-patch it works on (``check_patch_size``). The study config is checked with exactly these
-declarations before any job runs (``srloss.study``).
+whether a negative weight makes sense (``allows_negative_weight``), the smallest training
+patch it works on (``check_patch_size``) and the precision it needs (``precision``). The study
+config is checked with exactly these declarations before any job runs (``srloss.study``).
 
 Adding a loss term: subclass ``LossTerm``, declare ``options``, write ``forward``, and register
 the class where it is defined: ``@LOSS_TERMS.register("name")``. A term built on an ImageNet
@@ -27,6 +27,12 @@ class LossTerm(Configurable, nn.Module):
     """Base class of every loss term: validates and stores its declared options."""
 
     allows_negative_weight: ClassVar[bool] = False  # a term whose negation is meaningful says so
+    # "fp32": computed in float32 even inside bf16 autocast (``CompositeLoss`` disables autocast and
+    # casts the images): bf16 keeps 8 bits of mantissa, too few for means, variances and
+    # covariances of nearby values (SSIM's sigma_xy - mu_x mu_y cancels), or for small differences.
+    # Terms are cheap next to the network; a term on a large frozen network (``BackboneTerm``) or
+    # the discriminator says "autocast" and keeps bf16 where it is fast.
+    precision: ClassVar[str] = "fp32"
 
     def __init__(self, **options: Any):
         super().__init__()

@@ -15,6 +15,10 @@ class CompositeLoss(nn.Module):
     label -> unweighted term value, a detached tensor on the loss's device: converting it to a
     Python number would synchronise host and device, so the training loop does that only once
     per logging window.
+
+    A term whose ``precision`` is ``"fp32"`` runs with autocast disabled on float32 copies of the
+    images: under bf16 autocast its convolutions and reductions would otherwise run in bf16
+    (tests/test_losses.py compares each term's value and gradient with and without autocast).
     """
 
     def __init__(self, terms: list[tuple[str, float, nn.Module]]):
@@ -34,10 +38,19 @@ class CompositeLoss(nn.Module):
         total = sr.new_zeros(())
         values = {}
         for label, weight, term in zip(self.labels, self.weights, self.terms):
-            value = term(sr, hr, context or {})
+            if term.precision == "fp32" and torch.is_autocast_enabled(sr.device.type):
+                with torch.autocast(sr.device.type, enabled=False):
+                    value = term(sr.float(), hr.float(), _float(context or {}))
+            else:
+                value = term(sr, hr, context or {})
             total = total + weight * value
             values[label] = value.detach()
         return total, values
+
+
+def _float(context: dict) -> dict:
+    """``context`` with its floating-point tensors (the LR image) as float32."""
+    return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in context.items()}
 
 
 def build_loss(terms: list[dict]) -> CompositeLoss:

@@ -58,7 +58,12 @@ class TrainingConfig(Settings):
         "discriminator's rate too.",
     )
     val_every: int = setting(100, "Validate every N steps (and at the end).", ge=1)
-    precision: str = setting("bf16", "bf16 autocast on CUDA (CPU always runs fp32).", choices=("bf16", "fp32"))
+    precision: str = setting(
+        "bf16",
+        "bf16 autocast on CUDA for the networks (CPU always runs fp32); loss terms other than network-based ones "
+        "(vgg, resnet, lpips, gram, adversarial) are computed in fp32 either way.",
+        choices=("bf16", "fp32"),
+    )
     channels_last: bool = setting(True, "channels_last memory format on CUDA (no-op on CPU).")
     deterministic: bool = setting(False, "torch.use_deterministic_algorithms(True) (slower on GPU).")
     compile: bool = setting(
