@@ -185,3 +185,14 @@ def test_check_refuses_images_the_prepare_job_would_refuse(tmp_path, pixels, mes
     with pytest.raises(ConfigError, match="config key datasets.mine") as error:
         load_study(tmp_path / "study.yaml")
     assert message in str(error.value) and "a." in str(error.value)
+
+
+def test_training_estimate_counts_one_patch_and_scales_with_the_batch():
+    """The MAC count runs the model on one patch and multiplies: a batch far beyond memory (the
+    check that warns about it must not allocate it) costs nothing to estimate."""
+    from srloss.training.estimate import forward_macs
+
+    one = forward_macs("espcn", 2, {"channels": 8, "hidden": 4}, 1, 16, None)
+    # ESPCN (same padding, 16 x 16 LR): 5x5 conv 3->8, 3x3 conv 8->4, 3x3 conv 4->3*2*2
+    assert one == 16 * 16 * (8 * 3 * 25 + 4 * 8 * 9 + 12 * 4 * 9)
+    assert forward_macs("espcn", 2, {"channels": 8, "hidden": 4}, 10_000_000, 16, None) == 10_000_000 * one

@@ -60,7 +60,7 @@ def test_check_prints_the_grid_and_what_will_be_fetched(tmp_path):
     out = result.stdout
     # 2 trained models x 2 losses x 2 scales x 2 seeds = 16 trained runs, plus bicubic at 2 scales
     assert "runs: 18 (16 trained" in out and "2 untrained baselines" in out
-    assert "jobs: prepare 6, train 16, evaluate 18, aggregate 1 (total 41)" in out
+    assert "jobs: fetch_weight 1, prepare 6, train 16, evaluate 18, aggregate 1, all 1 (total 43)" in out
     assert "dataset archives to fetch: none" in out
     assert "weight files to fetch: vgg19-dcbb9e9d.pth" in out  # the vgg loss's trunk; LPIPS is not measured
 

@@ -20,6 +20,7 @@ from workflow_runner import run_snakemake
 
 from srloss.cli import grid_summary
 from srloss.study import ConfigError, Study, load_yaml
+from srloss.weights import weight_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,10 @@ def test_study_grid_with_test_sets():
     assert spec["test_set"] == "photos"
     # `srloss check`: 26 runs, each also tested on 2 test sets; shards: 3 splits of demo + 2 test sets, x2 scales
     summary = grid_summary(study)
-    assert "jobs: prepare 10, train 24, evaluate 26, evaluate_on 52, aggregate 1 (total 113)" in summary
+    fetched = sum(not weight_path(b).exists() for b in study.backbones())  # the losses' weights, where not cached
+    jobs = "prepare 10, train 24, evaluate 26, evaluate_on 52, aggregate 1, all 1"
+    fetch = f"fetch_weight {fetched}, " if fetched else ""
+    assert f"jobs: {fetch}{jobs} (total {114 + fetched})" in summary
     assert "tested on: demo -> demo, photos, faces" in summary
 
 

@@ -125,7 +125,7 @@ LAYERS = {
     + ["srloss.training.settings", "srloss.training.schedules", "srloss.evaluation.settings"],
     "study": ["srloss.study"],
     "stages": ["srloss.data.prepare", "srloss.data.fetch", "srloss.training", "srloss.evaluation", "srloss.report"],
-    "tools": ["srloss.cli", "srloss.generate"],
+    "tools": ["srloss.cli", "srloss.__main__", "srloss.generate"],
 }
 
 

@@ -2,8 +2,9 @@
 
 A training step costs about three forward passes (forward, and a backward pass of twice the
 work); a forward pass costs the multiply-accumulates (MACs) of its convolution and linear
-layers, counted by running the model once on a batch of the run's patch size
-(``forward_macs``). The seconds per MAC come from one measurement (bench/demo-timing.md, run 4:
+layers, counted by running the model once on one patch of the run's size and multiplied by the
+batch size (``forward_macs``; never on the whole batch, which may not fit in memory). The seconds
+per MAC come from one measurement (bench/demo-timing.md, run 4:
 the demo's 24 training jobs took 227 CPU-s on a 2-core AMD EPYC for 9.75 T MACs of steps,
 after about 3 CPU-s of start-up per job). It is an estimate: loss terms with a network of their
 own (VGG, LPIPS, a discriminator), validation and other CPUs add to it, and no GPU has been
@@ -24,7 +25,7 @@ STEP_PASSES = 3  # a step = forward + backward (about twice the forward's work)
 def forward_macs(arch: str, scale: int, options: dict, batch: int, lr_side: int, frames: int | None) -> int:
     """Multiply-accumulates of one forward pass of ``arch`` on a batch of ``lr_side`` px LR patches."""
     model = build_model(arch, scale, options).eval()
-    shape = (batch, 3, lr_side, lr_side) if not frames else (batch, frames, 3, lr_side, lr_side)
+    shape = (1, 3, lr_side, lr_side) if not frames else (1, frames, 3, lr_side, lr_side)  # MACs scale with the batch
     total = 0
 
     def count(module: torch.nn.Module, _inputs, output: torch.Tensor) -> None:
@@ -43,7 +44,7 @@ def forward_macs(arch: str, scale: int, options: dict, batch: int, lr_side: int,
     finally:
         for hook in hooks:
             hook.remove()
-    return total
+    return total * batch
 
 
 def training_cpu_seconds(runs: list[tuple[str, int, dict, int, int, int | None, int]]) -> float:
