@@ -32,7 +32,7 @@ demo-weights: install
 # Test files run in parallel (pytest-xdist), each file's tests in one process (module fixtures, the
 # SLURM cluster of tests/test_slurm.py); at most 4 at once: each may run a workflow on 2 cores.
 test: install lint
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile --durations=15
 
 # Lint and format checks; any finding fails `make test`.
 lint: install
