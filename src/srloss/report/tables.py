@@ -119,8 +119,9 @@ def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
             needed = row["n_required"]
             amount = "no finite number" if not np.isfinite(needed) else f"about {int(needed)}"
             notes.append(
-                f"{name}: {row['best']} vs {row['runner_up']} not significant (p = {row['p_value']:.3g}); "
-                f"{amount} test images would be needed at the observed effect (80 % power)"
+                f"{name}: {row['best']} vs {row['runner_up']} not significant (Holm p = {row['p_holm']:.3g}); "
+                f"{amount} test images would be needed at the observed effect (80 % power at α / the study's "
+                "number of best-loss claims)"
             )
     return notes
 
@@ -146,7 +147,8 @@ def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alp
         f"{head}{rates}. Bold: best trained loss per column among runs with status "
         f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
         "‡: that loss is still worse than the baseline; "
-        f"†: better than the runner-up with p < {alpha} (two-sided paired Wilcoxon signed-rank test). "
+        f"†: better than the runner-up with Holm-adjusted p < {alpha} (two-sided paired Wilcoxon signed-rank "
+        "test, adjusted over every best-vs-runner-up test of the study: tables/best.csv). "
         "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
         "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
     )
@@ -262,7 +264,7 @@ def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> lis
         text = f"{head}: best {row['best']}"
         if pd.notna(row.get("runner_up")):
             verdict = "significantly" if row["significant"] else "not significantly"
-            text += f", {verdict} better than {row['runner_up']} (p = {row['p_value']:.3g})"
+            text += f", {verdict} better than {row['runner_up']} (Holm p = {row['p_holm']:.3g})"
         keys = [k for k in (*VIEW, "metric") if k in paired and k in row]
         versus = paired[(paired[keys] == row[keys]).all(axis=1) & (paired["loss"] == row["best"])] if keys else paired
         if len(versus):
