@@ -103,6 +103,14 @@ def dry_run(study, config: dict | None = None, edit: str | None = None) -> set[s
     return jobs
 
 
+def loss_jobs(loss: str) -> set[str]:
+    """The jobs one loss of the study reruns: its training and evaluation, then aggregation."""
+    return {f"{rule}/" + RUN.format(model="espcn", loss=loss, scale=2) for rule in ("train", "evaluate")} | {
+        "aggregate",
+        "all",
+    }
+
+
 def variant(**changes) -> dict:
     config = yaml.safe_load(yaml.safe_dump(STUDY))
     for key, value in changes.items():
@@ -119,34 +127,19 @@ def test_nothing_changed_plans_nothing(study):
 @pytest.mark.integration
 def test_editing_a_loss_weight_reruns_that_loss_only(study):
     losses = {**STUDY["losses"], "l1": {"terms": [{"name": "l1", "weight": 0.5}]}}
-    assert dry_run(study, variant(losses=losses)) == {
-        "train/" + RUN.format(model="espcn", loss="l1", scale=2),
-        "evaluate/" + RUN.format(model="espcn", loss="l1", scale=2),
-        "aggregate",
-        "all",
-    }
+    assert dry_run(study, variant(losses=losses)) == loss_jobs("l1")
 
 
 @pytest.mark.integration
 def test_a_per_loss_training_override_reruns_that_loss_only(study):
     losses = {**STUDY["losses"], "l1": {"terms": [{"name": "l1"}], "training": {"lr": 5e-4}}}
-    assert dry_run(study, variant(losses=losses)) == {
-        "train/" + RUN.format(model="espcn", loss="l1", scale=2),
-        "evaluate/" + RUN.format(model="espcn", loss="l1", scale=2),
-        "aggregate",
-        "all",
-    }
+    assert dry_run(study, variant(losses=losses)) == loss_jobs("l1")
 
 
 @pytest.mark.integration
 def test_adding_a_loss_adds_only_its_jobs(study):
     losses = {**STUDY["losses"], "charb": {"terms": [{"name": "charbonnier", "eps": 1e-3}]}}
-    assert dry_run(study, variant(losses=losses)) == {
-        "train/" + RUN.format(model="espcn", loss="charb", scale=2),
-        "evaluate/" + RUN.format(model="espcn", loss="charb", scale=2),
-        "aggregate",
-        "all",
-    }
+    assert dry_run(study, variant(losses=losses)) == loss_jobs("charb")
 
 
 @pytest.mark.integration
@@ -164,12 +157,7 @@ def test_adding_a_scale_adds_only_its_jobs(study):
 @pytest.mark.integration
 def test_renaming_a_loss_trains_it_again_under_the_new_name(study):
     losses = {"mse": STUDY["losses"]["mse"], "l1_renamed": STUDY["losses"]["l1"]}
-    assert dry_run(study, variant(losses=losses)) == {
-        "train/" + RUN.format(model="espcn", loss="l1_renamed", scale=2),
-        "evaluate/" + RUN.format(model="espcn", loss="l1_renamed", scale=2),
-        "aggregate",
-        "all",
-    }
+    assert dry_run(study, variant(losses=losses)) == loss_jobs("l1_renamed")
 
 
 @pytest.mark.integration
