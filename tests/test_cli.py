@@ -44,6 +44,8 @@ def test_version():
         ("check", "validate a study config"),
         ("evaluate", "measure one run"),
         ("aggregate", "summary tables"),
+        ("upscale", "super-resolve your own images"),
+        ("compare", "a crop grid of one image across runs"),
     ],
 )
 def test_help_says_what_each_subcommand_is_for(command, words):

@@ -100,7 +100,21 @@ def clone(tmp_path_factory) -> Path:
             shutil.copy2(REPO / name, root / name)
     (root / ".venv").symlink_to(VENV)
     (root / "my-study.yaml").write_text(yaml.safe_dump(MY_STUDY, sort_keys=False))
+    write_my_photo(root)
     return root
+
+
+def write_my_photo(root: Path) -> None:
+    """``my-photo-hr.png`` (a 192x160 px photograph) and ``my-photo.png``, the study's x2 degradation of it:
+    the user's image of docs/using-models.md."""
+    from PIL import Image
+    from skimage import data
+
+    from srloss.data.prepare import degrade_pair
+
+    hr, lr = degrade_pair(data.astronaut()[40:200, 160:352], 2)
+    Image.fromarray(hr).save(root / "my-photo-hr.png")
+    Image.fromarray(lr).save(root / "my-photo.png")
 
 
 def _run(clone: Path, command: str) -> subprocess.CompletedProcess:
@@ -115,7 +129,7 @@ def _run(clone: Path, command: str) -> subprocess.CompletedProcess:
 @pytest.mark.integration
 def test_documented_commands_run_verbatim_with_a_bare_path(clone):
     """In the order the docs give them: check, fetch the weights, run to the verdict, then the report,
-    the recovery commands, the profiles."""
+    the recovery commands, the profiles, a trained run on my-photo.png."""
     ran = []
     for source, command in documented_commands():
         if _key(command) in NOT_RUN_HERE or command in ran:
@@ -131,4 +145,6 @@ def test_documented_commands_run_verbatim_with_a_bare_path(clone):
             per_image = pd.read_csv(clone / "results/my-study/tables/per_image.csv")
             assert set(per_image["loss"]) == {"l1", "mse", "none"}
     assert ".venv/bin/srloss check my-study.yaml" in ran
+    assert (clone / "upscaled/my-photo_x2_photos-espcn-l1-seed0.png").exists()  # docs/using-models.md
+    assert (clone / "compare.png").exists() and (clone / "compare-hr.png").exists()
     assert (clone / "results/my-study/report.html").exists()

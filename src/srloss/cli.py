@@ -181,6 +181,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from srloss.evaluation.upscale import upscale
+
+    for path in upscale(args.run, args.images, args.out, args.device, args.tile):
+        print(path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from srloss.evaluation.compare import compare
+
+    print(compare(args.image, args.runs, args.out, args.crop, args.hr, args.device, args.tile))
+    return 0
+
+
 def cmd_gpu_run(args: argparse.Namespace) -> int:
     from srloss.gpu import exec_on_free_gpu
 
@@ -541,6 +556,65 @@ def _add_budget(sub) -> None:
     b.add_argument("--figures", nargs="+", required=True, help="output: the figure (.png, .pdf)")
 
 
+def _crop(text: str) -> tuple[int, int, int, int]:
+    from srloss.evaluation.compare import parse_crop
+
+    try:
+        return parse_crop(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _tile(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 0 (LR pixels; 0 = whole images)")
+    return int(text)
+
+
+def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (a GPU if one is visible, else the CPU), cpu, cuda:N")
+    parser.add_argument(
+        "--tile",
+        type=_tile,
+        default=0,
+        help="0: whole images; N > 0: LR tiles of N x N px with the model's receptive radius as overlap (less "
+        "memory, same output as evaluation with evaluation.tile N)",
+    )
+
+
+def _add_model_use_parsers(sub) -> None:
+    u = sub.add_parser(
+        "upscale",
+        help="super-resolve your own images with a trained run's model",
+        description="Run a trained run's model on image files exactly as the evaluation stage runs it on test "
+        "images, and write <stem>_x<scale>_<dataset>-<model>-<loss>-seed<seed>.png into --out "
+        "(docs/using-models.md). A multi-frame model takes one folder of frames per sample.",
+    )
+    u.set_defaults(func=cmd_upscale)
+    u.add_argument("run", help="the run's folder: results/<study>/runs/<dataset>/<model>/<loss>/x<scale>/seed<seed>")
+    u.add_argument("images", nargs="+", help="image files (a multi-frame model: folders of frames)")
+    u.add_argument("--out", required=True, help="output folder (created if missing)")
+    _add_inference_options(u)
+    c = sub.add_parser(
+        "compare",
+        help="a crop grid of one image across runs (+ bicubic, + the ground truth), as PNG",
+        description="Super-resolve IMAGE with every run (and bicubic) and write the same window of each output "
+        "side by side, labelled with the run's loss and, given --hr, its PSNR-Y (docs/using-models.md).",
+    )
+    c.set_defaults(func=cmd_compare)
+    c.add_argument("image", help="the input image (a multi-frame run: a folder of frames)")
+    c.add_argument("runs", nargs="+", help="run folders of one scale (results/<study>/runs/...)")
+    c.add_argument("--out", required=True, help="output: the grid (.png)")
+    c.add_argument(
+        "--crop",
+        type=_crop,
+        default=None,
+        help="x,y,w,h: the window in input pixels (default: the most detailed square, docs/using-models.md)",
+    )
+    c.add_argument("--hr", default=None, help="the ground truth (input size x scale): a panel, and PSNR-Y labels")
+    _add_inference_options(c)
+
+
 def _add_tool_parsers(sub) -> None:
     c = sub.add_parser(
         "check",
@@ -605,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_stage_parsers(sub)
     _add_budget(sub)
+    _add_model_use_parsers(sub)
     _add_tool_parsers(sub)
     return parser
 
