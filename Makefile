@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo demo-weights test lint install constraints clean-demo
+.PHONY: demo demo-weights test lint install constraints clean-demo readme-numbers
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules/
 	$(BIN)/snakemake --lint --cores 1
+
+# The demo's measured times in README.md and bench/demo-timing.md, written from bench/demo-timing.csv
+# (record a timed demo there first: bench/readme_numbers.py record; tests/test_readme_numbers.py checks).
+readme-numbers: install
+	$(BIN)/python bench/readme_numbers.py write
 
 # Refresh the exact pins after changing dependencies in pyproject.toml.
 constraints: install

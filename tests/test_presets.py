@@ -1,5 +1,6 @@
-"""The presets in config/experiments/: each sets the choices of the study it reproduces, and
-resolves with the real snakemake CLI (dry run).
+"""The presets in config/experiments/: each sets the choices of the study it reproduces, lists
+where it departs from it (``deviations:``, checked against the config and against a checklist of
+the paper's key settings here), and resolves with the real snakemake CLI (dry run).
 
 A preset names dataset sources, architectures, loss terms and discriminators that other parts
 of the project provide; a name no registry defines fails the dry-run test (never a skip), with
@@ -18,7 +19,8 @@ from srloss.data.sources import SOURCES
 from srloss.losses import LOSS_TERMS
 from srloss.losses.composite import build_loss
 from srloss.models import DISCRIMINATORS, MODELS
-from srloss.study import Study, check_schema
+from srloss.study import ConfigError, Study, check_schema
+from srloss.study.deviations import mismatches, plain, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "config/experiments").glob("*.yaml"))
@@ -95,6 +97,206 @@ def test_a_name_no_registry_defines_fails_the_preset_tests():
         check_registered(config, "zhao2017")
 
 
+class _NotStated:
+    def __repr__(self) -> str:
+        return "not stated"
+
+
+NOT_STATED = _NotStated()  # the paper gives no value (or none srloss has): whatever the preset uses is declared
+
+# Per preset, the key settings (dotted paths, globs allowed) and the paper's value for each: a preset
+# whose value differs, or any value where the paper has none, must declare it in `deviations`. Budgets,
+# optimisers, backbone layers and weights (their preprocessing), SSIM's conventions (evaluation.metrics
+# names the metric convention; the loss terms' window and levels), patches, test sets and scales.
+CHECKLIST: dict[str, dict[str, object]] = {
+    "esrgan-ablation": {  # ESRGAN (Wang et al. 2018); the WGAN arm: Arjovsky et al. 2017
+        "scales": [4],
+        "datasets.div2k.patch_size": {4: 128},
+        "datasets.div2k.test_on": NOT_STATED,  # the PIRM self-validation set is not available
+        "training.steps": NOT_STATED,  # milestones, no total (the code: 400k)
+        "training.batch_size": 16,
+        "training.lr": 1.0e-4,
+        "training.schedule.milestones": [50000, 100000, 200000, 300000],
+        "training.betas": [0.9, 0.999],
+        "training.discriminator.betas": [0.9, 0.999],
+        "training.discriminator.steps_per_g": 1,
+        "losses.psnr.training.lr": 2.0e-4,
+        "losses.ragan-*.terms.1.weight": NOT_STATED,  # 5e-3 on the sum of two parts; srloss's on their mean
+        "losses.*-vgg*.terms.0.layers": {"conv5_4": 1.0},
+        "losses.*-vgg*.terms.0.backbone_weights": "imagenet",  # the authors' code: torchvision's, ImageNet-normalised
+        "losses.*-*.terms.0.criterion": NOT_STATED,
+        "losses.*-resnet*.terms.0.arch": NOT_STATED,
+        "losses.*-resnet*.terms.0.stages": NOT_STATED,
+        "losses.*-tv.terms.3.weight": NOT_STATED,
+        "losses.wgan-*.terms.1.clip": 0.01,
+        "losses.wgan-*.terms.1.steps_per_g": 5,
+        "losses.wgan-*.terms.1.weight": NOT_STATED,
+        "losses.wgan-*.training.discriminator.lr": 5.0e-5,
+        "losses.wgan-*.training.discriminator.betas": NOT_STATED,  # RMSProp
+        "evaluation.metrics": NOT_STATED,  # PSNR and the perceptual index; the ablation's SSIM conventions
+    },
+    "srcnn-div2k": {
+        "training.steps": NOT_STATED,  # 1,500 epochs (MSE) vs at most 40 (MSE + VGG)
+        "training.batch_size": 2,
+        "training.lr": 1.0e-3,
+        "training.betas": NOT_STATED,
+        "losses.mse+vgg19.terms.0.weight": 0.1,
+        "losses.mse+vgg19.terms.1.weight": 0.9,
+        "losses.mse+vgg19.terms.1.layers": {"relu2_2": 1.0},
+        "losses.mse+vgg19.terms.1.backbone_weights": NOT_STATED,  # Keras' Caffe VGG19 and its preprocessing
+        "datasets.div2k.patch_size": NOT_STATED,
+        "datasets.div2k.test_on": [],  # the study reports on no SR benchmark
+    },
+    "zhao2017": {
+        "models.srcnn.arch": NOT_STATED,
+        "scales": NOT_STATED,
+        "datasets.div2k.patch_size": NOT_STATED,
+        "losses.ssim.terms.0.sigma": 5.0,
+        "losses.ssim.terms.0.window": NOT_STATED,  # the whole patch
+        "losses.m*.terms.0.levels": NOT_STATED,  # five full-resolution Gaussians, not dyadic scales
+        "losses.mix.terms.0.weight": 0.84,
+        "losses.mix.terms.1.weight": 0.16,
+        "losses.mix.terms.1.sigma": 8.0,
+        "losses.mix.terms.1.window": NOT_STATED,
+        "training.precision": "fp32",
+        "training.steps": NOT_STATED,
+        "training.batch_size": NOT_STATED,
+        "training.lr": NOT_STATED,
+        "training.betas": NOT_STATED,
+        "evaluation.metrics": NOT_STATED,
+    },
+    "faces-x8": {  # Rajnoha, Mezina & Burget 2020
+        "models.unet_geu.arch": NOT_STATED,  # a reconstruction
+        "scales": [8],
+        "datasets.mlfdb.patch_size": 256,
+        "losses.charbonnier.terms.0.eps": 1.0e-3,
+        "losses.vgg19.terms.0.layers": NOT_STATED,
+        "losses.vgg19.terms.0.backbone_weights": NOT_STATED,
+        "losses.lpips.terms.0.net": NOT_STATED,
+        "training.steps": NOT_STATED,
+        "training.batch_size": NOT_STATED,
+        "training.lr": NOT_STATED,
+        "training.betas": NOT_STATED,
+        "evaluation.ffr.threshold": NOT_STATED,
+        "evaluation.metrics": NOT_STATED,
+    },
+    "downsampled-x4": {  # our sources state the losses and models, not the training
+        "datasets.div2k.patch_size": NOT_STATED,
+        "datasets.div2k.test_on": NOT_STATED,
+        "losses.downsampled+adversarial.terms.1.weight": NOT_STATED,
+        "training.steps": NOT_STATED,
+        "training.batch_size": NOT_STATED,
+        "training.lr": NOT_STATED,
+        "training.betas": NOT_STATED,
+    },
+    "survey-x4": {  # Wang, Chen & Hoi's survey defines each loss class, not an experiment
+        "losses.tv.terms.1.form": "beta",  # its isotropic TV: mean sqrt(dx^2 + dy^2)
+        "losses.tv.terms.1.beta": 1.0,
+        "losses.tv.terms.1.weight": NOT_STATED,
+        "losses.content.terms.0.layers": NOT_STATED,
+        "losses.texture.terms.0.layers": NOT_STATED,
+        "losses.adversarial.terms.0.kind": NOT_STATED,
+        "datasets.div2k.patch_size": NOT_STATED,
+        "datasets.div2k.test_on": NOT_STATED,
+        "training.steps": NOT_STATED,
+        "training.batch_size": NOT_STATED,
+        "training.lr": NOT_STATED,
+        "training.betas": NOT_STATED,
+    },
+}
+MIN_SEEDS = 3  # fewer replicates of a claimed difference between losses must be declared
+
+
+def loaded(name: str) -> dict:
+    """A preset as the workflow reads it: the schema's defaults filled in."""
+    config = load(name)
+    check_schema(config)
+    return config
+
+
+def undeclared(config: dict, checklist: dict[str, object]) -> list[str]:
+    """The checklist's settings whose value differs from the paper's with no `deviations` entry covering
+    them, a checklist setting the preset leaves to a default, and fewer than MIN_SEEDS seeds undeclared."""
+    declared = {path for entry in config["deviations"] for path in resolve(config, entry["setting"])}
+    problems = []
+    for setting, paper in checklist.items():
+        values = resolve(config, setting)
+        parent = setting.rpartition(".")[0]
+        owners = resolve(config, parent) if parent else {"": config}
+        stated = {path.rpartition(".")[0] for path in values}
+        problems += [f"{p or setting}: {setting} is not stated; state it explicitly" for p in owners if p not in stated]
+        if not owners:
+            problems.append(f"{setting}: matches nothing in the preset")
+        for path, value in values.items():
+            if (paper is NOT_STATED or plain(value) != plain(paper)) and path not in declared:
+                problems.append(f"{path} is {value!r} (paper: {paper!r}) and no deviation declares it")
+    if len(config["seeds"]) < MIN_SEEDS and "seeds" not in declared:
+        problems.append(f"seeds: {len(config['seeds'])} seed(s) for a claimed difference, and no deviation declares it")
+    return problems
+
+
+def test_every_preset_has_a_checklist():
+    assert sorted(CHECKLIST) == [p.stem for p in PRESETS]
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_each_deviation_names_a_setting_of_the_preset_with_its_value(preset):
+    config = loaded(preset.stem)
+    assert config["deviations"], "a preset lists where it departs from its paper"
+    assert mismatches(config) == []
+    for entry in config["deviations"]:
+        assert entry["reason"].strip() and str(entry["paper"]).strip(), entry
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_key_settings_that_differ_from_the_paper_are_declared(preset):
+    assert undeclared(loaded(preset.stem), CHECKLIST[preset.stem]) == []
+
+
+def test_an_undeclared_change_of_a_key_setting_fails_the_checklist():
+    config = loaded("esrgan-ablation")
+    config["training"]["betas"] = [0.0, 0.9]  # not ESRGAN's, and no entry says so
+    config["losses"]["ragan-vgg"]["terms"][0]["layers"] = {"relu5_4": 1.0}
+    config["seeds"] = [0]
+    config["deviations"] = [e for e in config["deviations"] if e["setting"] != "seeds"]
+    problems = undeclared(config, CHECKLIST["esrgan-ablation"])
+    assert [p.split(" ")[0] for p in problems] == ["training.betas", "losses.ragan-vgg.terms.0.layers", "seeds:"]
+    del config["losses"]["ragan-vgg"]["terms"][0]["backbone_weights"]  # a checklist setting left to the default
+    assert (
+        "losses.ragan-vgg.terms.0: losses.*-vgg*.terms.0.backbone_weights is not stated; state it explicitly"
+    ) in undeclared(config, CHECKLIST["esrgan-ablation"])
+
+
+def test_a_deviation_that_no_longer_describes_the_config_is_a_warning_naming_it():
+    config = loaded("srcnn-div2k")
+    config["training"]["steps"] = 500  # e.g. `--config training={steps: 500}` for a quick try
+    config["deviations"].append({"setting": "training.beta", "paper": 1, "here": 1, "reason": "a typo"})
+    assert mismatches(config) == [
+        "deviations[0] (training.steps): training.steps is 500 but the entry says here: 100000; the deviation "
+        "list no longer describes this study (update `here`, or drop the override)",
+        "deviations[7] (training.beta): the config has no such setting; correct the path or remove the entry",
+    ]
+    assert Study(config).warnings()[-2:] == mismatches(config)  # what `srloss check` and the workflow print
+
+
+def test_a_glob_setting_covers_every_matching_key_and_each_must_equal_here():
+    config = loaded("esrgan-ablation")
+    assert set(resolve(config, "losses.wgan-*.training.discriminator.betas")) == {
+        f"losses.wgan-{c}{t}.training.discriminator.betas" for c in ("resnet", "vgg") for t in ("", "-tv")
+    }
+    config["losses"]["wgan-vgg-tv"]["training"] = {"discriminator": {"lr": 5.0e-5, "betas": [0.5, 0.9]}}
+    assert [m.split(": ")[1].split(" is ")[0] for m in mismatches(config)] == [
+        "losses.wgan-vgg-tv.training.discriminator.betas"
+    ]
+
+
+def test_a_deviation_entry_without_a_reason_is_a_config_error():
+    config = load("srcnn-div2k")
+    del config["deviations"][0]["reason"]
+    with pytest.raises(ConfigError, match=r"config key deviations\[0\]: 'reason' is a required property"):
+        check_schema(config)
+
+
 @pytest.mark.parametrize(
     "name, patch",
     [
@@ -165,10 +367,15 @@ def test_esrgan_ablation_crosses_ragan_and_clipped_wgan_tv_and_content_network()
         assert bool(tv) == name.endswith("-tv")
         if tv:
             assert tv[0]["form"] == "l2" and tv[0]["weight"] == 0.1
-    assert config["training"]["betas"] == [0.9, 0.99]  # ESRGAN's Adam for the pre-training and RaGAN
-    for name, loss in gan.items():  # RMSProp-like Adam (beta1 = 0) for the clipped critic's runs only
-        expected = {"betas": [0.0, 0.9], "discriminator": {"betas": [0.0, 0.9]}} if name.startswith("wgan") else None
-        assert loss.get("training") == expected
+    assert config["training"]["betas"] == [0.9, 0.999]  # ESRGAN's Adam, the generator's in every loss
+    for name, loss in gan.items():  # RMSProp-like Adam (beta1 = 0) for the clipped critic only
+        critic = {"discriminator": {"lr": 5.0e-5, "betas": [0.0, 0.99]}} if name.startswith("wgan") else None
+        assert loss.get("training") == critic
+    check_schema(config)
+    study = Study(config)
+    specs = [study.run_spec(run)["training"] for run in study.runs() if run.loss in gan]
+    for key in ("lr", "betas", "schedule"):  # no optimiser confound: every GAN loss trains its generator alike
+        assert len({str(spec[key]) for spec in specs}) == 1, key
     built = build_loss(gan["wgan-vgg"]["terms"][1:2]).terms[0]  # the term's class takes the options
     assert built.critic_steps(1) == 5 and built.weight_clip(0.5) == 0.01
 

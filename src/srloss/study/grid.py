@@ -12,6 +12,7 @@ from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KE
 from srloss.losses import LOSS_TERMS
 from srloss.machine import available_memory
 from srloss.models import MODELS
+from srloss.study import deviations
 from srloss.study.checks import (
     BASELINE_LOSS,
     check_config,
@@ -109,7 +110,7 @@ class Study:
 
     def warnings(self) -> list[str]:
         """What the checks cannot refuse but a user should know before running (estimates)."""
-        return memory_warnings(self.config, available_memory())
+        return memory_warnings(self.config, available_memory()) + deviations.mismatches(self.config)
 
     def members(self, stage: str, run: Run | None = None, dataset: str | None = None) -> tuple[str, ...]:
         """The registry members' modules a job uses (``srloss.codehash.job_code``): a train job its
@@ -245,8 +246,9 @@ EXECUTION_ONLY = {
 
 
 def result_config(config: dict) -> dict:
-    """``config`` without the ``EXECUTION_ONLY`` settings: what the study's results depend on."""
-    out = dict(config)
+    """``config`` without the ``EXECUTION_ONLY`` settings and the ``deviations`` list (documentation):
+    what the study's results depend on."""
+    out = {k: v for k, v in config.items() if k != deviations.KEY}
     for section, keys in EXECUTION_ONLY.items():
         if section in out:
             out[section] = {k: v for k, v in out[section].items() if k not in keys}

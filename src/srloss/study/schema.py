@@ -148,6 +148,7 @@ def build_schema() -> dict:
     """The study config's JSON Schema, from the declarations (imports the registries: torch)."""
     from srloss.data.settings import dataset_schema
     from srloss.evaluation.settings import evaluation_schema
+    from srloss.study import deviations
     from srloss.training.settings import TrainingSection
 
     training = TrainingSection.json_schema()
@@ -170,6 +171,7 @@ def build_schema() -> dict:
             **_grid_lists(),
             "training": training,
             "evaluation": evaluation_schema(),
+            deviations.KEY: deviations.SCHEMA,
         },
     }
 
