@@ -46,6 +46,11 @@ NOT_RUN_HERE = {
     "Snakemake commands run here on a small study",
     "make test": "the test command itself (.ci/run)",
     "make install": "installs into the project's .venv, which CI's `make test` does first",
+    "conda env create -f envs/srloss.yaml": "conda is not installed here; tests/test_envs.py checks the file's "
+    "pins against constraints.txt and pyproject.toml, and that the README's conda commands match it",
+    "conda activate srloss": "needs conda; tests/test_envs.py checks the name is envs/srloss.yaml's",
+    'make demo VENV="$CONDA_PREFIX"': "tests/test_envs.py dry-runs it: pip installs srloss with constraints.txt "
+    "into that prefix, and the demo runs its snakemake",
     "srloss fetch-weights vgg19 resnet18 --torch-home resources/weights": "downloads from the internet; "
     "tests/test_weights.py runs it against a local HTTP server",
     "snakemake --profile profiles/slurm --configfile my-study.yaml": "needs a SLURM cluster: "

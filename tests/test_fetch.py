@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tarfile
 import threading
 import zipfile
@@ -294,6 +295,27 @@ def test_download_logs_progress_bytes_percent_and_rate(server, tmp_path, caplog)
         "p.bin: 0.3 MB of 0.3 MB (100.0%)"
     )
     assert all(line.endswith(" MB/s") for line in lines)
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "stderr,forced,bar", [(_Terminal, None, True), (io.StringIO, None, False), (io.StringIO, True, True)]
+)
+def test_progress_bar_on_a_terminal_log_lines_elsewhere(server, tmp_path, caplog, monkeypatch, stderr, forced, bar):
+    caplog.set_level("INFO", logger="srloss.data.fetch")
+    monkeypatch.setattr(sys, "stderr", stderr())
+    download(server.url + "/good.bin", tmp_path / "t.bin", size=len(PAYLOAD), md5=MD5, progress_bar=forced, **NO_SLEEP)
+    shown = sys.stderr.getvalue()
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("t.bin: ")]
+    assert ("t.bin: 100%" in shown and "300k/300k" in shown) == bar  # tqdm's bar, with the bytes
+    assert bool(logged) != bar  # the log lines of a job's log file, when there is no bar
+    assert (tmp_path / "t.bin").read_bytes() == PAYLOAD
 
 
 def test_progress_is_logged_at_the_interval_with_time_left(caplog):

@@ -5,6 +5,8 @@ import copy
 import functools
 import hashlib
 import http.server
+import io
+import sys
 import threading
 from pathlib import Path
 
@@ -192,13 +194,31 @@ def test_download_goes_through_torch_hub_with_progress_umask_and_no_orphans(serv
     orphan.write_bytes(b"partial")
     old = os.umask(0o022)
     try:
-        weights.fetch(["resnet18"], base_url=url)
+        weights.fetch(["resnet18"], base_url=url, progress=True)
     finally:
         os.umask(old)
     assert calls and calls[0][0][2] == name.split("-")[1][:8]  # torch.hub checked the SHA-256 prefix
     assert sorted(p.name for p in cache.iterdir()) == [name]  # the orphan is gone, no temporary file left
     assert (cache / name).stat().st_mode & 0o777 == 0o644  # readable by colleagues, as the user's umask says
     assert "100%" in capfd.readouterr().err  # torch.hub's progress bar
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "log-file"])
+def test_progress_bar_only_on_a_terminal(server, cache, monkeypatch, tty):
+    folder, url = server
+    name, _ = _served_checkpoint(folder, monkeypatch)
+    stderr = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    weights.fetch(["resnet18"], base_url=url)
+    assert (cache / name).is_file()
+    assert ("100%" in stderr.getvalue()) == tty  # no carriage-return redraws in a job's log
 
 
 def test_a_stalled_server_times_out_and_leaves_no_file(cache):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import srloss
 
-PACKAGES = ("torch", "torchvision", "numpy", "h5py", "pandas", "scikit-image", "seaborn", "snakemake", "lpips", "piq")
+PACKAGES = ("torch", "torchvision", "numpy", "h5py", "pandas", "scikit-image", "seaborn", "snakemake", "lpips")
 
 
 def code_version() -> dict:

@@ -12,7 +12,8 @@ the workflow's ``fetch_weights`` rule plans downloads from it.
 
 Each torchvision file name ends with the first hex digits of the file's SHA-256
 (``vgg19-dcbb9e9d.pth``); ``download`` fetches with ``torch.hub.download_url_to_file``, which
-checks that prefix, shows a progress bar, and only then moves the finished file into place.
+checks that prefix, shows tqdm's progress bar (on a terminal), and only then moves the finished
+file into place.
 
 ``backbone_weights: random`` (an option of every backbone-based loss term) builds the same
 network randomly initialised from a fixed seed instead: it runs offline (tests, the demo), but
@@ -28,11 +29,13 @@ import contextlib
 import http.client
 import os
 import socket
+import sys
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from srloss.atomic import fsync_dir, fsync_file
 from srloss.errors import UserError
 
 WORKFLOW_TORCH_HOME = "resources/weights"  # the workflow's cache (fetch_weights writes here)
@@ -122,13 +125,14 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 
 def download(
-    url: str, dest: str | Path, hash_prefix: str | None = None, progress: bool = True, timeout: float = 60
+    url: str, dest: str | Path, hash_prefix: str | None = None, progress: bool | None = None, timeout: float = 60
 ) -> Path:
     """Download ``url`` to ``dest`` with ``torch.hub.download_url_to_file``: SHA-256 prefix checked.
 
     torch.hub streams into a temporary file beside ``dest`` (created with the user's umask) and
     moves it into place only when complete and verified, so an interrupted or corrupt download
     never leaves a file at ``dest``. The finished file is flushed to disk (file, then folder).
+    ``progress``: tqdm's bar on or off; None shows it when stderr is a terminal (not in a job's log).
     """
     import torch.hub
 
@@ -138,34 +142,27 @@ def download(
         orphan.unlink(missing_ok=True)
     try:
         with _socket_timeout(timeout):
-            torch.hub.download_url_to_file(url, str(dest), hash_prefix, progress=progress)
+            # tqdm's own rule (disable=None: no bar off a terminal), which torch.hub's bool cannot pass on
+            shown = sys.stderr.isatty() if progress is None else progress
+            torch.hub.download_url_to_file(url, str(dest), hash_prefix, progress=shown)
     except RuntimeError as e:
         if "invalid hash value" not in str(e):
             raise
         raise ValueError(
             f"download of {url}: {e}: the SHA-256 does not start with the expected {hash_prefix!r}; file discarded"
         ) from None
-    _fsync(dest)
+    fsync_file(dest)  # a crash cannot leave a truncated file behind
+    fsync_dir(dest.parent)
     return dest
 
 
-def _fsync(path: Path) -> None:
-    """Flush ``path`` and its folder entry to disk, so a crash cannot leave a truncated file behind."""
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fetch(
-    backbones: list[str], home: str | Path | None = None, base_url: str | None = None, progress: bool = True
+    backbones: list[str], home: str | Path | None = None, base_url: str | None = None, progress: bool | None = None
 ) -> list[Path]:
     """Make sure the checkpoints of ``backbones`` are in the cache, downloading missing ones.
 
-    ``base_url`` replaces torchvision's download folder (a mirror; the tests use a local server).
+    ``base_url`` replaces torchvision's download folder (a mirror; the tests use a local server);
+    ``progress`` as in ``download``.
     """
     base_url = base_url or os.environ.get(MIRROR_ENV)
     paths = []

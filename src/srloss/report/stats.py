@@ -232,6 +232,7 @@ def summary_stats(
 #     n = ((z_{1-alpha/2} + z_{power}) / d_z)^2 + z_{1-alpha/2}^2 / 2,  rounded up.
 
 
+# Not statsmodels' multipletests(method="holm"): a new dependency for ten lines, which would still need the NaN skip
 def holm(p_values) -> np.ndarray:
     """Holm step-down adjusted p-values (NaNs stay NaN and do not count as comparisons)."""
     p = np.asarray(p_values, dtype=np.float64)

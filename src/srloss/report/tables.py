@@ -205,9 +205,10 @@ def to_markdown_table(groups: Groups, metrics: list[str], caption: str, notes: l
     """The results table in Markdown; several test sets prefix their metric headers ``<test set>: ``."""
     prefixes = [f"{t}: " for t, _, _ in groups] if len(groups) > 1 else [""]
     header = ["Loss"] + [p + metric_header(m) for p in prefixes for m in metrics] + ["Status"]
-    lines = [caption, "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in _body(groups, metrics, str, lambda t: f"**{t}**")]
-    lines += [""] + [f"- {note}" for note in notes]
+    body = pd.DataFrame(_body(groups, metrics, str, lambda t: f"**{t}**"), columns=header)
+    # the cells are finished text: no number parsing ("0.50" stays "0.50")
+    lines = [caption, "", body.to_markdown(index=False, disable_numparse=True), ""]
+    lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -330,15 +331,9 @@ def to_latex_table(groups: Groups, metrics: list[str], caption: str, label: str,
 
 
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
-    """A GitHub-flavoured Markdown table of a plain data frame (no extra dependency)."""
-
-    def cell(v):
-        return format(v, floatfmt) if isinstance(v, float) else str(v)
-
-    header = [column.header if (column := find_column(c)) else c for c in table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    """A Markdown table of a plain data frame (pandas through tabulate), metric columns under their headers."""
+    headers = {c: column.header for c in table.columns if (column := find_column(c))}
+    return table.rename(columns=headers).to_markdown(index=False, floatfmt=floatfmt) + "\n"
 
 
 def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], alpha: float) -> pd.DataFrame:
