@@ -8,7 +8,7 @@ Rows (bench/README.md, "GPU check", says how to read them):
   as overlap (``bench/eval_memory.py``'s ``sr_pass``): the outputs' largest difference and each
   pass's peak memory, with the default TF32 convolutions and with TF32 off;
 * ``amp``: every registered loss term, bf16 autocast against fp32 (value relative difference,
-  gradient cosine; ``srloss.losses.composite.autocast_agreement``), through ``CompositeLoss``,
+  gradient cosine; ``srloss.ops.precision.autocast_agreement``), through ``CompositeLoss``,
   which computes the terms that declare ``precision = "fp32"`` in float32; terms on pretrained
   networks use a random backbone (offline);
 * ``2-GPU slots``: two training jobs started through ``srloss gpu-run`` at once must get distinct
@@ -48,9 +48,10 @@ import train_step  # bench/train_step.py: the training step against the bare mod
 
 from srloss.losses import LOSS_TERMS
 from srloss.losses.backbones import BackboneTerm
-from srloss.losses.composite import autocast_agreement, build_loss
+from srloss.losses.composite import build_loss
 from srloss.models.base import build_model
 from srloss.ops import imresize
+from srloss.ops.precision import autocast_agreement
 from srloss.ops.tiling import receptive_radius
 
 ROOT = Path(__file__).resolve().parents[1]

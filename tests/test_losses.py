@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from srloss.losses import LOSS_TERMS
-from srloss.losses.composite import autocast_agreement, build_loss
+from srloss.losses.composite import build_loss
 from srloss.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
 from srloss.ops import imresize
+from srloss.ops.precision import autocast_agreement
 
 SR = torch.tensor([[0.0, 0.5], [1.0, 0.25]])
 HR = torch.tensor([[0.5, 0.5], [0.0, 0.0]])  # differences -0.5, 0, 1, 0.25

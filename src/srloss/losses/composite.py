@@ -59,30 +59,3 @@ def build_loss(terms: list[dict]) -> CompositeLoss:
     for label, term in zip(term_labels(terms), terms):
         built.append((label, term.get("weight", 1.0), LOSS_TERMS[term["name"]](**term_options(term))))
     return CompositeLoss(built)
-
-
-def autocast_agreement(
-    loss: nn.Module, sr: torch.Tensor, hr: torch.Tensor, context: dict | None = None, dtype=torch.bfloat16
-) -> tuple[float, float]:
-    """How far ``loss`` computed under ``dtype`` autocast (on ``sr``'s device) is from the same loss
-    without autocast: (relative difference of the values, cosine similarity of the gradients with
-    respect to ``sr``). ``loss`` is a ``CompositeLoss`` or a bare term.
-
-    The measurement behind each term's ``precision`` (tests/test_losses.py, bench/gpu_check.py):
-    an fp32 term must agree closely, since ``CompositeLoss`` computes it in float32 either way.
-    """
-    (low, low_grad), (full, full_grad) = (_value_and_grad(loss, sr, hr, context, dtype, on) for on in (True, False))
-    cosine = float(torch.nn.functional.cosine_similarity(low_grad, full_grad, dim=0))
-    return abs(low - full) / (abs(full) or 1.0), cosine  # a zero loss: the absolute difference
-
-
-def _value_and_grad(
-    loss: nn.Module, sr: torch.Tensor, hr: torch.Tensor, context: dict | None, dtype, autocast: bool
-) -> tuple[float, torch.Tensor]:
-    """The loss's value and its gradient with respect to ``sr`` (flattened), with or without autocast."""
-    sr = sr.detach().clone().requires_grad_(True)
-    with torch.autocast(sr.device.type, dtype=dtype, enabled=autocast):
-        value = loss(sr, hr, context or {})
-        value = value[0] if isinstance(value, tuple) else value
-    value.backward()
-    return float(value.detach()), sr.grad.flatten()
