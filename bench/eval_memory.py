@@ -39,20 +39,31 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def sr_pass(
+    model: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int, overlap: int | None = None
+) -> tuple[torch.Tensor, float, float]:
+    """One SR pass (whole when ``tile`` is 0, else tiled; ``overlap`` None: the exact receptive
+    radius): (output, peak MiB, seconds). On CUDA the peak is this pass's own (reset before it);
+    on the CPU it is the process's peak RSS so far."""
+    device = lr.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        sr = tiled_forward(model, lr, scale, tile, overlap)
+    sync(device)
+    return sr, peak_mib(device), time.perf_counter() - start
+
+
 def measure(args: argparse.Namespace) -> None:
-    """Child: one SR pass (whole, or tiled when --tile > 0) and print 'peak MiB, seconds, max |diff|'."""
+    """Child: one SR pass (whole, or tiled when --tile > 0) and print 'peak MiB, seconds, output shape'."""
     device = torch.device(args.device)
     torch.manual_seed(0)
     model = build_model("rrdbnet", SCALE, {"blocks": args.blocks}).to(device).eval()
     lr = torch.rand(1, 3, HR_H // SCALE, HR_W // SCALE, device=device)
-    overlap = None if args.overlap < 0 else args.overlap
-    sync(device)
-    start = time.perf_counter()
-    with torch.no_grad():
-        sr = tiled_forward(model, lr, SCALE, args.tile, overlap)
-    sync(device)
-    seconds = time.perf_counter() - start
-    print(f"{peak_mib(device):.0f} {seconds:.2f} {tuple(sr.shape)}")
+    sr, peak, seconds = sr_pass(model, lr, SCALE, args.tile, None if args.overlap < 0 else args.overlap)
+    print(f"{peak:.0f} {seconds:.2f} {tuple(sr.shape)}")
 
 
 def lpips_throughput(args: argparse.Namespace) -> None:

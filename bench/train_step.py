@@ -63,8 +63,10 @@ def peak_mib(device: torch.device) -> float:
 
 
 def bare_step(net: Networks, opt: torch.optim.Optimizer, lr: torch.Tensor, hr: torch.Tensor) -> None:
-    """Forward + L1 + backward + Adam: the least any training step must do."""
-    loss = F.l1_loss(net.model(lr), hr)
+    """Forward + L1 + backward + Adam: the least any training step must do (in the same autocast
+    as the real step, so that bf16 is compared with bf16)."""
+    with net.autocast:
+        loss = F.l1_loss(net.model(lr), hr)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -87,12 +89,20 @@ def inputs(net: Networks, spec: dict, args: argparse.Namespace, device: torch.de
     return torch.rand(lr_shape, device=device), torch.rand(args.batch, 3, args.patch, args.patch, device=device)
 
 
-def bench_pair(model: dict, terms: list, args: argparse.Namespace, device: torch.device) -> tuple[float, float]:
-    """(seconds per real step, seconds per bare step), medians over ``args.rounds`` alternating rounds."""
+def bench_pair(
+    model: dict, terms: list, args: argparse.Namespace, device: torch.device, precision: str | None = None
+) -> tuple[float, float]:
+    """(seconds per real step, seconds per bare step), medians over ``args.rounds`` alternating rounds.
+
+    ``precision`` None: what training does by default (bf16 autocast on CUDA, fp32 on the CPU);
+    "fp32" or "bf16" forces it, "bf16" as CPU autocast on the CPU (bench/gpu_check.py's dry mode).
+    """
     seed_everything(0)
     spec = {"arch": model["arch"], "scale": args.scale, "model_options": model.get("options", {}), "terms": terms}
-    cfg = TrainingConfig.from_dict({})
+    cfg = TrainingConfig.from_dict({} if precision is None else {"precision": precision})
     net = build_networks(spec, cfg, device)
+    if precision == "bf16" and device.type == "cpu":  # training never autocasts on the CPU
+        net.autocast = torch.autocast("cpu", dtype=torch.bfloat16)
     bare_opt = torch.optim.Adam(net.model.parameters(), lr=1e-4)
     lr, hr = inputs(net, spec, args, device)
     window = ExecutionConfig().log_every
@@ -116,10 +126,10 @@ def device_name(device: torch.device) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def row(preset: str, model: dict, loss: str, terms: list, args, device) -> tuple:
+def row(preset: str, model: dict, loss: str, terms: list, args, device, precision: str | None = None) -> tuple:
     name = model["arch"]
     try:
-        real, bare = bench_pair(model, terms, args, device)
+        real, bare = bench_pair(model, terms, args, device, precision)
     except Exception as e:  # noqa: BLE001 (a row that cannot run says why; the others still run)
         return (preset, name, loss, f"skipped: {type(e).__name__}: {str(e)[:80]}")
     overhead = (real - bare) / bare * 100

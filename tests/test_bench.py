@@ -1,8 +1,11 @@
-"""bench/train_step.py --quick runs the real training step and prints a well-formed table."""
+"""Quick modes of the benches: bench/train_step.py --quick and bench/gpu_check.sh in its dry mode run
+the real code and print well-formed tables with sane values."""
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +28,85 @@ def test_train_step_quick_prints_table_with_finite_overhead() -> None:
     assert ms > 0 and bare > 0 and peak > 0
     assert math.isclose(samples, 4000 / ms, rel_tol=0.01)
     assert math.isfinite(overhead)
+
+
+# --- bench/gpu_check.sh: the GPU check, in its dry mode on the CPU ---------------------------------
+
+
+def _gpu_check(out: Path, *args: str, dry: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GPU_CHECK_PYTHON=sys.executable, GPU_CHECK_LIMIT_S="1200")
+    env.pop("GPU_CHECK_DRY", None)
+    if dry:
+        env["GPU_CHECK_DRY"] = "1"
+    cmd = ["bash", str(ROOT / "bench/gpu_check.sh"), "--out", str(out), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1300)
+
+
+def _figures(out: Path) -> dict[tuple[str, str], dict]:
+    """(check, case) -> {"verdict", "note", figure name: value} from gpu_check.csv."""
+    rows: dict[tuple[str, str], dict] = {}
+    with open(out / "gpu_check.csv", newline="") as f:
+        for line in csv.DictReader(f):
+            row = rows.setdefault((line["check"], line["case"]), {"verdict": line["verdict"], "note": line["note"]})
+            if line["figure"]:
+                row[line["figure"]] = line["value"]
+    return rows
+
+
+def test_gpu_check_dry_mode_prints_every_row_with_sane_values(tmp_path):
+    from srloss.losses import LOSS_TERMS
+
+    result = _gpu_check(tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("device: CPU") and "torch " in lines[0] and "dry mode" in lines[0]
+    table = [line for line in lines if line.startswith("| ") and not line.startswith("| check ")]
+    assert (tmp_path / "gpu_check.md").read_text().count("\n| ") == len(table) + 1  # the same table, header too
+    rows = _figures(tmp_path)
+    assert len(rows) == len(table)
+    by_check = lambda check: {case: r for (c, case), r in rows.items() if c == check}  # noqa: E731
+
+    train = by_check("train step")
+    assert len(train) == 16 and {case.rsplit(", ", 1)[1] for case in train} == {"fp32", "bf16"}
+    for case, r in train.items():
+        assert r["verdict"] == "info" and float(r["ms/step"]) > 0 and float(r["bare ms"]) > 0, (case, r)
+        assert math.isfinite(float(r["overhead %"]))
+        assert ("random backbone" in r["note"]) == any(k in case for k in ("texture", "vgg", "lpips")), case
+
+    tiled = by_check("tiled eval")
+    assert len(tiled) == 4
+    for case, r in tiled.items():
+        assert float(r["peak MiB"]) > 0 and float(r["seconds"]) > 0
+        if case.startswith("tiled"):
+            assert r["verdict"] == "pass" and float(r["max abs diff"]) <= 1e-5 and r["uint8 px differing"] == "0"
+
+    amp = by_check("amp")
+    assert set(amp) == set(LOSS_TERMS)
+    for name, r in amp.items():
+        assert r["precision"] == LOSS_TERMS[name].precision
+        cosine, rel = float(r["gradient cosine"]), float(r["value rel. diff"])
+        if r["precision"] == "fp32":
+            assert r["verdict"] == "pass" and cosine > 0.999 and rel <= 1e-3, (name, r)
+        else:  # bf16 networks: reported, not judged; random backbones said so
+            assert r["verdict"] == "info" and math.isfinite(cosine) and math.isfinite(rel), (name, r)
+            assert "random" in r["note"]
+
+    (slot,) = by_check("2-GPU slots").values()
+    assert slot["verdict"] == "pass" and sorted(slot["devices"].split(" and ")) == ["0", "1"]
+    assert float(slot["overlap s"]) > 0
+    assert lines[-2].startswith("verdicts: ") and "0 FAIL" in lines[-2] and "0 error" in lines[-2]
+
+
+def test_gpu_check_time_budget_skips_the_rows_it_cannot_start_and_non_dry_needs_a_gpu(tmp_path):
+    result = _gpu_check(tmp_path, "--budget-s", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = _figures(tmp_path)
+    assert len(rows) > 30 and {r["verdict"] for r in rows.values()} == {"skipped"}
+    assert all("time budget (0 s) was spent" in r["note"] for r in rows.values())
+
+    import torch
+
+    if not torch.cuda.is_available():
+        result = _gpu_check(tmp_path, dry=False)
+        assert result.returncode == 1 and "no CUDA GPU is visible here" in result.stderr
+        assert "--dry" in result.stderr
