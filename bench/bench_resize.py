@@ -1,120 +1,214 @@
-"""Speed and accuracy of the MATLAB-compatible bicubic resize on DIV2K-sized images.
+"""Speed and accuracy of the MATLAB-compatible bicubic resize against BasicSR's, on DIV2K sizes.
 
-Usage: python bench/bench_resize.py [--repeat 10] [--threads N]
+    python bench/bench_resize.py --threads 1          # 2040x1356, x2/x3/x4 up and down
+    python bench/bench_resize.py --quick              # 240x156 crop, 3 repeats (tests/test_bench.py)
+    python bench/bench_resize.py --basicsr /tmp/basicsr
 
-Downscales a 2040x1356 RGB image x4 (the DIV2K -> LR x4 case) and prints megapixels of input
-per second for: srloss's imresize (float32, the strided-FIR path for integer factors), the
-dense-matrix form (float32, what imresize uses for non-integer scales) and the float64
-reference (dense matrices in numpy), plus the largest difference from that reference.
-For comparison it also times a per-output-row loop written with the structure of the usual
-Python port of MATLAB imresize. The port itself ran at 67-77 MP/s for this case on these
-machines; in one side-by-side run srloss's imresize was about 3x faster than it.
+One row per case: downscaling the 2040x1356 HR image by 2, 3, 4 and upscaling its LR image
+(2040/s x 1356/s) back by s, float32 CHW RGB (a photograph: scikit-image's astronaut, upscaled
+x4 and cropped). Columns: median ms of srloss's ``imresize`` (polyphase FIR), of the dense
+matrices it uses for non-integer scales (float32, torch) and of BasicSR's ``imresize``
+(``basicsr/utils/matlab_functions.py``, the widely used Python port of MATLAB's imresize: the
+anchor, measured in the same run, calls interleaved); BasicSR's time over srloss's; and each
+one's largest difference from the float64 reference (dense matrices in numpy) on [0, 1] data.
+Goals: upscale >= 2x and downscale >= 3x faster than BasicSR, error <= 1e-5.
+
+BasicSR is not a dependency: the anchor is read from an installed ``basicsr`` package or from a
+copy fetched with ``pip download basicsr --no-deps -d DIR`` (``--basicsr DIR``, the sdist or
+an unpacked tree). Only ``matlab_functions.py`` is loaded, by path: the package's ``__init__``
+imports modules that fail with this torchvision. Without it the anchor columns say skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
+import platform
+import statistics
+import tarfile
+import tempfile
 import time
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
 import numpy as np
 import torch
 
-from srloss.data.degrade import bicubic_downscale, imresize, resize_matrix
+from srloss.ops.resize import imresize, resize_matrix
 
-H, W, SCALE = 1356, 2040, 4
-MP = H * W / 1e6
-
-
-def loop_resize(img: torch.Tensor, scale: float) -> torch.Tensor:
-    """Yardstick written for this benchmark with the structure of the usual Python port of
-    MATLAB imresize: a symmetrically padded copy of the image per axis, then one
-    matrix-vector product per output row and channel (H pass) and per output column and
-    channel (W pass, on column slices); same kernel and weights as srloss."""
-    from srloss.ops.resize import mirror_indices as _mirror
-    from srloss.ops.resize import resize_taps as _taps
-
-    c, h, w = img.shape
-    ih, wh = _taps(h, math.ceil(h * scale), scale, True)
-    iw, ww = _taps(w, math.ceil(w * scale), scale, True)
-    lo = int(ih.min())
-    padded = img[:, torch.as_tensor(_mirror(np.arange(lo, int(ih.max()) + 1), h))]
-    weights_h = torch.from_numpy(wh).to(img.dtype)
-    out1 = img.new_empty(c, len(ih), w)
-    for i in range(len(ih)):
-        start = int(ih[i, 0]) - lo
-        for j in range(c):
-            out1[j, i] = padded[j, start : start + ih.shape[1]].T.mv(weights_h[i])
-    lo = int(iw.min())
-    padded = out1[:, :, torch.as_tensor(_mirror(np.arange(lo, int(iw.max()) + 1), w))]
-    weights_w = torch.from_numpy(ww).to(img.dtype)
-    out2 = img.new_empty(c, len(ih), len(iw))
-    for i in range(len(iw)):
-        start = int(iw[i, 0]) - lo
-        for j in range(c):
-            out2[j, :, i] = padded[j, :, start : start + iw.shape[1]].mv(weights_w[i])
-    return out2
+HR_H, HR_W = 1356, 2040
+QUICK_H, QUICK_W = 156, 240  # multiples of 2, 3 and 4, like DIV2K's 1356 x 2040
+FACTORS = (2, 3, 4)
+MEMBER = "basicsr/utils/matlab_functions.py"
+GET_BASICSR = "pip download basicsr --no-deps -d /tmp/basicsr && python bench/bench_resize.py --basicsr /tmp/basicsr"
+HEADER = (
+    *("resize", "input", "output", "srloss ms", "dense ms", "BasicSR ms"),
+    *("BasicSR / srloss", "srloss err", "BasicSR err"),
+)
+GOALS = {"up": 2.0, "down": 3.0}  # speed-up over BasicSR
+MAX_ERR = 1e-5
 
 
-def best_time(fn, repeat: int) -> float:
-    fn()  # warm-up (caches the weight plans)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+def find_matlab_functions(source: str, workdir: Path) -> Path:
+    """Path of BasicSR's matlab_functions.py: installed (``auto``), or in a downloaded sdist/tree."""
+    if source == "auto":
+        spec = importlib.util.find_spec("basicsr")  # locates the package without running __init__
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError("the basicsr package is not installed")
+        path = Path(list(spec.submodule_search_locations)[0]) / "utils" / "matlab_functions.py"
+        if not path.is_file():
+            raise FileNotFoundError(f"installed basicsr has no {path}")
+        return path
+    root = Path(source)
+    if not root.exists():
+        raise FileNotFoundError(f"{source} does not exist")
+    if root.name == "matlab_functions.py":
+        return root
+    for archive in [root] if root.is_file() else sorted(root.glob("basicsr-*.tar.gz")):
+        with tarfile.open(archive) as tar:
+            member = next((m for m in tar.getmembers() if m.name.endswith(MEMBER)), None)
+            if member is not None:
+                target = workdir / "matlab_functions.py"
+                target.write_bytes(tar.extractfile(member).read())
+                return target
+    found = sorted(root.rglob(MEMBER)) if root.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"no {MEMBER} in {source} (expected a basicsr sdist or its unpacked tree)")
+    return found[0]
+
+
+def load_basicsr(source: str) -> tuple[Callable | None, str]:
+    """(BasicSR's imresize, where it came from), or (None, why it is skipped)."""
+    if source == "none":
+        return None, "--basicsr none"
+    workdir = Path(tempfile.mkdtemp(prefix="bench_resize_"))
+    try:
+        path = find_matlab_functions(source, workdir)
+    except (FileNotFoundError, tarfile.TarError) as exc:
+        return None, str(exc)
+    spec = importlib.util.spec_from_file_location("basicsr_matlab_functions", path)
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.imresize, str(path if source == "auto" else source)
+
+
+def photograph(h: int, w: int) -> torch.Tensor:
+    """float32 (3, h, w) in [0, 1]: the astronaut photograph, upscaled x4 when needed, cropped."""
+    from skimage import data
+
+    photo = torch.from_numpy(data.astronaut().transpose(2, 0, 1).copy()).float() / 255
+    if max(h, w) > photo.shape[-1]:
+        photo = imresize(photo, 4).clamp(0, 1)
+    return photo[:, :h, :w].contiguous()
+
+
+def reference(x: torch.Tensor, scale: float) -> np.ndarray:
+    """Float64 reference: the dense MATLAB matrices applied with numpy, axis by axis."""
+    h, w = x.shape[-2:]
+    mh = resize_matrix(h, math.ceil(h * scale), scale)
+    mw = resize_matrix(w, math.ceil(w * scale), scale)
+    return mh @ x.double().numpy() @ mw.T
+
+
+def dense(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """The float32 dense-matrix form (what imresize uses for non-integer scales)."""
+    h, w = x.shape[-2:]
+    mh = torch.from_numpy(resize_matrix(h, math.ceil(h * scale), scale)).float()
+    mw = torch.from_numpy(resize_matrix(w, math.ceil(w * scale), scale)).float()
+    return mh @ x @ mw.T
+
+
+def median_ms(fns: dict[str, Callable], repeats: dict[str, int]) -> dict[str, float]:
+    """Median ms per function; calls interleaved round by round so load hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up (weight plans, allocator)
+    for i in range(max(repeats.values())):
+        for name, fn in fns.items():
+            if i < repeats[name]:
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+
+
+def max_err(out: torch.Tensor, ref: np.ndarray) -> float:
+    return float(np.abs(out.double().numpy() - ref).max())
+
+
+def run_case(
+    x: torch.Tensor, scale: float, basicsr: Callable | None, repeat: int, anchor_repeat: int
+) -> tuple[dict[str, float], float, float | None]:
+    """(median ms per implementation, srloss's error, BasicSR's error) for one resize."""
+    ref = reference(x, scale)
+    fns = {"srloss": lambda: imresize(x, scale), "dense": lambda: dense(x, scale)}
+    repeats = {"srloss": repeat, "dense": anchor_repeat}
+    if basicsr is not None:
+        fns["basicsr"] = lambda: basicsr(x, scale)
+        repeats["basicsr"] = anchor_repeat
+    ms = median_ms(fns, repeats)
+    err = max_err(imresize(x, scale), ref)
+    anchor_err = max_err(basicsr(x, scale), ref) if basicsr is not None else None
+    return ms, err, anchor_err
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=10, help="timed calls of srloss's imresize per case")
+    parser.add_argument("--anchor-repeat", type=int, default=3, help="timed calls of BasicSR and dense per case")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument(
+        "--basicsr", default="auto", help="auto (installed package), a pip-downloaded sdist or folder, or none"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_W}x{QUICK_H} crop, 3 repeats")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from skimage import data
-
-    # a real photograph at DIV2K size (astronaut, upscaled with the same resize)
-    photo = torch.from_numpy(data.astronaut().transpose(2, 0, 1).copy()).double() / 255
-    img64 = imresize(photo[:, :, :], H / 512)[:, :H, :W].clamp(0, 1)
-    img64 = torch.nn.functional.pad(img64, (0, W - img64.shape[-1], 0, 0), mode="replicate")
-    assert img64.shape == (3, H, W)
-    img32 = img64.float()
-    img_u8 = (img64 * 255).round().byte().numpy().transpose(1, 2, 0).copy()
-
-    mh = resize_matrix(H, math.ceil(H / SCALE), 1 / SCALE)
-    mw = resize_matrix(W, math.ceil(W / SCALE), 1 / SCALE)
-    x64 = img64.numpy()
-    reference = lambda: mh @ x64 @ mw.T  # noqa: E731
-    mh32, mw32 = torch.from_numpy(mh).float(), torch.from_numpy(mw).float()
-    dense32 = lambda: mh32 @ img32 @ mw32.T  # noqa: E731
-
-    ref = reference()
-    out = imresize(img32, 1 / SCALE)
-    err = float(np.abs(out.double().numpy() - ref).max())
-    t_fast = best_time(lambda: imresize(img32, 1 / SCALE), args.repeat)
-    t_u8 = best_time(lambda: bicubic_downscale(img_u8, SCALE), args.repeat)
-    t_dense = best_time(dense32, max(3, args.repeat // 3))
-    t_ref = best_time(reference, max(3, args.repeat // 3))
-    loop_err = float((loop_resize(img32, 1 / SCALE).double() - torch.from_numpy(ref)).abs().max())
-    t_loop = best_time(lambda: loop_resize(img32, 1 / SCALE), max(3, args.repeat // 3))
+    if args.quick:
+        args.repeat, args.anchor_repeat = 3, 1
+    h, w = (QUICK_H, QUICK_W) if args.quick else (HR_H, HR_W)
+    basicsr, origin = load_basicsr(args.basicsr)
+    hr = photograph(h, w)
     print(
-        f"image {W}x{H} RGB ({MP:.2f} MP) downscaled x{SCALE}; torch threads {torch.get_num_threads()}; median "
-        f"of {args.repeat}"
+        f"machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s) (srloss's FIR runs on 1), "
+        f"torch {torch.__version__}; image {w}x{h} RGB float32; median of {args.repeat} (srloss), "
+        f"{args.anchor_repeat} (dense, BasicSR)"
     )
-    print(f"{'implementation':44s} {'ms':>8s} {'MP/s':>8s}")
-    for name, t in [
-        ("imresize float32 (this repo)", t_fast),
-        ("bicubic_downscale uint8 HWC (this repo)", t_u8),
-        ("dense matrices float32 (torch)", t_dense),
-        ("float64 reference (numpy dense matrices)", t_ref),
-        ("per-output-row loop, float32 (yardstick)", t_loop),
-    ]:
-        print(f"{name:44s} {t * 1e3:8.1f} {MP / t:8.1f}")
-    print(f"max |imresize - float64 reference| on [0, 1] data: {err:.2e} (goal <= 1e-5)")
-    print(f"max |loop yardstick - float64 reference|: {loop_err:.2e}")
-    print(f"imresize speed-up: {t_loop / t_fast:.1f}x the loop yardstick measured in this run")
+    print(f"BasicSR: {origin}" if basicsr else f"BasicSR anchor skipped: {origin}. To get it: {GET_BASICSR}")
+    print("| " + " | ".join(HEADER) + " |")
+    print("|" + "---|" * len(HEADER))
+    worst = {"up": math.inf, "down": math.inf}
+    worst_err = 0.0
+    for direction in ("down", "up"):
+        for s in FACTORS:
+            x = hr if direction == "down" else imresize(hr, 1 / s)
+            scale = 1 / s if direction == "down" else float(s)
+            ms, err, anchor_err = run_case(x, scale, basicsr, args.repeat, args.anchor_repeat)
+            out_h, out_w = math.ceil(x.shape[-2] * scale), math.ceil(x.shape[-1] * scale)
+            ratio = ms["basicsr"] / ms["srloss"] if basicsr else None
+            worst_err = max(worst_err, err)
+            if ratio is not None:
+                worst[direction] = min(worst[direction], ratio)
+            cells = [
+                f"{direction} x{s}",
+                f"{x.shape[-1]}x{x.shape[-2]}",
+                f"{out_w}x{out_h}",
+                f"{ms['srloss']:.1f}",
+                f"{ms['dense']:.1f}",
+                f"{ms['basicsr']:.1f}" if basicsr else "skipped",
+                f"{ratio:.1f}" if ratio is not None else "skipped",
+                f"{err:.1e}",
+                f"{anchor_err:.1e}" if anchor_err is not None else "skipped",
+            ]
+            print("| " + " | ".join(cells) + " |")
+    print(f"largest srloss error vs float64: {worst_err:.1e} (goal <= {MAX_ERR:.0e})")
+    if basicsr:
+        for direction, goal in GOALS.items():
+            verdict = "met" if worst[direction] >= goal else "NOT met"
+            slowest = f"slowest speed-up over BasicSR {worst[direction]:.1f}x"
+            print(f"{direction}scale: {slowest} (goal >= {goal:g}x): {verdict}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import torch
 
 from srloss.data.degrade import bicubic_downscale, modcrop
 from srloss.ops.kernels import gaussian_kernel1d
-from srloss.ops.resize import cubic, imresize, resize_matrix
+from srloss.ops.resize import cubic, imresize, integer_factor, resize_matrix
 
 
 def test_cubic_kernel_values():
@@ -128,6 +128,100 @@ def test_strided_path_is_differentiable_and_matches_no_grad():
     mh = torch.from_numpy(resize_matrix(32, 8, 0.25)).float()
     mw = torch.from_numpy(resize_matrix(24, 6, 0.25)).float()
     torch.testing.assert_close(x.grad, mh.T @ (2 * y.detach()) @ mw, atol=1e-5, rtol=1e-4)
+
+
+# ----- integer upscale: polyphase FIR ------------------------------------------------------
+
+# Tolerance against the float64 reference on [0, 1] data per input dtype.
+UPSCALE_TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("factor", [2, 3, 4])
+@pytest.mark.parametrize(
+    "shape",
+    # odd and even sides, non-square, several blocks with a partial last one (8 rows and 16
+    # columns per block), channels and a batch axis, a single 2-D image
+    [(3, 41, 70), (3, 40, 33), (2, 3, 9, 17), (1, 16, 32), (25, 14)],
+)
+def test_upscale_equals_float64_reference(factor, shape, dtype):
+    x = np.random.default_rng(factor).random(shape)
+    out = imresize(torch.from_numpy(x).to(dtype), factor)
+    ref = _reference_resize(x, factor)
+    assert out.dtype == dtype and out.shape == ref.shape
+    assert np.abs(out.double().numpy() - ref).max() < UPSCALE_TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_upscale_small_sides_equal_float64_reference(factor, dtype):
+    # 1-4 px sides: every tap of every output is mirrored, some more than once
+    rng = np.random.default_rng(7)
+    for h in range(1, 5):
+        for w in range(1, 5):
+            x = rng.random((2, h, w))
+            out = imresize(torch.from_numpy(x).to(dtype), factor)
+            ref = _reference_resize(x, factor)
+            assert out.shape == (2, factor * h, factor * w)
+            assert np.abs(out.double().numpy() - ref).max() < UPSCALE_TOL[dtype], (h, w)
+
+
+def test_upscale_x2_impulse_response_is_keys_kernel():
+    # x2: output j (0-based) sits at input position (j + 0.5) / 2 - 0.5, so an impulse at
+    # input 8 gives cubic(position - 8): hand values k(0.25) = 0.8671875, k(0.75) = 0.2265625,
+    # k(1.25) = -0.0703125, k(1.75) = -0.0234375, 0 from distance 2 on
+    signal = torch.zeros(1, 16, dtype=torch.float64)
+    signal[0, 8] = 1.0
+    out = imresize(signal, 2)[0].numpy()
+    np.testing.assert_allclose(
+        out[12:20], [0, -0.0234375, -0.0703125, 0.2265625, 0.8671875, 0.8671875, 0.2265625, -0.0703125], atol=1e-15
+    )
+    positions = (np.arange(32) + 0.5) / 2 - 0.5
+    np.testing.assert_allclose(out[4:28], cubic(positions - 8)[4:28], atol=1e-15)
+
+
+def test_upscale_x3_keeps_input_samples():
+    # x3: output 3q + 1 sits exactly on input q (a single tap of weight 1), borders included
+    x = torch.rand(3, 11, 7)
+    up = imresize(x, 3)
+    assert torch.equal(up[:, 1::3, 1::3], x)
+
+
+def test_upscale_is_differentiable_and_matches_no_grad():
+    x = torch.rand(2, 3, 19, 21, dtype=torch.float64, requires_grad=True)
+    y = imresize(x, 3)
+    y.square().sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(y.detach(), imresize(x.detach(), 3))
+    mh = torch.from_numpy(resize_matrix(19, 57, 3.0))
+    mw = torch.from_numpy(resize_matrix(21, 63, 3.0))
+    torch.testing.assert_close(y.detach(), mh @ x.detach() @ mw.T)
+    torch.testing.assert_close(x.grad, mh.T @ (2 * y.detach()) @ mw)
+
+
+@pytest.mark.parametrize("scale", [1.5, 2.5, 2 + 1e-7])
+def test_non_integer_upscale_uses_dense_path_and_equals_reference(scale):
+    x = np.random.default_rng(3).random((3, 13, 10))
+    assert integer_factor(scale, True) == (0, False)
+    out = imresize(torch.from_numpy(x).float(), scale)
+    ref = _reference_resize(x, scale)
+    assert out.shape == ref.shape == (3, math.ceil(13 * scale), math.ceil(10 * scale))
+    assert np.abs(out.double().numpy() - ref).max() < 1e-5
+
+
+def test_integer_factor_routes_scales():
+    assert integer_factor(2, True) == (2, True) and integer_factor(4.0, False) == (4, True)
+    assert integer_factor(0.25, True) == (4, False) and integer_factor(1 / 3, True) == (3, False)
+    assert integer_factor(0.25, False) == (0, False)  # no antialiasing: the dense matrices
+    assert integer_factor(1, True) == (0, False) and integer_factor(0.4, True) == (0, False)
+
+
+def test_upscale_uint8_rounds_the_float_result():
+    x = np.random.default_rng(5).integers(0, 256, (3, 9, 12)).astype(np.uint8)
+    out = imresize(torch.from_numpy(x), 4)
+    ref = np.clip(_reference_resize(x.astype(np.float64), 4), 0, 255)
+    assert out.dtype == torch.uint8
+    assert np.abs(out.numpy().astype(np.float64) - ref).max() <= 0.5 + 1e-3
 
 
 def test_gaussian_blur_matches_scipy_reflect():
