@@ -291,6 +291,69 @@ def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
     assert "1. Tables" in dom and "2. Figures" in dom  # the app rendered its categories
 
 
+CHROMIUM_FLAGS = [  # no sandbox as root; none of Chromium's own network traffic (the machine is offline)
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Every PNG result of the report, shown as its "view" button shows it; per figure: its natural
+# size, its displayed box, the scroll box it sits in, and that box scrolled to its far corner.
+FIGURE_BOXES = """() => Object.entries(results)
+    .filter(([path, entry]) => path.endsWith('.png'))
+    .map(([path, entry]) => path)"""
+SHOW_FIGURE = """async (path) => {
+    app.setView({content: 'img', contentPath: results[path].data_uri, resultPath: path});
+    await new Promise(r => setTimeout(r, 300));
+    const img = document.querySelector('#app div.h-screen.overflow-auto img');
+    await img.decode();
+    const box = img.closest('div.h-screen.overflow-auto');
+    box.scrollTo(0, 0);
+    const first = img.getBoundingClientRect(), pane = box.getBoundingClientRect();
+    box.scrollTo(box.scrollWidth, box.scrollHeight);
+    const last = img.getBoundingClientRect();
+    return {natural: [img.naturalWidth, img.naturalHeight], shown: [first.width, first.height],
+            top: first.top - pane.top, left: first.left - pane.left,
+            bottom: pane.bottom - last.bottom, right: pane.right - last.right,
+            pane: [box.clientWidth, box.clientHeight]};
+}"""
+
+
+@pytest.mark.integration
+def test_report_opens_on_the_verdict_and_every_figure_can_be_seen_whole(tiny_report):
+    """In a real browser: the front page is the verdict with its table inline, and each figure,
+    shown as the report shows it, has all four edges within reach of the scroll bars."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright not installed (pip install playwright)")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("headless Chromium not installed (apt-get install chromium)")
+    html = tiny_report / "results/tiny/report.html"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(html.as_uri())
+        front = page.locator(".prose").first
+        front.wait_for(timeout=60_000)
+        text = front.inner_text()
+        assert text.lstrip().startswith("Study tiny: which loss is best"), text[:300]
+        assert "faces / espcn / x2" in text and "Conventions" in text
+        assert front.locator("table").count() >= 1  # the results table, inline
+        assert "Loss" in front.locator("table").first.inner_text()
+        assert front.bounding_box()["width"] > 700  # not the 32rem column of the plain report
+        figures = page.evaluate(FIGURE_BOXES)
+        assert any("metrics_espcn" in f for f in figures) and len(figures) >= 5
+        for path in figures:
+            box = page.evaluate(SHOW_FIGURE, path)
+            assert box["shown"][0] <= box["pane"][0] + 1, (path, box)  # never wider than the window
+            for edge in ("top", "left", "bottom", "right"):  # each edge reachable: not cut off
+                assert box[edge] >= -1, (path, edge, box)
+        browser.close()
+
+
 def test_evaluation_config_defaults_and_checks():
     from srloss.study import ConfigError, Study, check_config, check_schema, load_yaml
 

@@ -133,6 +133,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     }
     if args.root:
         out["root"] = args.root
+    if args.description:
+        out["description"] = args.description
     aggregate(args.metrics, args.config, out)
     return 0
 
@@ -540,6 +542,7 @@ def _add_stage_parsers(sub) -> None:
     a.add_argument(
         "--root", default=None, help="results/<study>: where the per-model tables, statistics and figures go"
     )
+    a.add_argument("--description", default=None, help="workflow/report/workflow.rst: ends the report front page")
 
 
 def _add_budget(sub) -> None:

@@ -177,6 +177,17 @@ def _degradation() -> str:
     return settings_table(DegradationSettings)
 
 
+def figures_table() -> str:
+    """The report's figures (``srloss.report.landing.FIGURES``), in menu order, with thumbnails."""
+    from srloss.report.landing import FIGURES
+
+    def thumb(name: str) -> str:
+        return f"![{name}](figures/{name})" if name and (REPO / "docs/figures" / name).exists() else "–"
+
+    rows = [[f.menu, f"`{f.files}.{{png,pdf}}`", f.read, thumb(f.thumbnail)] for f in FIGURES]
+    return table(["Report menu", "File under results/<study>/figures/", "What to read from it", "Thumbnail"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "models": models_table,
     "discriminators": discriminators_table,
@@ -187,6 +198,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "training": _training,
     "evaluation": _evaluation,
     "degradation": _degradation,
+    "figures": figures_table,
 }
 
 

@@ -15,6 +15,7 @@ rule aggregate:
         crops=[f"{run_dir(run)}/crops.npz" for run in RUNS]
         + [f"{cross_dir(run, test_set)}/crops.npz" for run, test_set in CROSS],
         histories=[f"{run_dir(run)}/history.csv" for run in RUNS if run.trained],
+        description=f"{workflow.basedir}/workflow/report/workflow.rst",  # ends the report's front page
     output:
         per_image=result("tables/per_image.csv"),
         summary_csv=result("tables/summary.csv"),
@@ -31,6 +32,7 @@ rule aggregate:
         ],
         verdict=in_report(outputs.VERDICT_STEM, "html", "verdict.rst", "0. Verdict", "Best loss per metric"),
         verdict_md=f"{RESULTS}/{outputs.VERDICT_STEM}.md",
+        front_page=f"{RESULTS}/{outputs.LANDING}",  # the report opens on it (Snakefile `report:`)
         tables=[
             in_report(outputs.table_stem(d, m, s), "html", "table.rst", "1. Tables", f"{d} / x{s}")
             for d, m, s in VIEWS
@@ -79,4 +81,4 @@ rule aggregate:
     shell:
         "$SRLOSS_PYTHON -m srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"
-        " --figure {output.figure} --provenance {output.provenance} > {log} 2>&1"
+        " --figure {output.figure} --provenance {output.provenance} --description {input.description:q} > {log} 2>&1"

@@ -323,6 +323,13 @@ def evaluation_on_json(wildcards):
 
 
 # --- aggregate -----------------------------------------------------------------------------
+def front_page():
+    """The report's front page: the aggregate job's (absolute: the report resolves `report:`
+    against the Snakefile's folder, not --directory) once written, else the static conventions."""
+    written = Path(RESULTS, outputs.LANDING).resolve()
+    return str(written) if written.exists() else "workflow/report/workflow.rst"
+
+
 def in_report(stem, ext, caption, category, subcategory):
     """An aggregate output that also goes into `snakemake --report` under a category."""
     return report(f"{RESULTS}/{stem}.{ext}", caption=f"../report/{caption}", category=category, subcategory=subcategory)

@@ -10,6 +10,7 @@ import html
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,9 @@ from srloss.report.figures import (
     plot_perception_distortion,
     plot_summary,
     plot_training_curves,
+    use_study_losses,
 )
+from srloss.report.landing import Cell, cell_paragraphs, landing_rst
 from srloss.report.load import (
     BASELINE_LOSS,
     GROUP,
@@ -49,6 +52,7 @@ from srloss.report.load import (
 )
 from srloss.report.paths import (
     CURVES_STEM,
+    LANDING,
     PD_STEM,
     STALE_DIR,
     STUDY_TABLES,
@@ -65,6 +69,7 @@ from srloss.report.tables import (
     _caption,
     evidence_notes,
     html_page,
+    markdown_cells,
     merge_notes,
     paired_rows,
     paired_table,
@@ -137,7 +142,7 @@ def _view_notes(table: pd.DataFrame, reasons: dict, shown: list[str]) -> list[st
     return notes
 
 
-def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ctx: dict) -> None:
+def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ctx: dict) -> Cell:
     """One (dataset, model, scale): its results table (CSV, Markdown, HTML, LaTeX; one column group
     per test set) and the comparison grid of its own test split."""
     dataset, model, scale = view_key
@@ -164,18 +169,44 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     write_text(stem.with_suffix(".tex"), to_latex_table(groups, shown, caption, label, notes))
     own = view[view["test_set"] == test_set_order(view, dataset)[0]]
     _save(plot_grid(own, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+    header, rows = markdown_cells(groups, shown)
+    return Cell(f"{dataset} / {model} / x{scale}", "", header, rows, caption, notes)
 
 
-def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: dict) -> None:
-    """The study's conclusions in a few lines (Markdown and HTML): what the report opens with."""
-    lines = verdict_lines(best, paired, ctx["alpha"]) or ["No trained run is healthy: no loss can be ranked."]
+def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: dict, tables: list[Cell]) -> None:
+    """The study's conclusions: one paragraph per (dataset, model, scale) cell, then one line per
+    metric (Markdown and HTML), and the report's front page (``landing.landing_rst``: the
+    paragraphs, each cell's table inline, the figure guide, the conventions)."""
+    alpha = ctx["alpha"]
+    lines = verdict_lines(best, paired, alpha) or ["No trained run is healthy: no loss can be ranked."]
     for metric, reason in ctx["reasons"].items():  # a metric asked for but not measured says so here too
         lines.append(f"{note_name(metric)}: not measured: {reason}")
-    title = f"Study {config['study']}: best loss per metric (healthy runs only; reference {ctx['reference']})"
+    paragraphs = cell_paragraphs(best, paired, alpha)
+    title = f"Study {config['study']}: which loss is best (healthy runs only; reference {ctx['reference']})"
     stem = ctx["root"] / VERDICT_STEM
-    write_text(stem.with_suffix(".md"), f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines))
+    text = "".join(f"## {cell}\n\n{paragraph}\n\n" for cell, paragraph in paragraphs)
+    details = "".join(f"- {line}\n" for line in lines)
+    write_text(stem.with_suffix(".md"), f"# {title}\n\n{text}## Every metric\n\n{details}")
+    blocks = "".join(f"<h4>{html.escape(c)}</h4><p>{html.escape(p)}</p>" for c, p in paragraphs)
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-    write_text(stem.with_suffix(".html"), html_page(f"<h3>{html.escape(title)}</h3><ul>{items}</ul>"))
+    write_text(
+        stem.with_suffix(".html"),
+        html_page(f"<h3>{html.escape(title)}</h3>{blocks}<h4>Every metric</h4><ul>{items}</ul>"),
+    )
+    by_title = dict(paragraphs)
+    cells = [replace(t, paragraph=by_title.get(t.title, "")) for t in tables]
+    cells += [Cell(c, p) for c, p in paragraphs if c not in {t.title for t in tables}]  # other test sets
+    runs = best.groupby(["dataset", "model", "scale"]).ngroups if not best.empty else 0
+    intro = (
+        f"{runs} (dataset, model, scale) cell(s); per cell the best loss among healthy runs on each metric, "
+        f"tested against the runner-up (paired Wilcoxon, Holm-adjusted over the study's {len(best)} claims, "
+        f"α = {alpha}) and against {ctx['reference']}. Tables: mean ± 95 % CI half-width over test images; "
+        "bold = best, † = significantly better than the runner-up."
+    )
+    if not paragraphs:
+        intro = lines[0]
+    description = Path(ctx["description"]).read_text() if ctx.get("description") else ""
+    write_text(ctx["root"] / LANDING, landing_rst(title, intro, cells, description))
 
 
 def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:
@@ -209,6 +240,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     summary = summarise(per_image)
     reasons = missing_reasons(per_image)
     _style()
+    use_study_losses(per_image["loss"])  # a loss keeps its colour in every figure
     _write_spine(per_image, summary, config, out, reasons)
     if "root" not in out:
         return summary
@@ -219,6 +251,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         "reasons": reasons,
         "alpha": config.get("evaluation", {}).get("alpha", 0.05),
         "reference": config.get("evaluation", {}).get("reference", "baseline"),
+        "description": out.get("description"),
     }
     ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
     dirs = directions(metrics)
@@ -229,9 +262,8 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
         with atomic_path(ctx["root"] / name) as tmp:
             frame.to_csv(tmp, index=False)
-    for view_key in trained_views(per_image):
-        _write_view(per_image, best, view_key, ctx)
-    _write_verdict(best, paired, config, ctx)
+    tables = [_write_view(per_image, best, view_key, ctx) for view_key in trained_views(per_image)]
+    _write_verdict(best, paired, config, ctx, tables)
     _write_study_figures(per_image, summary, ctx)
     budget = bool(config.get("evaluation", {}).get("steps"))
     set_aside_stale(ctx["root"], study_outputs(trained_views(per_image), budget))

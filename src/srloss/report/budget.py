@@ -32,7 +32,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from srloss.atomic import atomic_path  # noqa: E402
 from srloss.metrics import find_column, shown_columns  # noqa: E402
-from srloss.report.figures import health_labels, loss_palette, message_figure, save_figure  # noqa: E402
+from srloss.report.figures import (  # noqa: E402
+    health_labels,
+    loss_palette,
+    message_figure,
+    save_figure,
+    use_study_losses,
+)
 from srloss.report.load import read_metrics_file  # noqa: E402
 from srloss.report.stats import score  # noqa: E402
 
@@ -232,6 +238,7 @@ def write_budget(
     untrained baselines' metrics.csv (``baselines``) as reference lines in the figure."""
     records = load_records(record_paths)
     table = budget_table(step_metrics, final_metrics, records)
+    use_study_losses(run[2] for run in records)  # each loss in its colour of the aggregate figures
     for key, frame in (("table", table), ("ranking", budget_ranking(table))):
         with atomic_path(Path(out[key])) as tmp:
             frame.to_csv(tmp, index=False)

@@ -44,15 +44,33 @@ def _style() -> None:
     sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
 
 
+# The trained losses of the whole study (``use_study_losses``): a loss keeps its colour in every
+# figure, also in one where some losses have no value.
+_STUDY_LOSSES: list[str] = []
+
+
+def use_study_losses(losses) -> None:
+    """Fix the colours of the figures drawn next: the study's trained losses, in name order, get
+    the colour-blind palette's colours (``husl`` beyond its 10)."""
+    _STUDY_LOSSES[:] = sorted({str(n) for n in losses if not _is_baseline(str(n))})
+
+
+def _is_baseline(name: str) -> bool:
+    return name.endswith("(baseline)") or name == BASELINE_LOSS
+
+
 def loss_palette(losses) -> dict[str, tuple]:
-    """One colour per loss name, the same in every figure: baselines grey (listed first), the
-    trained losses in name order on the colour-blind palette."""
-    names = set(losses)
-    baselines = sorted(n for n in names if n.endswith("(baseline)") or n == BASELINE_LOSS)
+    """One colour per loss name, the same in every figure of the study: baselines grey (listed
+    first), the trained losses by their place among the study's (``use_study_losses``)."""
+    names = {str(n) for n in losses}
+    baselines = sorted(n for n in names if _is_baseline(n))
     trained = sorted(names - set(baselines))
+    universe = sorted(set(_STUDY_LOSSES) | set(trained))
+    palette = "colorblind" if len(universe) <= 10 else "husl"
+    colours_of = dict(zip(universe, sns.color_palette(palette, max(len(universe), 1))))
     greys = [(0.45, 0.45, 0.45), (0.65, 0.65, 0.65), (0.3, 0.3, 0.3)]
     colours = {n: greys[i % len(greys)] for i, n in enumerate(baselines)}
-    colours.update(zip(trained, sns.color_palette("colorblind", max(len(trained), 1))))
+    colours.update((n, colours_of[n]) for n in trained)
     return colours
 
 
@@ -314,7 +332,7 @@ def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None)
     the losses named with their runs' health (``health_labels`` of ``health``, the per-image rows)."""
     if hist.empty:
         return message_figure("No trained runs: no training curves.")
-    hist, palette = _relabelled(hist, health_labels(health if health is not None else pd.DataFrame()))
+    hist, palette = _wrapped(*_relabelled(hist, health_labels(health if health is not None else pd.DataFrame())))
     hist["run"] = hist["dataset"] + " / " + hist["model"] + " / x" + hist["scale"].astype(str)
     order = ["loss"] + sorted(q for q in hist["quantity"].unique() if q not in ("loss", VALIDATION)) + [VALIDATION]
     order = [q for q in order if q in set(hist["quantity"])]
@@ -329,16 +347,23 @@ def plot_training_curves(hist: pd.DataFrame, health: pd.DataFrame | None = None)
         hue_order=list(palette),
         palette=palette,
         row_order=order,
-        errorbar=None,
+        errorbar=("pi", 100),  # the band spans the seeds (min to max); the line is their mean
         height=2.2,
         aspect=1.5,
         facet_kws={"sharey": False},
     )
     grid.set_titles("{row_name} | {col_name}", size=8)
+    for ax in grid.axes.flat:
+        ax.set_title(textwrap.fill(ax.get_title(), 45), size=8)
     for (quantity, _), ax in grid.axes_dict.items():
         if quantity != VALIDATION and (hist.loc[hist["quantity"] == quantity, "value"] > 0).all():
             ax.set_yscale("log")
-    grid.figure.suptitle("Training: total loss, each term (unweighted), validation PSNR-Y (dB)", y=1.0)
+    grid.figure.suptitle(
+        "Training: total loss, each term (unweighted), validation PSNR-Y (dB)\n"
+        "lines: mean over seeds; bands: range over seeds",
+        y=1.02,
+        size=9,
+    )
     return grid.figure
 
 
@@ -390,18 +415,22 @@ def _value_text(value: float, column: str) -> str:
 
 
 def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
-    """The overview: bar chart of the measured metrics that declare ``overview`` (every shown metric
-    when none does) per loss and model, one column per scale (95% CI over images); one row per
-    metric, per "<dataset>" or "<dataset> → <test set>" when the study has several; the losses named
-    with their runs' health (``health_labels``)."""
+    """The overview (psnr_ssim.png): the measured metrics that declare ``overview`` (every shown
+    metric when none does), one row per metric (per "<dataset>" or "<dataset> → <test set>" when
+    the study has several) and one column per scale; per model (x) each loss is a point, the mean
+    over images with its 95 % t-interval, in its study-wide colour, the untrained baseline named
+    "<model> (baseline)". Points, not bars: an axis from zero would hide differences of 0.1 dB."""
     measured = [m for m in shown_columns(per_image.columns) if per_image[m].notna().any()]
     metrics = [m for m in measured if find_column(m).overview] or measured
     if not metrics:
         save_figure(message_figure("No metric values: nothing to plot."), path)
         return
-    per_image, _ = _relabelled(per_image, health_labels(per_image))
-    long = per_image.melt(id_vars=GROUP + ["image"], value_vars=metrics, var_name="metric", value_name="value")
-    long["metric"] = long["metric"].map(lambda m: find_column(m).header)
+    frame = per_image.copy()
+    base = frame["loss"] == BASELINE_LOSS
+    frame.loc[base, "loss"] = frame.loc[base, "model"].astype(str) + " (baseline)"
+    frame, palette = _wrapped(*_relabelled(frame, health_labels(per_image)))
+    long = frame.melt(id_vars=GROUP + ["image"], value_vars=metrics, var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(metric_header)
     where = (
         long["dataset"]
         .astype(str)
@@ -409,24 +438,39 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path) -> None:
     )
     if where.nunique() > 1:
         long["metric"] = where + ": " + long["metric"]
+    per_image_mean = long.groupby(["metric", "scale", "model", "loss", "image"], as_index=False)["value"].mean()
     _style()
     grid = sns.catplot(
-        data=long,
-        kind="bar",
-        x="loss",
+        data=per_image_mean,
+        kind="point",
+        x="model",
         y="value",
-        hue="model",
+        hue="loss",
+        hue_order=list(palette),
+        palette=palette,
         row="metric",
         col="scale",
         sharey="row",
-        errorbar=("ci", 95),
-        height=3,
-        aspect=1.4,
+        errorbar=_t_interval,
+        dodge=0.5,
+        linestyle="none",
+        capsize=0.1,
+        height=2.6,
+        aspect=1.5,
     )
-    grid.set_titles("{row_name} | x{col_name}")
+    grid.set_titles("{row_name} | x{col_name}", size=8)
+    grid.set_axis_labels("", "")
     for ax in grid.axes.flat:
-        _slant(ax)
+        ax.set_title(textwrap.fill(ax.get_title(), 55), size=8)
+    grid.figure.suptitle("Overview: mean and 95% CI over test images (each averaged over seeds)", y=1.0, size=9)
     save_figure(grid.figure, path)
+
+
+def _wrapped(frame: pd.DataFrame, palette: dict[str, tuple], width: int = 40) -> tuple[pd.DataFrame, dict]:
+    """Long (health-marked) loss names wrapped onto several lines, in the data and the palette
+    alike, before plotting: the legend is sized for the wrapped names and does not widen the figure."""
+    wrap = {name: textwrap.fill(name, width) for name in palette}
+    return frame.assign(loss=frame["loss"].map(lambda n: wrap.get(n, n))), {wrap[n]: c for n, c in palette.items()}
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:

@@ -28,6 +28,7 @@ def grid_stem(dataset: str, model: str, scale: int) -> str:
 PD_STEM, CURVES_STEM = "figures/perception_distortion", "figures/training_curves"
 PAIRED_TABLE = "tables/paired.csv"
 VERDICT_STEM = "tables/verdict"  # .md and .html: the study's conclusions, first in the report
+LANDING = "report/front.rst"  # the report's front page (srloss.report.landing); Snakefile `report:`
 STUDY_TABLES = [
     "tables/summary_stats.csv",
     "tables/comparisons.csv",
@@ -45,7 +46,7 @@ def study_outputs(views: list[tuple[str, str, int]], budget: bool) -> set[str]:
     """Every file the aggregate (and, with ``budget``, the budget) rule writes for a study whose
     trained (dataset, model, scale) views are ``views``, relative to ``results/<study>/``."""
     pairs = sorted({(d, m) for d, m, _ in views})
-    files = {*SPINE, PROVENANCE, *STUDY_TABLES, f"{VERDICT_STEM}.md", f"{VERDICT_STEM}.html"}
+    files = {*SPINE, PROVENANCE, *STUDY_TABLES, f"{VERDICT_STEM}.md", f"{VERDICT_STEM}.html", LANDING}
     files |= {f"{table_stem(d, m, s)}.{ext}" for d, m, s in views for ext in ("csv", "md", "tex", "html")}
     stems = [PD_STEM, CURVES_STEM, *(grid_stem(d, m, s) for d, m, s in views)]
     stems += [f(d, m) for d, m in pairs for f in (metrics_figure_stem, paired_figure_stem)]

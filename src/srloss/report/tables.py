@@ -201,11 +201,18 @@ def table_csv(groups: Groups) -> pd.DataFrame:
     return wide.rename_axis("loss").reset_index()
 
 
-def to_markdown_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
-    """The results table in Markdown; several test sets prefix their metric headers ``<test set>: ``."""
+def markdown_cells(groups: Groups, metrics: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The results table's header and rows as text, the best loss's cells in ``**bold**``; several
+    test sets prefix their metric headers ``<test set>: ``."""
     prefixes = [f"{t}: " for t, _, _ in groups] if len(groups) > 1 else [""]
     header = ["Loss"] + [p + metric_header(m) for p in prefixes for m in metrics] + ["Status"]
-    body = pd.DataFrame(_body(groups, metrics, str, lambda t: f"**{t}**"), columns=header)
+    return header, _body(groups, metrics, str, lambda t: f"**{t}**")
+
+
+def to_markdown_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
+    """The results table in Markdown (``markdown_cells``), its caption above and notes below."""
+    header, rows = markdown_cells(groups, metrics)
+    body = pd.DataFrame(rows, columns=header)
     # the cells are finished text: no number parsing ("0.50" stays "0.50")
     lines = [caption, "", body.to_markdown(index=False, disable_numparse=True), ""]
     lines += [f"- {note}" for note in notes]

@@ -1,0 +1,249 @@
+"""The page the Snakemake report opens on: the verdict, one short paragraph per (dataset, model,
+scale) cell, each followed by its results table inline, then what each figure shows and in which
+order, then the study's conventions (``workflow/report/workflow.rst``).
+
+Written by the aggregate job as reStructuredText (``paths.LANDING``); the Snakefile's ``report:``
+directive points at it once it exists, so ``snakemake --report`` renders it as the report's front
+page. The same paragraphs open ``tables/verdict.md`` and ``tables/verdict.html``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from srloss.metrics import find_column
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of the report: its menu entry, its file(s) under results/<study>/figures/, what to
+    read from it, and its thumbnail in docs/figures/ (from a small real study)."""
+
+    menu: str
+    files: str
+    read: str
+    thumbnail: str
+
+
+# The report's figures in the order its menu lists them (workflow/rules/aggregate.smk, budget.smk):
+# the front page prints this guide, docs/evaluation.md's table of figures is generated from it.
+FIGURES = [
+    Figure(
+        "Metrics",
+        "<dataset>/metrics_<model>",
+        "each metric (rows) at each scale (columns): the mean over test images with its 95 % "
+        "t-interval per loss; which loss is ahead and whether the intervals overlap.",
+        "metrics.png",
+    ),
+    Figure(
+        "Paired differences",
+        "<dataset>/paired_<model>",
+        "each loss minus the reference, image by image (values averaged over seeds); a box away "
+        "from zero is a difference that holds on most images.",
+        "paired.png",
+    ),
+    Figure(
+        "Perception-distortion",
+        "perception_distortion",
+        "distortion (PSNR-Y) against perception (LPIPS): no loss can be best on both (Blau and "
+        "Michaeli 2018); which trade-off each loss makes.",
+        "perception_distortion.png",
+    ),
+    Figure(
+        "Training",
+        "training_curves",
+        "total loss, each term (unweighted) and validation PSNR-Y against the step; lines are "
+        "means over seeds, bands their range: whether a run converged, diverged or stalled.",
+        "training_curves.png",
+    ),
+    Figure(
+        "Visual comparison",
+        "<dataset>/grid_<model>_x<scale>",
+        "the same crops for the ground truth, the baseline and every loss (first seed), each with "
+        "its image's distortion value: what the numbers mean on real images.",
+        "grid.png",
+    ),
+    Figure(
+        "Overview",
+        "psnr_ssim",
+        "the overview metrics of every model and loss side by side (points with 95 % t-intervals, "
+        "not bars: an axis from zero would hide differences of 0.1 dB).",
+        "psnr_ssim.png",
+    ),
+    Figure(
+        "Budget",
+        "budget",
+        "with evaluation.steps: each metric against the training step (a log axis when the budgets "
+        "span two orders of magnitude), means over images and seeds: whether the ranking holds at "
+        "every budget.",
+        "budget.png",
+    ),
+]
+
+
+@dataclass
+class Cell:
+    """One (dataset, model, scale) of the study: its verdict paragraph and its results table."""
+
+    title: str
+    paragraph: str
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    caption: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _name(metric: str) -> str:
+    column = find_column(metric)
+    return column.short if column is not None else metric
+
+
+def _value(value: float, metric: str) -> str:
+    column = find_column(metric)
+    if column is None:
+        return f"{value:.4g}"
+    return f"{value:{column.format}} {column.unit}".rstrip()
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def cell_paragraph(rows: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> str:
+    """The verdict of one cell in a few sentences, from its ``best.csv`` rows (one per metric) and
+    its ``paired.csv`` rows: which loss wins where the adjusted test says so, by how much and how
+    sure; where no loss is significantly best; how the winners compare with the reference."""
+    if rows.empty:
+        return "No healthy trained run: no loss can be ranked."
+    wins, alone, open_, unnamed = [], [], [], []
+    for _, row in rows.iterrows():
+        metric = row["metric"]
+        if not bool(row.get("can_reach_alpha", True)):
+            unnamed.append(f"{_name(metric)} ({int(row['n'])} images)")
+        elif pd.isna(row.get("runner_up")):
+            alone.append((row["best"], _name(metric)))
+        elif bool(row["significant"]):
+            gap = abs(row["best_mean"] - row["runner_up_mean"])
+            wins.append(
+                (
+                    row["best"],
+                    f"{_name(metric)} ({_value(row['best_mean'], metric)} vs {_value(row['runner_up_mean'], metric)}"
+                    f" for {row['runner_up']}, a gap of {_value(gap, metric)}; Holm p = {row['p_holm']:.2g})",
+                )
+            )
+        else:
+            open_.append((metric, row))
+    sentences = []
+    for loss in dict.fromkeys(w for w, _ in wins):
+        sentences.append(f"{loss} is significantly best on {_listing([t for w, t in wins if w == loss])}.")
+    for loss in dict.fromkeys(w for w, _ in alone):
+        sentences.append(f"{loss} is the only healthy loss on {_listing([t for w, t in alone if w == loss])}.")
+    if open_:
+        names = _listing([_name(m) for m, _ in open_])
+        counts = pd.Series([str(r["best"]) for _, r in open_]).value_counts()
+        leaders = counts.index[0]
+        if len(counts) > 1:
+            leaders = ", ".join(f"{loss} on {n}" for loss, n in counts.items()) + " of them"
+        smallest = min(float(r["p_holm"]) for _, r in open_)
+        sentences.append(
+            f"No loss is significantly best on {names} (highest mean: {leaders}; smallest Holm p = {smallest:.2g},"
+            f" α = {alpha})."
+        )
+    if unnamed:
+        sentences.append(f"Too few test images to name a best on {_listing(unnamed)}.")
+    sentences += _versus_reference(wins, rows, paired, alpha)
+    return " ".join(sentences)
+
+
+def _versus_reference(wins: list, rows: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[str]:
+    """One sentence per winning loss: the metrics on which it beats / trails the reference."""
+    if paired.empty or not wins:
+        return []
+    keys = [k for k in ("dataset", "test_set", "model", "scale") if k in paired and k in rows]
+    first = rows.iloc[0]
+    here = paired[(paired[keys] == first[keys]).all(axis=1)] if keys else paired
+    out = []
+    for loss in dict.fromkeys(w for w, _ in wins):
+        mine = here[here["loss"] == loss]
+        if mine.empty:
+            continue
+        better = [_name(m) for m in mine.loc[mine["better"].astype(bool), "metric"]]
+        worse = [_name(r["metric"]) for _, r in mine.iterrows() if r["p_holm"] < alpha and r["gain"] < 0]
+        reference = str(mine["reference"].iloc[0])
+        parts = []
+        if better:
+            parts.append(f"beats {reference} on {_listing(better)}")
+        if worse:
+            parts.append(f"is worse than {reference} on {_listing(worse)}")
+        if not parts:
+            parts.append(f"does not significantly differ from {reference} on any metric")
+        out.append(f"Against the reference, {loss} {' and '.join(parts)} (Holm-adjusted paired tests).")
+    return out
+
+
+def cell_paragraphs(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[tuple[str, str]]:
+    """(title, paragraph) per (dataset, model, scale, test set) of ``best.csv``: own test split first."""
+    if best.empty:
+        return []
+    flagged = best.assign(_cross=best["test_set"] != best["dataset"])
+    out = []
+    for (dataset, model, scale, _, test_set), rows in flagged.groupby(
+        ["dataset", "model", "scale", "_cross", "test_set"], sort=True
+    ):
+        where = dataset if test_set == dataset else f"{dataset} → {test_set}"
+        out.append((f"{where} / {model} / x{int(scale)}", cell_paragraph(rows.drop(columns="_cross"), paired, alpha)))
+    return out
+
+
+# --- reStructuredText --------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    """Plain text safe in reStructuredText (no emphasis, references or substitutions)."""
+    for char in ("\\", "*", "`", "_", "|"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _cell_text(text: str) -> str:
+    """A table cell: ``**bold**`` from the tables module kept, everything else escaped."""
+    if text.startswith("**") and "**" in text[2:]:
+        end = text.index("**", 2)
+        return f"**{_escape(text[2:end])}**" + _escape(text[end + 2 :])
+    return _escape(text) or ".."
+
+
+def _heading(text: str, underline: str) -> str:
+    return f"{text}\n{underline * max(len(text), 3)}\n"
+
+
+def _list_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for cells in [header, *rows]:
+        lines.append("   * - " + _cell_text(cells[0]))
+        lines += [f"     - {_cell_text(c)}" for c in cells[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def landing_rst(title: str, intro: str, cells: list[Cell], description: str) -> str:
+    """The report's front page: ``title``, ``intro``, each cell's paragraph and table, the figure
+    guide, then ``description`` (the static conventions text, itself Jinja-templated by Snakemake).
+
+    Everything generated sits inside ``{% raw %}`` so that no result text is read as Jinja.
+    """
+    parts = [_heading(_escape(title), "="), _escape(intro) + "\n"]
+    for cell in cells:
+        parts.append(_heading(_escape(cell.title), "-"))
+        parts.append(_escape(cell.paragraph) + "\n")
+        if cell.header:
+            parts.append(_escape(cell.caption) + "\n")
+            parts.append(_list_table(cell.header, cell.rows))
+            parts += [f"- {_escape(note)}" for note in cell.notes]
+            parts.append("")
+    parts.append(_heading("Figures, in the order of the menu", "-"))
+    parts += [f"- **{_escape(f.menu)}** ({_escape(f.files)}.png): {_escape(f.read)}" for f in FIGURES]
+    parts.append("")
+    generated = "\n".join(parts)
+    return "{% raw %}\n" + generated + "\n{% endraw %}\n" + _heading("Conventions", "-") + "\n" + description
