@@ -138,7 +138,8 @@ def test_a_registered_metric_reaches_every_table_and_figure(tmp_path, shard, mad
     assert {"mad", "mad_ci95"} <= set(summary.columns) and summary["mad"].notna().all()
     stem = root / paths.table_stem("d", "espcn", 2)
     assert pd.read_csv(stem.with_suffix(".csv"))["mad"].notna().all()
-    assert "MAD (0-255, RGB, border=scale) ↓" in stem.with_suffix(".md").read_text()
+    table = stem.with_suffix(".md").read_text()
+    assert "| MAD ↓ " in table and "MAD: MAD (0-255, RGB, border=scale)" in table  # header, legend
     assert "mad" in set(pd.read_csv(root / "tables/best.csv")["metric"])
     figure = root / f"{paths.metrics_figure_stem('d', 'espcn')}.png"
     assert figure.is_file() and figure.stat().st_size > 0

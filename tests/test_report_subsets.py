@@ -20,7 +20,7 @@ from report_runner import aggregate_into
 
 from srloss.metrics import column_catalog, column_metric, columns_of, find_column, note_name
 from srloss.report.budget import write_budget
-from srloss.report.load import metric_header
+from srloss.report.load import table_header
 from srloss.report.paths import BUDGET_FILES, STUDY_TABLES, study_outputs, table_stem
 from srloss.report.stats import min_wilcoxon_p
 
@@ -270,7 +270,7 @@ def check_health_and_evidence(case: Case, root: Path) -> None:
     for model in case.models:
         for scale in case.scales:
             named = {
-                (f"{r.test_set}: " if case.test_sets else "") + metric_header(r.metric): r.best
+                (f"{r.test_set}: " if case.test_sets else "") + table_header(r.metric): r.best
                 for r in significant[(significant["model"] == model) & (significant["scale"] == scale)].itertuples()
             }
             for loss, cells in md_rows(root / f"{table_stem(DATASET, model, scale)}.md").items():

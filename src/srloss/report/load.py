@@ -50,6 +50,18 @@ def metric_header(metric: str) -> str:
     return f"{column.header} {ARROW[column.direction]}"
 
 
+def table_header(metric: str) -> str:
+    """A metric's short header in the results tables, with its arrow: "PSNR Y ↑"; the table's
+    caption spells out each one's convention (``column_legend``)."""
+    column = find_column(metric)
+    return f"{column.short} {ARROW[column.direction]}"
+
+
+def column_legend(metrics: list[str]) -> str:
+    """The conventions behind the tables' short headers: "PSNR Y: PSNR Y (dB, BT.601, border=scale); ..."."""
+    return "; ".join(f"{find_column(m).short}: {find_column(m).header}" for m in metrics)
+
+
 def run_label(run_dir: Path, loss: str) -> str:
     """The loss as every output names it: marked "[random backbone]" when the run's loss used a
     randomly initialised feature network (not the published loss; ``weights.loss_display_name``)."""

@@ -28,8 +28,9 @@ from srloss.report.load import (
     BASELINE_LOSS,
     HEALTHY,
     VIEW,
-    metric_header,
+    column_legend,
     summarise,
+    table_header,
     test_set_order,
     trained_views,
 )
@@ -150,7 +151,8 @@ def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alp
         f"†: better than the runner-up with Holm-adjusted p < {alpha} (two-sided paired Wilcoxon signed-rank "
         "test, adjusted over every best-vs-runner-up test of the study: tables/best.csv). "
         "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
-        "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr)."
+        "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr). "
+        f"Columns: {column_legend(metrics)}."
     )
 
 
@@ -205,7 +207,7 @@ def markdown_cells(groups: Groups, metrics: list[str]) -> tuple[list[str], list[
     """The results table's header and rows as text, the best loss's cells in ``**bold**``; several
     test sets prefix their metric headers ``<test set>: ``."""
     prefixes = [f"{t}: " for t, _, _ in groups] if len(groups) > 1 else [""]
-    header = ["Loss"] + [p + metric_header(m) for p in prefixes for m in metrics] + ["Status"]
+    header = ["Loss"] + [p + table_header(m) for p in prefixes for m in metrics] + ["Status"]
     return header, _body(groups, metrics, str, lambda t: f"**{t}**")
 
 
@@ -234,7 +236,7 @@ def html_page(body: str) -> str:
 def to_html_table(groups: Groups, metrics: list[str], caption: str, notes: list[str]) -> str:
     """The results table as a standalone HTML page (what the Snakemake report shows inline); several
     test sets get a first header row with one ``colspan`` cell each."""
-    names = "".join(f"<th>{html.escape(metric_header(m))}</th>" for m in metrics)
+    names = "".join(f"<th>{html.escape(table_header(m))}</th>" for m in metrics)
     if len(groups) == 1:
         head = f"<tr><th>Loss</th>{names}<th>Status</th></tr>"
     else:
@@ -312,7 +314,7 @@ def _tex(text: str) -> str:
 def to_latex_table(groups: Groups, metrics: list[str], caption: str, label: str, notes: list[str] = ()) -> str:
     """A booktabs table (needs \\usepackage{booktabs}); several test sets get a ``\\multicolumn``
     header each, with a ``\\cmidrule`` under it."""
-    header = ["Loss"] + [_tex(metric_header(m)) for _ in groups for m in metrics] + ["Status"]
+    header = ["Loss"] + [_tex(table_header(m)) for _ in groups for m in metrics] + ["Status"]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
