@@ -19,6 +19,8 @@ from srloss.report.load import load_histories, view_rows
 IMAGES = {"a": 9, "b": 8, "c": 7}  # test images per test set (the same names img0.. on each)
 # (a: 9 images, so that mse's wins there, p = 2/2^9 per metric, stay significant after Holm over the
 # 9 tests of best.csv: 3 metrics x 3 test sets; c's, 2/2^7, do not)
+SEEDS = 3  # every trained loss, each with its own seed-to-seed variation (PSNR-Y dB, mean 0)
+SEED_JITTER = {"mse": (-0.01, 0.0, 0.01), "l1": (0.01, -0.01, 0.0), "vgg": (0.0, 0.01, -0.01)}
 # PSNR-Y offset per (loss, test set): mse is best on a and c, l1 best on b (not significantly:
 # mse is ahead on half of b's images) and worst on c; on c the baseline beats every trained loss.
 OFFSETS = {
@@ -34,10 +36,10 @@ def _at(offset, i: int) -> float:
     return offset[i] if isinstance(offset, list) else offset
 
 
-def _metrics(folder: Path, loss: str, test_set: str, with_test_set: bool = True) -> Path:
-    """One metrics.csv (PSNR-Y = 30 + i + offset on image i) with crops.npz beside it."""
+def _metrics(folder: Path, loss: str, test_set: str, with_test_set: bool = True, seed: int = 0) -> Path:
+    """One metrics.csv (PSNR-Y = 30 + i + offset + the seed's jitter on image i) with crops.npz beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    offset = OFFSETS[loss][test_set]
+    offset, jitter = OFFSETS[loss][test_set], SEED_JITTER.get(loss, (0.0,) * SEEDS)[seed]
     rows = [
         {
             "study": "s",
@@ -46,12 +48,12 @@ def _metrics(folder: Path, loss: str, test_set: str, with_test_set: bool = True)
             "model": "bicubic" if loss == "none" else "espcn",
             "loss": loss,
             "scale": 2,
-            "seed": 0,
+            "seed": seed,
             "image": f"img{i}",
             "status": "baseline" if loss == "none" else "completed",
-            "psnr_y": 30 + i + _at(offset, i),
-            "ssim_y": 0.8 + 0.01 * i + _at(offset, i) / 100,
-            "lpips_alex": 0.3 - _at(offset, i) / 100,
+            "psnr_y": 30 + i + _at(offset, i) + jitter,
+            "ssim_y": 0.8 + 0.01 * i + (_at(offset, i) + jitter) / 100,
+            "lpips_alex": 0.3 - (_at(offset, i) + jitter) / 100,
         }
         for i in range(IMAGES[test_set])
     ]
@@ -65,11 +67,11 @@ def _metrics(folder: Path, loss: str, test_set: str, with_test_set: bool = True)
     return folder / "metrics.csv"
 
 
-def _run(root: Path, loss: str, sets: tuple[str, ...], with_test_set: bool = True) -> list[Path]:
+def _run(root: Path, loss: str, sets: tuple[str, ...], with_test_set: bool = True, seed: int = 0) -> list[Path]:
     """A run folder (run.json and history.csv when trained) with its own test split's metrics and
     every other test set's under ``on/<test set>/``."""
-    run = root / f"runs/a/{'bicubic' if loss == 'none' else 'espcn'}/{loss}/x2/seed0"
-    paths = [_metrics(run if t == "a" else run / "on" / t, loss, t, with_test_set) for t in sets]
+    run = root / f"runs/a/{'bicubic' if loss == 'none' else 'espcn'}/{loss}/x2/seed{seed}"
+    paths = [_metrics(run if t == "a" else run / "on" / t, loss, t, with_test_set, seed) for t in sets]
     if loss != "none":
         terms = RANDOM_VGG if loss == "vgg" else [{"name": loss}]
         (run / "run.json").write_text(json.dumps({"spec": {"loss": loss, "terms": terms}, "status": "completed"}))
@@ -80,7 +82,8 @@ def _run(root: Path, loss: str, sets: tuple[str, ...], with_test_set: bool = Tru
 
 
 def _aggregate(root: Path, sets: tuple[str, ...] = ("a", "b", "c"), with_test_set: bool = True) -> Path:
-    paths = [p for loss in OFFSETS for p in _run(root, loss, sets, with_test_set)]
+    seeds = {loss: range(1 if loss == "none" else SEEDS) for loss in OFFSETS}  # the baseline has no seeds
+    paths = [p for loss in OFFSETS for seed in seeds[loss] for p in _run(root, loss, sets, with_test_set, seed)]
     return aggregate_into(root, paths)
 
 
@@ -108,6 +111,7 @@ def test_every_statistic_is_per_test_set(cross):
     assert psnr["best"].to_dict() == {"a": "mse", "b": "l1", "c": "mse"}
     assert psnr.loc["a", "n"] == 9 and psnr.loc["b", "n"] == 8 and psnr.loc["c", "n"] == 7
     assert bool(psnr.loc["a", "significant"]) and not bool(psnr.loc["b", "significant"])
+    assert psnr["n_seeds"].to_dict() == {"a": 3, "b": 3, "c": 3} and psnr.loc["a", "best_in_seeds"] == "3/3"
     summary = pd.read_csv(cross / "tables/summary.csv")
     assert list(summary.columns[:2]) == ["dataset", "test_set"]
     l1 = summary[summary["loss"] == "l1"].set_index("test_set")
@@ -179,13 +183,15 @@ def test_runs_are_found_from_every_test_set(cross):
     per_image = report.load_metrics(sorted(cross.glob("runs/**/metrics.csv")))
     vgg = per_image[per_image["loss"].str.startswith("vgg")]
     assert set(vgg["loss"]) == {"vgg [random backbone]"} and set(vgg["test_set"]) == {"a", "b", "c"}
-    run = str(cross / "runs/a/espcn/vgg/x2/seed0")
-    assert set(vgg["run_dir"]) == {run} and set(vgg["eval_dir"]) == {run, f"{run}/on/b", f"{run}/on/c"}
+    runs = {str(cross / f"runs/a/espcn/vgg/x2/seed{seed}") for seed in range(SEEDS)}
+    assert set(vgg["run_dir"]) == runs
+    assert set(vgg["eval_dir"]) == {f"{run}{on}" for run in runs for on in ("", "/on/b", "/on/c")}
     assert "vgg [random backbone]" in _text(cross, "md")
     hist = load_histories(per_image)  # each run once, not once per test set
-    assert len(hist[(hist["loss"] == "mse") & (hist["quantity"] == "val_psnr_y")]) == 3
+    assert len(hist[(hist["loss"] == "mse") & (hist["quantity"] == "val_psnr_y")]) == 3 * SEEDS
     saved = pd.read_csv(cross / "tables/per_image.csv")
-    assert "run_dir" not in saved and "eval_dir" not in saved and len(saved) == 4 * sum(IMAGES.values())
+    runs = 1 + 3 * SEEDS  # the baseline and three trained losses
+    assert "run_dir" not in saved and "eval_dir" not in saved and len(saved) == runs * sum(IMAGES.values())
 
 
 def test_figures_facet_by_test_set_and_the_grid_reads_each_test_sets_crops(cross):

@@ -15,6 +15,8 @@ from report_runner import aggregate_into
 from srloss.report import aggregate as report
 
 IMAGES = [f"img{i}" for i in range(8)]
+# each loss's own seed-to-seed variation (dB, mean 0) in studies of three seeds
+SEED_JITTER = {"l1": (0.01, -0.01, 0.0), "mse": (-0.01, 0.0, 0.01)}
 
 
 def _at(offset, i: int) -> float:
@@ -22,10 +24,12 @@ def _at(offset, i: int) -> float:
     return offset[i] if isinstance(offset, list) else offset
 
 
-def _write_run(root: Path, loss: str, offset, status: str, terms: list[dict] | None = None) -> Path:
-    """One run's metrics.csv (PSNR-Y = 30 + i + offset on image i) and, for a trained run, run.json."""
+def _write_run(
+    root: Path, loss: str, offset, status: str, terms: list[dict] | None = None, seed: int = 0, jitter: float = 0.0
+) -> Path:
+    """One run's metrics.csv (PSNR-Y = 30 + i + offset + jitter on image i) and, for a trained run, run.json."""
     model = "bicubic" if loss == "none" else "espcn"
-    run = root / f"runs/d/{model}/{loss}/x2/seed0"
+    run = root / f"runs/d/{model}/{loss}/x2/seed{seed}"
     run.mkdir(parents=True)
     rows = [
         {
@@ -34,11 +38,11 @@ def _write_run(root: Path, loss: str, offset, status: str, terms: list[dict] | N
             "model": model,
             "loss": loss,
             "scale": 2,
-            "seed": 0,
+            "seed": seed,
             "image": img,
             "status": status,
-            "psnr_y": 30 + i + _at(offset, i),
-            "ssim_y": 0.8 + 0.01 * i + _at(offset, i) / 100,
+            "psnr_y": 30 + i + _at(offset, i) + jitter,
+            "ssim_y": 0.8 + 0.01 * i + (_at(offset, i) + jitter) / 100,
         }
         for i, img in enumerate(IMAGES)
     ]
@@ -52,8 +56,14 @@ def _write_run(root: Path, loss: str, offset, status: str, terms: list[dict] | N
     return run / "metrics.csv"
 
 
-def _aggregate(root: Path, runs: list[tuple]) -> Path:
-    paths = [_write_run(root, *run) for run in runs]
+def _aggregate(root: Path, runs: list[tuple], seeds: int = 1) -> Path:
+    """Aggregate the runs (loss, offset, status[, terms]): the baseline once, each trained loss once
+    per seed (with ``SEED_JITTER`` when there are three)."""
+    paths = []
+    for loss, offset, status, *terms in runs:
+        for seed in range(1 if loss == "none" else seeds):
+            jitter = SEED_JITTER[loss][seed] if seeds == 3 and loss != "none" else 0.0
+            paths.append(_write_run(root, loss, offset, status, *terms, seed=seed, jitter=jitter))
     return aggregate_into(root, paths)
 
 
@@ -126,7 +136,8 @@ def test_no_best_is_named_when_the_images_cannot_reach_significance(tmp_path, mo
 def test_best_csv_names_a_best_only_where_the_images_can_reach_significance(tmp_path, monkeypatch, n_images):
     # mse is 1 dB above l1 on every image: a clear winner, provable with 10 images, not with 3
     monkeypatch.setattr(sys.modules[__name__], "IMAGES", [f"img{i}" for i in range(n_images)])
-    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", 0.0, "completed")])
+    runs = [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", 0.0, "completed")]
+    root = _aggregate(tmp_path, runs, seeds=3)
     best = pd.read_csv(root / "tables/best.csv").set_index("metric")
     verdict = (root / "tables/verdict.md").read_text()
     if n_images == 3:
@@ -138,16 +149,37 @@ def test_best_csv_names_a_best_only_where_the_images_can_reach_significance(tmp_
         assert set(best["best"]) == {"mse"} and set(best["runner_up"]) == {"l1"} and best["can_reach_alpha"].all()
         assert best.loc["psnr_y", "p_value"] == pytest.approx(2 / 2**10) and bool(best.loc["psnr_y", "significant"])
         assert "best mse, significantly better than l1" in verdict and "no best named" not in verdict
+        assert "significantly better than l1 (best in 3/3 seeds; paired t over seeds + Wilcoxon" in verdict
+        assert (best["n_seeds"] == 3).all() and (best["p_hier_holm"] < 0.05).all()
+
+
+def test_one_seed_names_no_significant_winner_and_says_which_seeds_to_run(tmp_path):
+    # the same clear winner as above (1 dB on each of 8 images), trained with one seed only
+    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", 0.0, "completed")])
+    best = pd.read_csv(root / "tables/best.csv").set_index("metric")
+    assert set(best["best"]) == {"mse"} and (best["p_value"] == 2 / 2**8).all() and not best["significant"].any()
+    assert (best["n_seeds"] == 1).all() and best["p_hier_holm"].isna().all() and set(best["best_in_seeds"]) == {"1/1"}
+    why = "one seed: no winner can be claimed; run seeds: [0, 1, 2] (>= 3)"
+    assert (
+        f"d / espcn / x2, PSNR Y (dB, BT.601, border=scale): best mse (highest mean; runner-up l1); {why}"
+        in (root / "tables/verdict.md").read_text()
+    )
+    md = (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
+    assert f"mse vs l1: {why}" in md and "†" not in _rows(root, "md")["mse"] and "**" in _rows(root, "md")["mse"]
 
 
 def test_a_non_significant_best_says_how_many_images_would_be_needed(tmp_path):
     l1 = [1.6, 0.5, 1.9, 0.6, 1.7, 0.4, 1.5, 0.9]  # better than mse (1.0) on average, not on every image
-    root = _aggregate(tmp_path, [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", l1, "completed")])
+    runs = [("none", 0.0, "baseline"), ("mse", 1.0, "completed"), ("l1", l1, "completed")]
+    root = _aggregate(tmp_path, runs, seeds=3)
     best = pd.read_csv(root / "tables/best.csv").set_index("metric")
     row = best.loc["psnr_y"]
     assert row["can_reach_alpha"] and not row["significant"] and row["n_required"] > len(IMAGES)
     md = (root / f"{report.table_stem('d', 'espcn', 2)}.md").read_text()
     assert f"about {int(row['n_required'])} test images would be needed at the observed effect" in md
+    # l1's lead (0.14 dB) against its seeds' spread (0.02 dB): the seeds already agree, the images do not
+    assert row["best_in_seeds"] == "3/3" and row["p_seed"] < 0.01 and row["p_value"] > 0.05
+    assert f"and about {int(row['n_seeds_required'])} seeds" in md and "best in 3/3 seeds" in md
 
 
 def test_images_needed_follows_the_effect_size():

@@ -23,6 +23,9 @@ def best_row(metric: str, best: str, runner_up: str | None, means, p: float, **e
         "n": 10,
         "p_value": p,
         "p_holm": p,
+        "p_hier_holm": p,
+        "n_seeds": 3,
+        "best_in_seeds": "3/3",
         "significant": p < 0.05,
         "can_reach_alpha": True,
         **extra,
@@ -45,7 +48,10 @@ def test_a_significant_winner_is_named_with_its_means_gap_and_adjusted_p():
         [paired_row("psnr_y", "l1", True, 0.4, 0.001), paired_row("ssim_y", "l1", False, -0.01, 0.01)]
     )
     text = cell_paragraph(best, paired, 0.05)
-    assert "l1 is significantly best on PSNR Y (30.25 dB vs 30.05 dB for mse, a gap of 0.20 dB; Holm p = 0.012)" in text
+    assert (
+        "l1 is significantly best on PSNR Y (30.25 dB vs 30.05 dB for mse, a gap of 0.20 dB; "
+        "best in 3/3 seeds, Holm p = 0.012)" in text
+    )
     assert "No loss is significantly best on SSIM Y and MSE" in text
     assert "highest mean: l1 on 1, mse on 1 of them; smallest Holm p = 0.2" in text
     assert "Against the reference, l1 beats bicubic on PSNR Y and is worse than bicubic on SSIM Y" in text
@@ -62,6 +68,14 @@ def test_too_few_images_and_a_lone_healthy_loss_are_not_called_wins():
     assert "significantly best" not in text
     assert "Too few test images to name a best on PSNR Y (4 images)" in text
     assert "l1 is the only healthy loss on SSIM Y" in text
+
+
+def test_one_seed_names_no_winner_and_says_which_seeds_to_run():
+    one = {"n_seeds": 1, "seeds": "[0]", "best_in_seeds": "1/1", "significant": False}
+    best = pd.DataFrame([best_row(m, "l1", "mse", (30.2, 30.0), 0.5, **one) for m in ("psnr_y", "ssim_y")])
+    text = cell_paragraph(best, pd.DataFrame(), 0.05)
+    assert "significantly best on" not in text.replace("No loss is significantly best on", "")
+    assert "On PSNR Y and SSIM Y: one seed: no winner can be claimed; run seeds: [0, 1, 2] (>= 3)." in text
 
 
 def test_cells_come_own_test_split_first_then_other_test_sets():

@@ -43,10 +43,13 @@ def test_wilcoxon_identical_samples_and_nan_pairs():
         paired_wilcoxon([1, 2], [1, 2, 3])
 
 
-def _frame(values: dict[str, list[float]], metric: str = "psnr_y", seeds=(0,)) -> pd.DataFrame:
+def _frame(values: dict[str, list[float]], metric: str = "psnr_y", seeds=(0,), shifts=None) -> pd.DataFrame:
+    """One row per loss, seed and image: the image's value plus 0.1 * seed, or plus shifts[loss][k]
+    in the k-th seed (a seed-to-seed variation of its own per loss)."""
     rows = []
     for loss, vals in values.items():
-        for seed in seeds:
+        for k, seed in enumerate(seeds):
+            shift = 0.1 * seed if shifts is None else shifts[loss][k]
             for i, v in enumerate(vals):
                 rows.append(
                     {
@@ -56,20 +59,31 @@ def _frame(values: dict[str, list[float]], metric: str = "psnr_y", seeds=(0,)) -
                         "loss": loss,
                         "seed": seed,
                         "image": f"img{i}",
-                        metric: v + 0.1 * seed,
+                        metric: v + shift,
                     }
                 )
     return pd.DataFrame(rows)
 
 
+VIEW3 = ["dataset", "model", "scale"]
+# each loss's own seed-to-seed variation over three seeds (mean 0, so seed means keep the image means)
+SHIFTS = {"a": [0.05, -0.05, 0.0], "b": [0.0, 0.05, -0.05], "c": [-0.05, 0.0, 0.05]}
+
+
 def test_best_loss_with_significant_margin():
     rng = np.random.default_rng(0)
     base = rng.normal(30, 1, 8)
-    frame = _frame({"a": list(base + 1.0), "b": list(base + 0.5), "c": list(base)})
-    best = best_losses(frame, ["dataset", "model", "scale"], {"psnr_y": "max"})
+    frame = _frame({"a": list(base + 1.0), "b": list(base + 0.5), "c": list(base)}, seeds=(0, 1, 2), shifts=SHIFTS)
+    best = best_losses(frame, VIEW3, {"psnr_y": "max"})
     row = best.iloc[0]
     assert (row["best"], row["runner_up"]) == ("a", "b")
     assert row["p_value"] == pytest.approx(2 / 256) and row["significant"] and row["effect_size"] == 1.0
+    # seed level: D_s = 0.5 + a's shift - b's shift in each seed, a one-sample t-test over the 3 seeds
+    d = 0.5 + np.subtract(SHIFTS["a"], SHIFTS["b"])
+    assert row["p_seed"] == pytest.approx(sps.ttest_1samp(d, 0).pvalue, rel=1e-9)
+    assert row["p_hier"] == max(row["p_seed"], row["p_value"]) == row["p_hier_holm"]  # one claim: Holm is p
+    assert (row["n_seeds"], row["seeds"], row["best_in_seeds"]) == (3, "[0, 1, 2]", "3/3")
+    assert row["method"] == "paired t over seeds + Wilcoxon over images"
 
 
 def test_no_best_is_named_with_two_images():
@@ -82,8 +96,8 @@ def test_no_best_is_named_with_two_images():
 
 
 def test_a_best_is_named_once_the_images_can_reach_alpha():
-    frame = _frame({"a": [31.0 + i for i in range(6)], "b": [30.0 + i for i in range(6)]})
-    row = best_losses(frame, ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
+    values = {"a": [31.0 + i for i in range(6)], "b": [30.0 + i for i in range(6)]}
+    row = best_losses(_frame(values, seeds=(0, 1, 2), shifts=SHIFTS), VIEW3, {"psnr_y": "max"}).iloc[0]
     assert (row["best"], row["runner_up"]) == ("a", "b") and row["can_reach_alpha"] and row["significant"]
     single = best_losses(_frame({"a": [31.0, 32.0]}), ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
     assert single["best"] == "a" and single["can_reach_alpha"]  # nothing to compare with: nothing withheld
@@ -195,3 +209,117 @@ def test_paired_vs_reference_uses_per_image_seed_means_and_holm_over_the_table()
     better = table.set_index(["metric", "loss"])["better"]
     # lower LPIPS is better: l1's negative difference is an improvement
     assert better[("psnr_y", "l1")] and better[("lpips", "l1")] and not better[("psnr_y", "mse")]
+
+
+# --- seeds are the unit of replication -----------------------------------------------------------
+
+
+def _seed_frame(offsets: dict[str, list], n_images: int, seeds=None, block: str = "d") -> pd.DataFrame:
+    """PSNR-Y = 30 + i + offsets[loss][k] on image i in the k-th seed (seeds 0.. unless given); an
+    offset is one number or one per image."""
+    rows = []
+    for loss, per_seed in offsets.items():
+        for k, offset in enumerate(per_seed):
+            seed = k if seeds is None else seeds[loss][k]
+            rows += [
+                {"dataset": block, "model": "m", "scale": 2, "loss": loss, "seed": seed, "image": f"img{i}"}
+                | {"psnr_y": 30.0 + i + value}
+                for i, value in enumerate(np.broadcast_to(offset, n_images))
+            ]
+    return pd.DataFrame(rows)
+
+
+def test_a_winner_that_flips_between_seeds_is_no_winner():
+    from srloss.report.tables import evidence_notes, verdict_lines
+
+    # seed 0: a is 1 dB ahead on every image; seed 1: b is 0.8 dB ahead on every image. Averaged over
+    # seeds a leads by 0.1 dB on all 10 images: the pooled Wilcoxon p is 2/2^10, yet no seed-level
+    # replication supports a
+    frame = _seed_frame({"a": [1.0, 0.0], "b": [0.0, 0.8]}, n_images=10)
+    row = best_losses(frame, VIEW3, {"psnr_y": "max"}).iloc[0]
+    assert (row["best"], row["runner_up"]) == ("a", "b")
+    assert row["p_value"] == pytest.approx(2 / 2**10) and row["p_holm"] < 0.01  # what pooling would claim
+    assert row["p_seed"] == pytest.approx(sps.ttest_1samp([1.0, -0.8], 0).pvalue) and row["p_seed"] > 0.5
+    assert not row["significant"] and row["best_in_seeds"] == "1/2" and row["n_seeds"] == 2
+    best = best_losses(frame, VIEW3, {"psnr_y": "max"})
+    assert "best a, not significantly better than b (best in 1/2 seeds;" in verdict_lines(best, pd.DataFrame(), 0.05)[0]
+    (note,) = evidence_notes(best, 0.05)
+    assert "a vs b not significant (Holm p = " in note and "best in 1/2 seeds" in note
+
+
+def test_a_winner_in_every_one_of_five_seeds_is_significant():
+    from srloss.report.tables import evidence_notes, verdict_lines
+
+    jitter = [0.1, -0.05, 0.0, 0.08, -0.1]  # a's lead differs from seed to seed, never its sign
+    frame = _seed_frame({"a": [0.5 + j for j in jitter], "b": [0.0] * 5}, n_images=8)
+    best = best_losses(frame, VIEW3, {"psnr_y": "max"})
+    row = best.iloc[0]
+    assert row["significant"] and row["best_in_seeds"] == "5/5" and row["n_seeds"] == 5
+    assert row["p_seed"] == pytest.approx(sps.ttest_1samp(0.5 + np.array(jitter), 0).pvalue) and row["p_seed"] < 1e-3
+    assert row["p_hier_holm"] == pytest.approx(2 / 2**8)  # the image-level p is the larger one here
+    line = verdict_lines(best, pd.DataFrame(), 0.05)[0]
+    assert "best a, significantly better than b (best in 5/5 seeds; paired t over seeds + Wilcoxon" in line
+    assert evidence_notes(best, 0.05) == []
+
+
+@pytest.mark.parametrize(("seed", "advice"), [(0, "[0, 1, 2]"), (4, "[0, 1, 4]")])
+def test_one_seed_claims_no_winner_and_says_which_seeds_to_run(seed, advice):
+    from srloss.report.tables import evidence_notes, verdict_lines
+
+    frame = _seed_frame({"a": [1.0], "b": [0.0]}, n_images=10, seeds={"a": [seed], "b": [seed]})
+    best = best_losses(frame, VIEW3, {"psnr_y": "max"})
+    row = best.iloc[0]
+    assert row["p_value"] == pytest.approx(2 / 2**10) and math.isnan(row["p_seed"]) and math.isnan(row["p_hier_holm"])
+    assert not row["significant"] and row["n_seeds"] == 1 and row["best_in_seeds"] == "1/1"
+    why = f"one seed: no winner can be claimed; run seeds: {advice} (>= 3)"
+    assert verdict_lines(best, pd.DataFrame(), 0.05) == [
+        f"d / m / x2, PSNR Y (dB, BT.601, border=scale): best a (highest mean; runner-up b); {why}."
+    ]
+    assert evidence_notes(best, 0.05)[0].endswith(f": a vs b: {why}")
+
+
+def test_seeds_are_paired_by_index_and_agreement_counts_every_loss():
+    # b has no seed 1 (say it diverged): the test pairs seeds 0 and 2; in seed 1 c beats a
+    seeds = {"a": [0, 1, 2], "b": [0, 2], "c": [0, 1, 2]}
+    frame = _seed_frame({"a": [1.0, 1.0, 1.2], "b": [0.9, 0.95], "c": [0.0, 1.5, 0.0]}, n_images=8, seeds=seeds)
+    row = best_losses(frame, VIEW3, {"psnr_y": "max"}).iloc[0]
+    assert (row["best"], row["runner_up"], row["seeds"], row["n_seeds"]) == ("a", "b", "[0, 2]", 2)
+    assert row["best_in_seeds"] == "2/3" and row["p_seed"] == pytest.approx(sps.ttest_1samp([0.1, 0.25], 0).pvalue)
+
+
+def test_seed_level_p_is_reproducible_and_calibrated_under_the_null():
+    # 200 blocks of 5 seeds x 8 images where the loss labels are exchangeable within a seed (a random
+    # sign flip of each seed's difference): each seed's model is better or worse on every image, so
+    # the seed-averaged images agree and the pooled Wilcoxon rejects most of the time
+    rng = np.random.default_rng(7)
+    frames = []
+    for k in range(200):
+        effect = (rng.normal(0, 0.3, 5) * rng.choice([-1.0, 1.0], 5))[:, None]
+        noise = rng.normal(0, 0.05, (2, 5, 8))  # per run and image: no tied differences
+        offsets = {"a": list(effect / 2 + noise[0]), "b": list(-effect / 2 + noise[1])}
+        frames.append(_seed_frame(offsets, n_images=8, block=f"b{k}"))
+    frame = pd.concat(frames, ignore_index=True)
+    best = best_losses(frame, VIEW3, {"psnr_y": "max"})
+    # the same runs in another row order (the first 50 blocks, to keep the test short): the same verdicts
+    some = frame[frame["dataset"].isin(best["dataset"][:50])].sample(frac=1.0, random_state=1)
+    again = best_losses(some, VIEW3, {"psnr_y": "max"}).set_index("dataset").loc[best["dataset"][:50]]
+    columns = ["best", "runner_up", "best_in_seeds", "p_seed", "p_hier", "significant"]
+    pd.testing.assert_frame_equal(again[columns].reset_index(drop=True), best[columns][:50])
+    assert (best["p_value"] < 0.05).mean() > 0.5  # pooling seeds as images: most true nulls rejected
+    assert (best["p_seed"] < 0.05).mean() <= 0.1 and (best["p_hier"] < 0.05).mean() <= 0.1
+    assert not best["significant"].any()
+
+
+def test_seed_helpers():
+    from srloss.report.stats import seed_scores, seeds_to_run, seeds_won
+
+    assert (
+        seeds_to_run([0]) == [0, 1, 2]
+        and seeds_to_run([3, 7]) == [0, 3, 7]
+        and seeds_to_run([0, 1, 2, 3]) == [0, 1, 2, 3]
+    )
+    frame = _seed_frame({"a": [1.0, 0.0], "b": [1.0, 0.5]}, n_images=3)
+    scores = seed_scores(frame, VIEW3, "psnr_y", "min").xs(("d", "m", 2), level=[0, 1, 2])
+    assert seeds_won(scores, "a") == (2, 2) and seeds_won(scores, "b") == (1, 2)  # lower is better; a tie is a win
+    with pytest.raises(ValueError, match="no 'seed' column"):
+        best_losses(frame.drop(columns=["seed"]), VIEW3, {"psnr_y": "max"})

@@ -199,9 +199,10 @@ def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: 
     runs = best.groupby(["dataset", "model", "scale"]).ngroups if not best.empty else 0
     intro = (
         f"{runs} (dataset, model, scale) cell(s); per cell the best loss among healthy runs on each metric, "
-        f"tested against the runner-up (paired Wilcoxon, Holm-adjusted over the study's {len(best)} claims, "
-        f"α = {alpha}) and against {ctx['reference']}. Tables: mean ± 95 % CI half-width over test images; "
-        "bold = best, † = significantly better than the runner-up."
+        "tested against the runner-up across seeds and images (paired t over seeds, Wilcoxon over images, "
+        f"the larger p Holm-adjusted over the study's {len(best)} claims, α = {alpha}; never with one seed) and "
+        f"against {ctx['reference']}. Tables: mean ± 95 % CI half-width over test images; bold = best, "
+        "† = significantly better than the runner-up."
     )
     if not paragraphs:
         intro = lines[0]

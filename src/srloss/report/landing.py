@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from srloss.metrics import find_column
+from srloss.report.tables import seed_shortfall
 
 
 @dataclass(frozen=True)
@@ -111,26 +112,34 @@ def _listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _adjusted(row: pd.Series) -> float:
+    """A best-vs-runner-up claim's Holm-adjusted p: of the seed-and-image test (``p_hier_holm``)."""
+    return float(row["p_hier_holm"] if "p_hier_holm" in row else row["p_holm"])
+
+
 def cell_paragraph(rows: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> str:
     """The verdict of one cell in a few sentences, from its ``best.csv`` rows (one per metric) and
     its ``paired.csv`` rows: which loss wins where the adjusted test says so, by how much and how
     sure; where no loss is significantly best; how the winners compare with the reference."""
     if rows.empty:
         return "No healthy trained run: no loss can be ranked."
-    wins, alone, open_, unnamed = [], [], [], []
+    wins, alone, open_, unnamed, few_seeds = [], [], [], [], []
     for _, row in rows.iterrows():
         metric = row["metric"]
         if not bool(row.get("can_reach_alpha", True)):
             unnamed.append(f"{_name(metric)} ({int(row['n'])} images)")
         elif pd.isna(row.get("runner_up")):
             alone.append((row["best"], _name(metric)))
+        elif short := seed_shortfall(row):
+            few_seeds.append((_name(metric), short))
         elif bool(row["significant"]):
             gap = abs(row["best_mean"] - row["runner_up_mean"])
             wins.append(
                 (
                     row["best"],
                     f"{_name(metric)} ({_value(row['best_mean'], metric)} vs {_value(row['runner_up_mean'], metric)}"
-                    f" for {row['runner_up']}, a gap of {_value(gap, metric)}; Holm p = {row['p_holm']:.2g})",
+                    f" for {row['runner_up']}, a gap of {_value(gap, metric)}; best in {row['best_in_seeds']} seeds,"
+                    f" Holm p = {_adjusted(row):.2g})",
                 )
             )
         else:
@@ -146,13 +155,15 @@ def cell_paragraph(rows: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> st
         leaders = counts.index[0]
         if len(counts) > 1:
             leaders = ", ".join(f"{loss} on {n}" for loss, n in counts.items()) + " of them"
-        smallest = min(float(r["p_holm"]) for _, r in open_)
+        smallest = min(_adjusted(r) for _, r in open_)
         sentences.append(
             f"No loss is significantly best on {names} (highest mean: {leaders}; smallest Holm p = {smallest:.2g},"
             f" α = {alpha})."
         )
     if unnamed:
         sentences.append(f"Too few test images to name a best on {_listing(unnamed)}.")
+    if few_seeds:  # the same reason for every metric of the cell: said once
+        sentences.append(f"On {_listing([m for m, _ in few_seeds])}: {few_seeds[0][1]}.")
     sentences += _versus_reference(wins, rows, paired, alpha)
     return " ".join(sentences)
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import combinations
 
@@ -132,43 +133,115 @@ def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str,
     return pd.DataFrame(rows, columns=[*group, *TEST_COLUMNS])
 
 
+# --- the best loss: seeds are the unit of replication --------------------------------------------
+#
+# A best-vs-runner-up claim is tested at two levels and needs both (an intersection-union test,
+# Berger, Technometrics 24, 1982: the larger p is a valid p for "no difference at one level or the
+# other", so requiring both keeps the level):
+#   seeds:  paired t-test over seeds of D_s = mean over images of score(best) - score(runner-up) in
+#           seed s (the same seed index for both losses: same data order and initialisation seed),
+#           the summary-statistic approach to repeated measures (Holmes & Friston, NeuroImage 7, 1998);
+#           images are repeated measures of one trained model, not replicates (Hurlbert 1984);
+#   images: the Wilcoxon signed-rank test over images of the seed-averaged values (paired_wilcoxon),
+#           so that a win carried by a few images is no win either.
+# p_hier = max(p_seed, p_value), Holm-adjusted over every claim of the study (p_hier_holm). With
+# one seed there is no seed-level test and no claim. docs/evaluation.md says why not a bootstrap.
+
+SEED_METHOD = "paired t over seeds + Wilcoxon over images"
+SEED_COLUMNS = "method n_seeds seeds best_in_seeds p_seed p_hier p_hier_holm n_seeds_required".split()
+ADVISED_SEEDS = 3  # what a one-seed verdict asks for: a t-test over 2 seeds has 1 degree of freedom
+
+
+def seed_scores(per_image: pd.DataFrame, group: list[str], metric: str, direction: str) -> pd.DataFrame:
+    """Every run's direction-adjusted value (``score``) per image: a (group..., seed, image) x loss table."""
+    if "seed" not in per_image:
+        raise ValueError(
+            f"best_losses: the per-image table has no 'seed' column (it has {', '.join(map(str, per_image))}); "
+            "seeds are the unit of replication: pass the rows of metrics.csv, which name their seed"
+        )
+    values = per_image.groupby(group + ["seed", "image", "loss"])[metric].mean().unstack("loss")
+    return pd.DataFrame(score(values.to_numpy(), direction), index=values.index, columns=values.columns)
+
+
+def seed_differences(seeded: pd.DataFrame, a: str, b: str) -> pd.Series:
+    """D_s per seed both losses ran: the mean over images (where both have a value) of a's score minus
+    b's, on a (seed, image) x loss table of scores."""
+    return (seeded[a] - seeded[b]).groupby(level="seed").mean().dropna()
+
+
+def seeds_won(seeded: pd.DataFrame, loss: str) -> tuple[int, int]:
+    """(seeds where ``loss`` has the best seed mean of every loss, a tie counting as a win; seeds
+    where it has a value) on a (seed, image) x loss table of scores."""
+    means = seeded.groupby(level="seed").mean()
+    own = means[loss].dropna()
+    top = means.loc[own.index].max(axis=1)
+    return int((own >= top - 1e-12).sum()), int(own.size)
+
+
+def seeds_to_run(seeds: list[int], at_least: int = ADVISED_SEEDS) -> list[int]:
+    """The study's seeds, completed with the smallest unused ones up to ``at_least``: what to set
+    ``seeds:`` to when a claim needs more of them."""
+    out, candidate = sorted(set(seeds)), 0
+    while len(out) < at_least:
+        if candidate not in out:
+            out.append(candidate)
+        candidate += 1
+    return sorted(out)
+
+
 def best_losses(
     per_image: pd.DataFrame, group: list[str], metrics: dict[str, str], alpha: float = 0.05
 ) -> pd.DataFrame:
     """Per group and metric: the best loss by mean (over images, seed-averaged), the runner-up,
-    and whether their paired Wilcoxon test is significant at ``alpha`` after Holm's adjustment
-    over every best-vs-runner-up test of the table (``p_holm``; Holm, Scand. J. Statist. 6, 1979):
-    a study of many views and metrics makes many such claims, and the chance that one of them is
-    a false win stays below ``alpha``.
+    and whether the best is significantly better at ``alpha``.
 
-    The test compares the direction-adjusted values (e.g. |sharpness difference|), so a
-    positive effect size means the best loss is better on most images. Where the test images are
-    too few for the test ever to reach ``alpha`` (``can_reach_alpha`` False) no best is named:
-    ``best``, ``runner_up``, their means, ``p_value`` and ``effect_size`` are empty; ``n`` and
-    ``n_required`` (the images a paired test would need at the observed effect) stay.
+    Significant means: at least two seeds ran both losses, and the larger of the seed-level p
+    (``p_seed``: paired t over the seeds' mean differences) and the image-level p (``p_value``:
+    Wilcoxon over the seed-averaged images), Holm-adjusted over every best-vs-runner-up claim of
+    the table (``p_hier_holm``; Holm, Scand. J. Statist. 6, 1979), is below ``alpha`` (see the
+    section comment). ``best_in_seeds`` ("4/5") counts the seeds in which the best loss also has
+    the best seed mean; ``seeds`` lists the seeds paired (JSON); ``p_holm`` keeps the image-level
+    test's own Holm adjustment.
+
+    Scores are direction-adjusted (e.g. |sharpness difference|), so a positive effect size means
+    the best loss is better on most images. Where the test images are too few for the Wilcoxon
+    test ever to reach ``alpha`` (``can_reach_alpha`` False) no best is named: ``best``,
+    ``runner_up``, their means, the p-values, ``effect_size`` and ``best_in_seeds`` are empty;
+    ``n``, ``n_seeds`` and ``n_required`` (the images a paired test would need at the observed
+    effect) stay. ``n_seeds_required`` is the same for seeds (the seed-level t-test).
     """
-    rows, pairs = [], {}  # pairs: row index -> (best, runner-up) scores, for n_required
+    rows, pairs, seeded = [], {}, {}  # pairs: row index -> (best, runner-up scores, D_s), for *_required
     for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
-        found = _best_of_block(block, direction, alpha)
+        if metric not in seeded:
+            seeded[metric] = seed_scores(per_image, group, metric, direction)
+        runs = seeded[metric].xs(key, level=list(range(len(group))), drop_level=True)
+        found = _best_of_block(block, direction, alpha, runs)
         if found is None:
             continue
         row, scores = found
         if scores is not None:
             pairs[len(rows)] = scores
         rows.append({**dict(zip(group, key)), "metric": metric, **row})
-    table = pd.DataFrame(rows, columns=[*group, *BEST_COLUMNS])
+    table = pd.DataFrame(rows, columns=[*group, *BEST_COLUMNS, *SEED_COLUMNS])
     table["p_holm"] = holm(table["p_value"])
-    table["significant"] = (table["p_holm"] < alpha).astype(bool)
-    # images needed at the level Holm's first step asks of a claim: alpha / (number of claims)
+    table["p_hier_holm"] = holm(table["p_hier"])
+    table["n_seeds"] = table["n_seeds"].astype("Int64")  # "3" in best.csv, empty without a runner-up
+    table["significant"] = ((table["p_hier_holm"] < alpha) & (table["n_seeds"] >= 2).fillna(False)).astype(bool)
+    # images and seeds needed at the level Holm's first step asks of a claim: alpha / (number of claims)
     level = alpha / max(1, int(table["p_value"].notna().sum()))
-    for i, (best, second) in pairs.items():
+    for i, (best, second, seed_diff) in pairs.items():
         table.loc[i, "n_required"] = images_needed(best, second, level)
+        table.loc[i, "n_seeds_required"] = images_needed(seed_diff, np.zeros(seed_diff.size), level)
     return table
 
 
-def _best_of_block(block: pd.DataFrame, direction: str, alpha: float) -> tuple[dict, tuple | None] | None:
-    """One ``best_losses`` row (without its group and metric) for an image x loss block, and the
-    best and runner-up's scores (None without a runner-up); None where no loss has a value."""
+def _best_of_block(
+    block: pd.DataFrame, direction: str, alpha: float, runs: pd.DataFrame
+) -> tuple[dict, tuple | None] | None:
+    """One ``best_losses`` row (without its group and metric) for an image x loss block (values
+    averaged over seeds) and ``runs``, the same per (seed, image) as scores; and the best and
+    runner-up's scores with their seed differences (None without a runner-up); None where no loss
+    has a value."""
     means = {c: float(np.nanmean(score(block[c], direction))) for c in block.columns if block[c].notna().any()}
     if not means:
         return None
@@ -176,6 +249,8 @@ def _best_of_block(block: pd.DataFrame, direction: str, alpha: float) -> tuple[d
     row = {"direction": direction, "best": ranked[0], "best_mean": float(block[ranked[0]].mean())}
     row |= {"runner_up": None, "runner_up_mean": math.nan, "n": math.nan, "p_value": math.nan}
     row |= {"effect_size": math.nan, "significant": False, "n_required": math.nan}
+    row |= {"method": None, "n_seeds": math.nan, "seeds": None, "best_in_seeds": None}
+    row |= {"p_seed": math.nan, "p_hier": math.nan, "n_seeds_required": math.nan}
     row["can_reach_alpha"] = True  # nothing to compare with: nothing to withhold
     if len(ranked) == 1:
         return row, None
@@ -183,11 +258,21 @@ def _best_of_block(block: pd.DataFrame, direction: str, alpha: float) -> tuple[d
     test = paired_wilcoxon(best, second)
     row |= {"runner_up": ranked[1], "runner_up_mean": float(block[ranked[1]].mean()), "n": test["n"]}
     row |= {"p_value": test["p_value"], "effect_size": test["effect_size"]}
+    seed_diff = seed_differences(runs, ranked[0], ranked[1])
+    won, ran = seeds_won(runs, ranked[0])
+    p_seed = paired_difference(seed_diff.to_numpy(), np.zeros(seed_diff.size))["p_value"]
+    row |= {
+        "method": SEED_METHOD,
+        "n_seeds": int(seed_diff.size),
+        "seeds": json.dumps(sorted(map(int, seed_diff.index))),
+    }
+    row |= {"best_in_seeds": f"{won}/{ran}", "p_seed": p_seed, "p_hier": float(np.max([p_seed, test["p_value"]]))}
     row["can_reach_alpha"] = bool(min_wilcoxon_p(test["n"]) < alpha)
     if not row["can_reach_alpha"]:  # a highest mean that no test could confirm is no best
         row |= {"best": None, "best_mean": math.nan, "runner_up": None, "runner_up_mean": math.nan}
-        row |= {"p_value": math.nan, "effect_size": math.nan}
-    return row, (best, second)
+        row |= {"p_value": math.nan, "effect_size": math.nan, "best_in_seeds": None}
+        row |= {"p_seed": math.nan, "p_hier": math.nan}
+    return row, (best, second, seed_diff.to_numpy())
 
 
 def summary_stats(

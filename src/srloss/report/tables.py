@@ -1,7 +1,8 @@
 """The study's results tables: CSV, Markdown and LaTeX (booktabs) per (dataset, model, scale), each
-cell the mean and 95% CI half-width over test images; the best healthy loss bold, † when its
-paired Wilcoxon test against the runner-up is significant, ‡ when it is still worse than the
-baseline; and the paired differences to ``evaluation.reference`` (``paired_table``).
+cell the mean and 95% CI half-width over test images; the best healthy loss bold, † when it is
+significantly better than the runner-up across seeds and images (``stats.best_losses``), ‡ when it
+is still worse than the baseline; and the paired differences to ``evaluation.reference``
+(``paired_table``).
 
 A model measured on several test sets (``load.test_set_order``: the own test split first, then the
 others by name) gets one column group per test set, ranked and marked separately:
@@ -18,6 +19,7 @@ One Status column closes every table. With a single test set every format is as 
 from __future__ import annotations
 
 import html
+import json
 import math
 
 import numpy as np
@@ -34,7 +36,7 @@ from srloss.report.load import (
     test_set_order,
     trained_views,
 )
-from srloss.report.stats import paired_vs_reference, score
+from srloss.report.stats import ADVISED_SEEDS, paired_vs_reference, score, seeds_to_run
 
 
 def results_table(view: pd.DataFrame, best: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
@@ -104,8 +106,25 @@ def _cell(row: pd.Series, m: str) -> str:
     return text
 
 
+def seed_shortfall(row: pd.Series) -> str | None:
+    """Why a best-vs-runner-up row (``best.csv``) can claim no winner for want of seeds, with the
+    seeds to run ("one seed: no winner can be claimed; run seeds: [0, 1, 2] (>= 3)"); None with
+    two seeds or more, or without a runner-up."""
+    n = row.get("n_seeds")
+    if pd.isna(row.get("runner_up")) or n is None or pd.isna(n) or n >= 2:
+        return None
+    seeds = json.loads(row["seeds"]) if isinstance(row.get("seeds"), str) else []
+    which = "one seed" if n == 1 else "no seed in which both losses completed"
+    return f"{which}: no winner can be claimed; run seeds: {seeds_to_run(seeds)} (>= {ADVISED_SEEDS})"
+
+
+def _amount(needed: float, noun: str) -> str:
+    """ "about 12 test images", or "no finite number of ..." where the observed effect is zero."""
+    return f"no finite number of {noun}" if not np.isfinite(needed) else f"about {int(needed)} {noun}"
+
+
 def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
-    """Under a table: where no best loss is significant, why, and how many images would be."""
+    """Under a table: where no best loss is significant, why, and how many images and seeds would be."""
     notes = []
     for _, row in best.iterrows():
         if row["significant"] or (pd.isna(row.get("runner_up")) and row["can_reach_alpha"]):
@@ -116,13 +135,15 @@ def evidence_notes(best: pd.DataFrame, alpha: float) -> list[str]:
                 f"{name}: no best named: with {int(row['n'])} test images the Wilcoxon test cannot reach "
                 f"p < {alpha} (at least 6 are needed)"
             )
+        elif short := seed_shortfall(row):
+            notes.append(f"{name}: {row['best']} vs {row['runner_up']}: {short}")
         else:
-            needed = row["n_required"]
-            amount = "no finite number" if not np.isfinite(needed) else f"about {int(needed)}"
             notes.append(
-                f"{name}: {row['best']} vs {row['runner_up']} not significant (Holm p = {row['p_holm']:.3g}); "
-                f"{amount} test images would be needed at the observed effect (80 % power at α / the study's "
-                "number of best-loss claims)"
+                f"{name}: {row['best']} vs {row['runner_up']} not significant (Holm p = {row['p_hier_holm']:.3g}; "
+                f"best in {row['best_in_seeds']} seeds; paired t over seeds p = {row['p_seed']:.3g}, Wilcoxon over "
+                f"images p = {row['p_value']:.3g}); {_amount(row['n_required'], 'test images')} would be needed at "
+                f"the observed effect, and {_amount(row['n_seeds_required'], 'seeds')} (80 % power at α / the "
+                "study's number of best-loss claims)"
             )
     return notes
 
@@ -148,8 +169,10 @@ def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alp
         f"{head}{rates}. Bold: best trained loss per column among runs with status "
         f"{HEALTHY} (diverged, runaway, stalled or untrained runs are never ranked); "
         "‡: that loss is still worse than the baseline; "
-        f"†: better than the runner-up with Holm-adjusted p < {alpha} (two-sided paired Wilcoxon signed-rank "
-        "test, adjusted over every best-vs-runner-up test of the study: tables/best.csv). "
+        f"†: better than the runner-up over at least 2 seeds, by a paired t-test over seeds (each seed's mean "
+        "over the test images) and a two-sided Wilcoxon signed-rank test over images (each averaged over seeds), "
+        f"the larger p Holm-adjusted over every best-vs-runner-up claim of the study below {alpha} "
+        "(tables/best.csv). "
         "↑ higher is better, ↓ lower is better, →0 closer to zero is better. SR output rounded to "
         "uint8; border = scale pixels cropped; Y = BT.601 luma (MATLAB rgb2ycbcr). "
         f"Columns: {column_legend(metrics)}."
@@ -259,8 +282,10 @@ def view_title(row: pd.Series) -> str:
 
 def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[str]:
     """One sentence per (dataset, model, scale, test set, metric): the best healthy loss, whether it
-    beats the runner-up significantly, and whether it beats the reference on the same test set
-    (tables/paired.csv). The own test split comes first, then the other test sets by name."""
+    beats the runner-up significantly (in how many seeds it is best, the test, its Holm p; with
+    fewer than two seeds: that no winner can be claimed and the seeds to run), and whether it beats
+    the reference on the same test set (tables/paired.csv). The own test split comes first, then
+    the other test sets by name."""
     lines = []
     if not best.empty and "test_set" in best:
         flagged = best.assign(_cross=best["test_set"] != best["dataset"])  # own test split first
@@ -272,9 +297,14 @@ def verdict_lines(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> lis
             lines.append(f"{head}: no best named (too few test images for p < {alpha}).")
             continue
         text = f"{head}: best {row['best']}"
-        if pd.notna(row.get("runner_up")):
+        if short := seed_shortfall(row):
+            text += f" (highest mean; runner-up {row['runner_up']}); {short}"
+        elif pd.notna(row.get("runner_up")):
             verdict = "significantly" if row["significant"] else "not significantly"
-            text += f", {verdict} better than {row['runner_up']} (Holm p = {row['p_holm']:.3g})"
+            text += (
+                f", {verdict} better than {row['runner_up']} (best in {row['best_in_seeds']} seeds; "
+                f"{row['method']}, Holm p = {row['p_hier_holm']:.3g})"
+            )
         keys = [k for k in (*VIEW, "metric") if k in paired and k in row]
         versus = paired[(paired[keys] == row[keys]).all(axis=1) & (paired["loss"] == row["best"])] if keys else paired
         if len(versus):
