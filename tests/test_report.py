@@ -88,7 +88,7 @@ def test_results_table_marks_the_best_loss(aggregated):
     assert "PSNR Y: PSNR Y (dB, BT.601, border=scale)" in md and "+=blurrier" in md  # ... spelled out above
     # mse is better than l1 on all 6 images: bold; its exact p = 2/64 < 0.05, but the table's claims
     # are many (every metric of every view) and Holm's adjustment lifts that p above 0.05: no †
-    assert "**33.50 ± " in rows["mse"] and "†" not in rows["mse"] and "**" not in rows["l1"]
+    assert "**33.50 [" in rows["mse"] and "†" not in rows["mse"] and "**" not in rows["l1"]
     best = pd.read_csv(aggregated / "tables/best.csv").set_index(["model", "metric"]).loc[("espcn", "psnr_y")]
     tested = pd.read_csv(aggregated / "tables/best.csv")["p_value"].notna().sum()
     assert best["p_value"] == pytest.approx(2 / 64) and best["p_holm"] > 0.05 and not best["significant"]
@@ -387,3 +387,17 @@ def test_outputs_that_no_longer_belong_to_the_study_are_moved_aside_with_a_note(
     assert "does not produce them" in note and "tables/d/espcn_x2.csv" in note
     aggregate_into(tmp_path, new)  # nothing new is stale: the note is not extended
     assert (tmp_path / "stale/README.md").read_text() == note
+
+
+def test_markdown_tables_tell_missing_from_not_applicable():
+    """An empty cell of a metric that was asked for but not measured reads "missing" (the notes say
+    why); one with nothing to measure (no interval from one image) reads "n/a"; never "nan"."""
+    from srloss.report.tables import to_markdown
+
+    table = pd.DataFrame(
+        {"loss": ["l1", "mse"], "psnr_y": [30.1, 29.9], "psnr_y_ci95": [math.nan, 0.25], "lpips_alex": [math.nan] * 2}
+    )
+    lines = to_markdown(table, missing={"lpips_alex"}).splitlines()
+    assert "nan" not in "\n".join(lines).lower()
+    l1, mse = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:])
+    assert l1 == ["l1", "30.1000", "n/a", "missing"] and mse == ["mse", "29.9000", "0.2500", "missing"]

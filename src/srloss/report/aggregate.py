@@ -118,7 +118,10 @@ def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, o
     write_text(
         out["summary_md"],
         f"# Study `{config['study']}`: mean over test images and seeds\n\n"
-        + to_markdown(summary[[c for c in base_cols if c in summary]])
+        + to_markdown(
+            summary[[c for c in base_cols if c in summary]],
+            missing={c for k in reasons for c in columns_of(k)},
+        )
         + notes
         + "\n",
     )
@@ -201,7 +204,7 @@ def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: 
         f"{runs} (dataset, model, scale) cell(s); per cell the best loss among healthy runs on each metric, "
         "tested against the runner-up across seeds and images (paired t over seeds, Wilcoxon over images, "
         f"the larger p Holm-adjusted over the study's {len(best)} claims, α = {alpha}; never with one seed) and "
-        f"against {ctx['reference']}. Tables: mean ± 95 % CI half-width over test images; bold = best, "
+        f"against {ctx['reference']}. Tables: mean [95 % CI] over test images; bold = best, "
         "† = significantly better than the runner-up."
     )
     if not paragraphs:

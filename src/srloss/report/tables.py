@@ -1,5 +1,5 @@
 """The study's results tables: CSV, Markdown and LaTeX (booktabs) per (dataset, model, scale), each
-cell the mean and 95% CI half-width over test images; the best healthy loss bold, † when it is
+cell the mean and its 95% CI [low, high] over test images; the best healthy loss bold, † when it is
 significantly better than the runner-up across seeds and images (``stats.best_losses``), ‡ when it
 is still worse than the baseline; and the paired differences to ``evaluation.reference``
 (``paired_table``).
@@ -97,10 +97,8 @@ def _cell(row: pd.Series, m: str) -> str:
     low, high = column.bounds
     if math.isnan(ci):
         text = f"{mean:{fmt}}"
-    elif mean - ci < low or mean + ci > high:  # the interval clipped to what the metric can take
+    else:  # one notation in every table; the interval clipped to what the metric can take
         text = f"{mean:{fmt}} [{max(low, mean - ci):{fmt}}, {min(high, mean + ci):{fmt}}]"
-    else:
-        text = f"{mean:{fmt}} ± {ci:{fmt}}"
     if column.counted and f"{m}_count" in row:
         text += f" ({int(row[f'{m}_count'])}/{int(row[f'{m}_of'])})"
     return text
@@ -153,15 +151,15 @@ def _caption(dataset: str, model: str, scale: int, n_images: dict[str, int], alp
     ``metrics`` are the table's columns (rates with counts say how they are counted)."""
     if list(n_images) == [dataset]:
         head = (
-            f"Dataset {dataset}, model {model}, x{scale}: mean ± 95% CI half-width (Student t) over "
-            f"{n_images[dataset]} test image(s), each averaged over seeds"
+            f"Dataset {dataset}, model {model}, x{scale}: mean [95% CI] (Student t; clipped to the metric's "
+            f"range) over {n_images[dataset]} test image(s), each averaged over seeds"
         )
     else:
         sets = ", ".join(f"{t} ({n} image(s))" for t, n in n_images.items())
         head = (
             f"Trained on {dataset}, model {model}, x{scale}; one column group per test set: {sets}. "
-            "Mean ± 95% CI half-width (Student t) over the test set's images, each averaged over seeds; "
-            "bold, † and ‡ are decided within each test set"
+            "Mean [95% CI] (Student t; clipped to the metric's range) over the test set's images, each "
+            "averaged over seeds; bold, † and ‡ are decided within each test set"
         )
     counted = {column_metric(m).title: find_column(m).counted for m in metrics if find_column(m).counted}
     rates = "".join(f"; {title} columns: rate (failures/{noun} over images × seeds)" for title, noun in counted.items())
@@ -369,10 +367,20 @@ def to_latex_table(groups: Groups, metrics: list[str], caption: str, label: str,
     return "\n".join(lines) + "\n"
 
 
-def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f") -> str:
-    """A Markdown table of a plain data frame (pandas through tabulate), metric columns under their headers."""
+def to_markdown(table: pd.DataFrame, floatfmt: str = ".4f", missing: set[str] = frozenset()) -> str:
+    """A Markdown table of a plain data frame (pandas through tabulate), metric columns under their
+    headers. An empty cell reads "missing" in a column of ``missing`` (a metric asked for but not
+    measured: the notes say why) and "n/a" elsewhere (nothing to measure, e.g. no interval from
+    one image), never "nan"."""
     headers = {c: column.header for c in table.columns if (column := find_column(c))}
-    return table.rename(columns=headers).to_markdown(index=False, floatfmt=floatfmt) + "\n"
+    text = table.astype(object).copy()
+    for c in text.columns:
+        empty = table[c].isna()
+        if pd.api.types.is_float_dtype(table[c]):
+            text[c] = table[c].map(lambda v: format(v, floatfmt))
+        if empty.any():
+            text[c] = text[c].where(~empty, "missing" if c.removesuffix("_ci95") in missing else "n/a")
+    return text.rename(columns=headers).to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def paired_table(per_image: pd.DataFrame, reference: str, dirs: dict[str, str], alpha: float) -> pd.DataFrame:
