@@ -146,7 +146,7 @@ def test_documented_commands_run_verbatim_with_a_bare_path(clone):
         ran.append(command)
         if command.startswith(".venv/bin/snakemake --cores all --configfile my-study.yaml"):
             verdict = clone / "results/my-study/tables/verdict.md"
-            assert verdict.exists() and "best loss per metric" in verdict.read_text()
+            assert verdict.exists() and "which loss is best" in verdict.read_text()
             per_image = pd.read_csv(clone / "results/my-study/tables/per_image.csv")
             assert set(per_image["loss"]) == {"l1", "mse", "none"}
     assert ".venv/bin/srloss check my-study.yaml" in ran
