@@ -7,8 +7,9 @@ from pathlib import Path
 from srloss.report import aggregate as report
 
 
-def aggregate_into(root: Path, paths: list[Path]) -> Path:
-    """Aggregate ``paths`` into ``root`` (tables/, figures/) as the workflow's aggregate rule would; ``root``."""
+def aggregate_into(root: Path, paths: list[Path], figures: dict | None = None) -> Path:
+    """Aggregate ``paths`` into ``root`` (tables/, figures/) as the workflow's aggregate rule would,
+    with ``evaluation.figures`` set to ``figures`` (default: its defaults); ``root``."""
     out = {
         "per_image": root / "tables/per_image.csv",
         "summary_csv": root / "tables/summary.csv",
@@ -17,5 +18,5 @@ def aggregate_into(root: Path, paths: list[Path]) -> Path:
         "provenance": root / "tables/provenance.json",
         "root": root,
     }
-    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05}}, out)
+    report.aggregate(paths, {"study": "s", "evaluation": {"alpha": 0.05, "figures": figures or {}}}, out)
     return root

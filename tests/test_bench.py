@@ -1,6 +1,6 @@
 """The benches' quick modes run the real code and print well-formed tables with sane values:
 bench/train_step.py --quick, bench/gpu_check.sh in its dry mode, bench/bench_resize.py against a
-BasicSR anchor."""
+BasicSR anchor, bench/bench_aggregate.py."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,3 +187,23 @@ def test_resize_bench_says_why_the_anchor_is_skipped(tmp_path: Path) -> None:
     fn, why = bench.load_basicsr(str(tmp_path / "empty"))
     assert fn is None and "no basicsr/utils/matlab_functions.py in" in why
     assert bench.GET_BASICSR.startswith("pip download basicsr --no-deps -d ")
+
+
+# ----- bench/bench_aggregate.py -------------------------------------------------------------------
+
+
+def test_bench_aggregate_quick_runs_the_stage_and_prints_cost_per_loss() -> None:
+    """bench/bench_aggregate.py --quick: two small grids aggregated by the real stage in a subprocess."""
+    cmd = [sys.executable, str(ROOT / "bench/bench_aggregate.py"), "--quick"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=900).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("machine: ") and "CPU(s)" in lines[0]
+    table = [line for line in lines if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert header == ["losses", "runs", "CPU s", "CPU s - start-up", "per loss", "wall s", "peak MiB"]
+    rows = [[float(c) for c in line.strip("|").split("|")] for line in table[2:]]
+    assert [(r[0], r[1]) for r in rows] == [(2, 2 + 2 * 4), (4, 2 + 4 * 4)]  # baselines + losses x seeds x scales
+    for losses, _, cpu, net, per_loss, wall, peak in rows:
+        assert 0 < net < cpu and per_loss == pytest.approx(net / losses, abs=0.01) and wall > 0 and peak > 100
+    ratio = float(lines[-1].split(": ")[1].split()[0])
+    assert ratio == pytest.approx(rows[1][4] / rows[0][4], rel=0.05)

@@ -93,11 +93,15 @@ def test_the_label_names_each_unhealthy_status_and_how_many_runs_completed():
 
 
 def test_a_marked_loss_keeps_its_colour():
-    frame = per_image_frame()
-    relabelled, palette = figures._relabelled(frame, health_labels(frame))
-    plain = loss_palette(frame["loss"])
-    assert palette[STALLED] == plain["l1"] and palette[PARTLY] == plain["gan"] and palette["mse"] == plain["mse"]
-    assert set(relabelled["loss"]) == {"none", "mse", STALLED, PARTLY}
+    view = view_rows(per_image_frame(), "d", "espcn", 2)
+    ax = plot_metrics(view, ["psnr_y"], "d / espcn").axes[0]
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    colours = {names[int(line.get_xdata()[0])]: mcolors.to_rgb(line.get_color()) for line in points}
+    plain = loss_palette(view["loss"])
+    assert set(colours) == {"bicubic (baseline)", "mse", STALLED, PARTLY}
+    assert colours[STALLED] == pytest.approx(plain["l1"]) and colours[PARTLY] == pytest.approx(plain["gan"])
+    assert colours["mse"] == pytest.approx(plain["mse"])
 
 
 def test_the_metrics_figure_marks_the_stalled_loss():

@@ -1,11 +1,22 @@
 import math
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from srloss.report.stats import best_losses, describe, paired_wilcoxon, pairwise_tests, rank_biserial, summary_stats
+from srloss.report.stats import (
+    best_losses,
+    describe,
+    paired_difference,
+    paired_differences,
+    paired_wilcoxon,
+    pairwise_tests,
+    rank_biserial,
+    summary_stats,
+    wilcoxon_rows,
+)
 
 T_975_4 = 2.7764451051977987  # Student t quantile, 0.975, 4 degrees of freedom (tables)
 
@@ -323,3 +334,65 @@ def test_seed_helpers():
     assert seeds_won(scores, "a") == (2, 2) and seeds_won(scores, "b") == (1, 2)  # lower is better; a tie is a win
     with pytest.raises(ValueError, match="no 'seed' column"):
         best_losses(frame.drop(columns=["seed"]), VIEW3, {"psnr_y": "max"})
+
+
+# --- batched tests: the same numbers as the one-pair functions ---------------------------------
+
+
+def _paired_block(rng: np.random.Generator, rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of paired samples with what changes scipy's method or the pairs kept: ties (values rounded
+    to 0-1 decimals), zero differences, NaNs in one row only and in a column shared by every row,
+    a row of identical samples and a row with no pair at all."""
+    x = rng.normal(size=(rows, n)).round(int(rng.integers(0, 2)))
+    y = rng.normal(size=(rows, n)).round(int(rng.integers(0, 2)))
+    clean = rng.random(rows) < 0.3  # continuous values: the exact distribution where nothing else interferes
+    x[clean], y[clean] = rng.normal(size=(clean.sum(), n)), rng.normal(size=(clean.sum(), n))
+    same = rng.random((rows, n)) < 0.15
+    y[same & ~clean[:, None]] = x[same & ~clean[:, None]]
+    x[rng.random((rows, n)) < 0.05] = np.nan
+    y[rng.random((rows, n)) < 0.05] = np.nan
+    x[:, int(rng.integers(0, n))] = np.nan  # an image every pair misses
+    x[0], x[1] = y[0], np.nan
+    return x, y
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 10, 16, 40, 51, 70])
+def test_batched_wilcoxon_equals_the_one_pair_test(n):
+    """Exact distribution, sign-flip permutation (ties or zeros at n <= 13) and normal approximation
+    (n > 50, or ties at n > 13) all occur; every row's numbers equal paired_wilcoxon's to 1e-12."""
+    rng = np.random.default_rng(n)
+    x, y = _paired_block(rng, 8 if n <= 10 else 24, n + 1)
+    batched = wilcoxon_rows(x, y)
+    for i, (a, b) in enumerate(zip(x, y)):
+        one = paired_wilcoxon(a, b)
+        for key, value in one.items():
+            got = batched[key][i]
+            assert (math.isnan(value) and math.isnan(got)) or abs(got - value) <= 1e-12, (i, key, got, value)
+    assert np.isnan(batched["p_value"][1]) and batched["p_value"][0] == 1.0  # no pair; every difference zero
+
+
+def test_batched_paired_differences_equal_the_one_pair_function():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 30):
+        x, y = _paired_block(rng, 12, n + 1)
+        x[2] = y[2] + 0.25  # a constant difference: no t, p = 0
+        batched = paired_differences(x, y)
+        for i, (a, b) in enumerate(zip(x, y)):
+            for key, value in paired_difference(a, b).items():
+                got = batched[key][i]
+                assert (math.isnan(value) and math.isnan(got)) or got == pytest.approx(value, rel=1e-12, abs=1e-12)
+
+
+def test_pairwise_tests_holds_one_row_per_pair_with_the_one_pair_numbers():
+    rng = np.random.default_rng(5)
+    values = {loss: list(rng.normal(30, 1, 7).round(1)) for loss in ("c", "a", "d", "b")}
+    values["b"][2] = float("nan")
+    frame = _frame(values)
+    table = pairwise_tests(frame, ["dataset"], {"psnr_y": "max"})
+    assert list(zip(table["loss_a"], table["loss_b"])) == list(combinations("abcd", 2))
+    for row in table.itertuples():
+        one = paired_wilcoxon(values[row.loss_a], values[row.loss_b])
+        assert row.n == one["n"] and row.statistic == one["statistic"] and row.p_value == one["p_value"]
+        assert row.effect_size == pytest.approx(one["effect_size"], nan_ok=True)
+    empty = pairwise_tests(_frame({"a": [1.0, 2.0]}), ["dataset"], {"psnr_y": "max"})
+    assert empty.empty and "p_value" in empty

@@ -62,6 +62,7 @@ rule aggregate:
             + [outputs.paired_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
             + [outputs.grid_stem(d, m, s) for d, m, s in VIEWS]
             + [outputs.PD_STEM, outputs.CURVES_STEM]
+            if FIGURES_PDF
         ],
     log:
         result("logs/aggregate.log"),

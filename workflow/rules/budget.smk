@@ -47,7 +47,7 @@ rule budget:
         figure=report(
             result("figures/budget.png"), caption="../report/budget.rst", category="2. Figures", subcategory="Budget"
         ),
-        pdf=result("figures/budget.pdf"),
+        pdf=[result("figures/budget.pdf")] if FIGURES_PDF else [],  # evaluation.figures.pdf
     log:
         result("logs/budget.log"),
     benchmark:

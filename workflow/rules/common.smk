@@ -335,6 +335,10 @@ def in_report(stem, ext, caption, category, subcategory):
     return report(f"{RESULTS}/{stem}.{ext}", caption=f"../report/{caption}", category=category, subcategory=subcategory)
 
 
+# evaluation.figures.pdf: the aggregate and budget rules write every figure as PDF beside its PNG
+FIGURES_PDF = config["evaluation"]["figures"]["pdf"]
+
+
 # --- budget --------------------------------------------------------------------------------
 # evaluation.steps: each trained run saves its generator at these steps (train.smk's `steps`
 # output) and evaluate_step measures them (budget.smk); docs/evaluation.md, Budget curves.

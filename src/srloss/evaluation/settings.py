@@ -1,7 +1,7 @@
 """The ``evaluation:`` section, declared once: what is measured and how results are compared.
 
 ``EvaluationConfig`` holds what determines the results (the metrics, crops, budget steps, which
-weights, the statistics' alpha and reference); ``EvaluationExecution`` how an evaluation job runs
+weights, the statistics' alpha and reference, the report's figures); ``EvaluationExecution`` how an evaluation job runs
 (device, batching, tiling), which never reruns a job. Each metric's own options (``lpips``,
 ``ffr``, ...) are a section named after the metric, declared by the metric itself
 (``srloss.metrics``); ``evaluation_schema`` adds them, and the metrics list's choices and
@@ -28,6 +28,24 @@ class CropSettings(Settings):
 
 
 @dataclass(frozen=True)
+class FigureSettings(Settings):
+    """``evaluation.figures``: how the report's figures are written (srloss.report.figures)."""
+
+    pdf: bool = setting(
+        True,
+        "Write every figure as PDF beside its PNG (vector, for papers). false: PNG only, which the HTML report "
+        "shows; the PDFs cost about a fifth of the aggregate job (bench/README.md).",
+    )
+    losses: int = setting(
+        12,
+        "Most trained losses per panel of a figure (the best by the panel's metric; baselines always shown), "
+        "so that a figure's size does not grow with the study; the figure says when losses are left out. "
+        "Every loss is in the tables.",
+        ge=1,
+    )
+
+
+@dataclass(frozen=True)
 class EvaluationConfig(Settings):
     """What determines the evaluation's results."""
 
@@ -38,6 +56,7 @@ class EvaluationConfig(Settings):
         unique=True,
     )
     crops: CropSettings = setting(CropSettings, "Fixed crops for visual comparison grids.")
+    figures: FigureSettings = setting(FigureSettings, "The report's figures: formats, losses per panel.")
     steps: tuple[int, ...] = setting(
         (),
         "Budget curves: training steps at which each run's generator weights are saved and evaluated (each at "

@@ -2,6 +2,10 @@
 
 The parts: ``load`` (metrics, histories, summaries), ``tables`` (CSV, Markdown, LaTeX, paired
 differences), ``figures`` (seaborn figures). Only healthy runs are ranked or named best.
+
+The cost is linear in the grid: the paired tests of a view run as one batch (``stats``), a figure
+shows a bounded number of losses per panel (``evaluation.figures``), and the long tables are
+written a view at a time, never built whole.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pandas as pd
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
+from srloss.evaluation.settings import FigureSettings
 from srloss.metrics import column_metric, columns_of, find_column, hidden_columns, note_name, with_role
 from srloss.report.figures import (
     _save,
@@ -42,17 +47,18 @@ from srloss.report.load import (
     healthy,
     load_histories,
     load_metrics,
+    long_rows,
     metric_columns,
     missing_reasons,
     summarise,
     test_set_order,
-    tidy,
     trained_views,
     view_rows,
 )
 from srloss.report.paths import (
     CURVES_STEM,
     LANDING,
+    LONG_TABLE,
     PD_STEM,
     STALE_DIR,
     STUDY_TABLES,
@@ -97,7 +103,7 @@ def clip_intervals(stats_long: pd.DataFrame) -> pd.DataFrame:
     """Confidence limits clipped to the range each metric can take (``Column.bounds``)."""
     if stats_long.empty:
         return stats_long
-    bounds = stats_long["metric"].map(lambda m: find_column(m).bounds)
+    bounds = stats_long["metric"].map({m: find_column(m).bounds for m in stats_long["metric"].unique()})
     low, high = bounds.map(lambda b: b[0]), bounds.map(lambda b: b[1])
     for column in ("ci_low", "seed_ci_low"):
         stats_long[column] = stats_long[column].where(stats_long[column].isna(), stats_long[column].clip(lower=low))
@@ -106,7 +112,9 @@ def clip_intervals(stats_long: pd.DataFrame) -> pd.DataFrame:
     return stats_long
 
 
-def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict) -> None:
+def _write_spine(
+    per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, out: dict, reasons: dict, figures: FigureSettings
+) -> None:
     """The files every study has: per-image and summary tables, the overview figure, provenance."""
     metrics = metric_columns(per_image)
     with atomic_path(out["per_image"]) as tmp:
@@ -125,7 +133,7 @@ def _write_spine(per_image: pd.DataFrame, summary: pd.DataFrame, config: dict, o
         + notes
         + "\n",
     )
-    plot_summary(per_image, out["figure"])
+    plot_summary(per_image, out["figure"], figures.losses)
     write_text(
         out["provenance"], json.dumps({"config": config, "provenance": provenance.collect()}, indent=2, sort_keys=True)
     )
@@ -171,7 +179,9 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     label = f"tab:{dataset}-{model}-x{scale}"
     write_text(stem.with_suffix(".tex"), to_latex_table(groups, shown, caption, label, notes))
     own = view[view["test_set"] == test_set_order(view, dataset)[0]]
-    _save(plot_grid(own, f"{dataset} / {model} / x{scale}"), root, grid_stem(dataset, model, scale))
+    figures = ctx["figures"]
+    grid = plot_grid(own, f"{dataset} / {model} / x{scale}", figures.losses)
+    _save(grid, root, grid_stem(dataset, model, scale), figures.pdf)
     header, rows = markdown_cells(groups, shown)
     return Cell(f"{dataset} / {model} / x{scale}", "", header, rows, caption, notes)
 
@@ -215,22 +225,35 @@ def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: 
 
 def _write_study_figures(per_image: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> None:
     """Metric plots per (dataset, model), the perception-distortion plane, training curves."""
-    root, metrics, reasons = ctx["root"], ctx["metrics"], ctx["reasons"]
+    root, metrics, reasons, figures = ctx["root"], ctx["metrics"], ctx["reasons"], ctx["figures"]
+    limit, pdf = figures.losses, figures.pdf
     for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
         view = pd.concat([view_rows(per_image, dataset, model, s) for s in sorted(per_image["scale"].unique())])
         title = f"{dataset} / {model}: mean and 95% CI over test images"
-        _save(plot_metrics(view, metrics, title), root, metrics_figure_stem(dataset, model))
+        _save(plot_metrics(view, metrics, title, limit), root, metrics_figure_stem(dataset, model), pdf)
     reference = ctx["reference"]
     rows = paired_rows(per_image, reference)
     for dataset, model in sorted({(d, m) for d, m, _ in trained_views(per_image)}):
         own = rows[(rows["dataset"] == dataset) & (rows["model"] == model)] if not rows.empty else rows
         health = per_image[(per_image["dataset"] == dataset) & (per_image["model"] == model)]
-        title = f"{dataset} / {model}"
-        _save(plot_paired_deltas(own, reference, metrics, title, health), root, paired_figure_stem(dataset, model))
+        figure = plot_paired_deltas(own, reference, metrics, f"{dataset} / {model}", health, limit)
+        _save(figure, root, paired_figure_stem(dataset, model), pdf)
     perception = first_measured(summary, "perception")
     why = "\n".join(v for k, v in reasons.items() if with_role(columns_of(k), "perception"))  # "": not configured
-    _save(plot_perception_distortion(summary, perception, why, per_image), root, PD_STEM)
-    _save(plot_training_curves(load_histories(per_image), per_image), root, CURVES_STEM)
+    _save(plot_perception_distortion(summary, perception, why, per_image, limit), root, PD_STEM, pdf)
+    _save(plot_training_curves(load_histories(per_image), per_image, limit), root, CURVES_STEM, pdf)
+
+
+def _write_long(per_image: pd.DataFrame, path: Path) -> None:
+    """tables/per_image_long.csv (one row per run, image and metric), written a view at a time:
+    the long table is (metrics) times the per-image one, never held whole."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        header = True
+        for _, view in per_image.groupby(["dataset", "model", "scale"], sort=False, observed=True):
+            long_rows(view, per_image).to_csv(f, index=False, header=header)
+            header = False
+        if header:  # no rows: the header alone
+            long_rows(per_image, per_image).to_csv(f, index=False)
 
 
 def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
@@ -243,9 +266,10 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     per_image = load_metrics(metric_paths)
     summary = summarise(per_image)
     reasons = missing_reasons(per_image)
+    figures = FigureSettings.from_dict(config.get("evaluation", {}).get("figures"))
     _style()
     use_study_losses(per_image["loss"])  # a loss keeps its colour in every figure
-    _write_spine(per_image, summary, config, out, reasons)
+    _write_spine(per_image, summary, config, out, reasons, figures)
     if "root" not in out:
         return summary
     metrics = metric_columns(per_image)
@@ -256,6 +280,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         "alpha": config.get("evaluation", {}).get("alpha", 0.05),
         "reference": config.get("evaluation", {}).get("reference", "baseline"),
         "description": out.get("description"),
+        "figures": figures,
     }
     ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
     dirs = directions(metrics)
@@ -263,14 +288,17 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     tests = pairwise_tests(ranked, VIEW, dirs)
     stats_long = clip_intervals(summary_stats(per_image, GROUP, metrics))
     paired = paired_table(per_image, ctx["reference"], dirs, ctx["alpha"])
-    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, tidy(per_image), paired]):
+    for name, frame in zip(STUDY_TABLES, [stats_long, tests, best, per_image, paired]):
+        if name == LONG_TABLE:
+            _write_long(frame, ctx["root"] / name)
+            continue
         with atomic_path(ctx["root"] / name) as tmp:
             frame.to_csv(tmp, index=False)
     tables = [_write_view(per_image, best, view_key, ctx) for view_key in trained_views(per_image)]
     _write_verdict(best, paired, config, ctx, tables)
     _write_study_figures(per_image, summary, ctx)
     budget = bool(config.get("evaluation", {}).get("steps"))
-    set_aside_stale(ctx["root"], study_outputs(trained_views(per_image), budget))
+    set_aside_stale(ctx["root"], study_outputs(trained_views(per_image), budget, figures.pdf))
     return summary
 
 

@@ -18,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from srloss.metrics import find_column, hidden_columns, shown_columns
@@ -151,6 +152,8 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% CI half-width of every metric per (dataset, model, loss, scale), over test
     images (each averaged over seeds); plus counts, the images a hidden column excludes and the runs' status."""
     metrics = metric_columns(per_image)
+    counted = {m for m in metrics if find_column(m).counted}  # looked up once, not per group
+    excluding = [h for h in hidden_columns(per_image.columns) if find_column(h).excludes]
     rows = []
     for key, block in per_image.groupby(GROUP, sort=True):
         row = dict(zip(GROUP, key))
@@ -158,23 +161,24 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
             d = describe(block.groupby("image")[m].mean())
             row[m] = d["mean"]
             row[f"{m}_ci95"] = (d["ci_high"] - d["mean"]) if d["n"] > 1 else math.nan
-            if find_column(m).counted:  # over every (image, seed) the rate is defined for
+            if m in counted:  # over every (image, seed) the rate is defined for
                 row[f"{m}_count"] = int(block[m].sum(skipna=True))
                 row[f"{m}_of"] = int(block[m].notna().sum())
         row["n_images"] = block["image"].nunique()
         row["n_seeds"] = block["seed"].nunique()
         row["status"] = ", ".join(sorted(set(map(str, block["status"]))))
-        for hidden in hidden_columns(block.columns):
-            if find_column(hidden).excludes:
-                row[excluded_count(hidden)] = int((block.groupby("image")[hidden].max() == 0).sum())
+        for hidden in excluding:
+            row[excluded_count(hidden)] = int((block.groupby("image")[hidden].max() == 0).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def tidy(per_image: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, image, metric): the long format for one's own analysis."""
-    ids = [c for c in ["study", *GROUP, "seed", "image", "status"] if c in per_image]
-    long = per_image.melt(id_vars=ids, value_vars=metric_columns(per_image), var_name="metric", value_name="value")
+def long_rows(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, image, metric) of ``rows``, a part of ``table``: the long format for one's own
+    analysis (tables/per_image_long.csv). The columns are ``table``'s, so the parts of a table,
+    written one after another, make one CSV."""
+    ids = [c for c in ["study", *GROUP, "seed", "image", "status"] if c in table]
+    long = rows.melt(id_vars=ids, value_vars=metric_columns(table), var_name="metric", value_name="value")
     return long.dropna(subset=["value"]).reset_index(drop=True)
 
 
@@ -221,37 +225,44 @@ def healthy(per_image: pd.DataFrame) -> pd.DataFrame:
     return per_image[per_image["status"].astype(str) == HEALTHY]
 
 
+# A run's history keeps at most this many points per quantity (evenly spaced, the last included):
+# a figure column is a few inches wide, and a run of 10^6 steps logs 20,000 rows.
+HISTORY_POINTS = 400
+
+
 def load_histories(per_image: pd.DataFrame) -> pd.DataFrame:
     """Every trained run's history.csv, long: (run columns, step, quantity, value); a run measured
-    on several test sets is read once (``run_dir`` is the run folder for each of them)."""
+    on several test sets is read once (``run_dir`` is the run folder for each of them). Each
+    quantity is smoothed (``smoothed_history``) and thinned to ``HISTORY_POINTS`` as its file is
+    read, so the table's size does not grow with the runs' length."""
     frames = []
     runs = per_image[per_image["loss"] != BASELINE_LOSS][
         ["run_dir", "dataset", "model", "loss", "scale", "seed"]
     ].drop_duplicates()
-    for _, run in runs.iterrows():
+    for run in runs.to_dict("records"):
         path = Path(run["run_dir"]) / "history.csv"
-        if not path.exists():
-            continue
-        hist = pd.read_csv(path)
-        window = max(1, len(hist) // 50)
-        quantities = [c for c in hist.columns if c != "step"]
-        for q in quantities:
-            values = pd.to_numeric(hist[q], errors="coerce")
-            if q != VALIDATION:
-                values = values.rolling(window, min_periods=1).mean()  # smooth per-step noise
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "step": hist["step"],
-                        "value": values,
-                        "quantity": q,
-                        **{k: run[k] for k in ["dataset", "model", "loss", "scale", "seed"]},
-                    }
-                )
-            )
+        if path.exists():
+            ids = {k: run[k] for k in ["dataset", "model", "loss", "scale", "seed"]}
+            frames += [frame.assign(**ids) for frame in smoothed_history(pd.read_csv(path))]
     if not frames:
         return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True).dropna(subset=["value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def smoothed_history(hist: pd.DataFrame) -> list[pd.DataFrame]:
+    """One history.csv -> per quantity a (step, value, quantity) frame: a moving average over 2% of
+    the rows (the validation quantity as it is), NaNs dropped, at most ``HISTORY_POINTS`` rows."""
+    window = max(1, len(hist) // 50)
+    frames = []
+    for q in (c for c in hist.columns if c != "step"):
+        values = pd.to_numeric(hist[q], errors="coerce")
+        if q != VALIDATION:
+            values = values.rolling(window, min_periods=1).mean()  # smooth per-step noise
+        frame = pd.DataFrame({"step": hist["step"], "value": values, "quantity": q}).dropna(subset=["value"])
+        if len(frame) > HISTORY_POINTS:
+            frame = frame.iloc[np.unique(np.linspace(0, len(frame) - 1, HISTORY_POINTS).round().astype(int))]
+        frames.append(frame)
+    return frames
 
 
 def trained_views(per_image: pd.DataFrame) -> list[tuple[str, str, int]]:

@@ -29,29 +29,31 @@ PD_STEM, CURVES_STEM = "figures/perception_distortion", "figures/training_curves
 PAIRED_TABLE = "tables/paired.csv"
 VERDICT_STEM = "tables/verdict"  # .md and .html: the study's conclusions, first in the report
 LANDING = "report/front.rst"  # the report's front page (srloss.report.landing); Snakefile `report:`
-STUDY_TABLES = [
-    "tables/summary_stats.csv",
-    "tables/comparisons.csv",
-    "tables/best.csv",
-    "tables/per_image_long.csv",
-    PAIRED_TABLE,
-]
+LONG_TABLE = "tables/per_image_long.csv"  # one row per run, image and metric
+STUDY_TABLES = ["tables/summary_stats.csv", "tables/comparisons.csv", "tables/best.csv", LONG_TABLE, PAIRED_TABLE]
 SPINE = ["tables/per_image.csv", "tables/summary.csv", "tables/summary.md", "figures/psnr_ssim.png"]
 PROVENANCE = "tables/provenance.json"
 BUDGET_FILES = ["tables/budget.csv", "tables/budget_ranking.csv", "figures/budget.png", "figures/budget.pdf"]
 STALE_DIR = "stale"  # where outputs that no longer belong to the study are moved (set_aside_stale)
 
 
-def study_outputs(views: list[tuple[str, str, int]], budget: bool) -> set[str]:
+def figure_formats(pdf: bool) -> tuple[str, ...]:
+    """The file types of every figure: PNG, and PDF unless ``evaluation.figures.pdf`` is false."""
+    return ("png", "pdf") if pdf else ("png",)
+
+
+def study_outputs(views: list[tuple[str, str, int]], budget: bool, pdf: bool = True) -> set[str]:
     """Every file the aggregate (and, with ``budget``, the budget) rule writes for a study whose
-    trained (dataset, model, scale) views are ``views``, relative to ``results/<study>/``."""
+    trained (dataset, model, scale) views are ``views``, relative to ``results/<study>/``; the
+    figures' PDFs with ``pdf`` (``evaluation.figures.pdf``)."""
     pairs = sorted({(d, m) for d, m, _ in views})
     files = {*SPINE, PROVENANCE, *STUDY_TABLES, f"{VERDICT_STEM}.md", f"{VERDICT_STEM}.html", LANDING}
     files |= {f"{table_stem(d, m, s)}.{ext}" for d, m, s in views for ext in ("csv", "md", "tex", "html")}
     stems = [PD_STEM, CURVES_STEM, *(grid_stem(d, m, s) for d, m, s in views)]
     stems += [f(d, m) for d, m in pairs for f in (metrics_figure_stem, paired_figure_stem)]
-    files |= {f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")}
-    return files | (set(BUDGET_FILES) if budget else set())
+    files |= {f"{stem}.{ext}" for stem in stems for ext in figure_formats(pdf)}
+    budget_files = {f for f in BUDGET_FILES if pdf or not f.endswith(".pdf")}
+    return files | (budget_files if budget else set())
 
 
 def stale_outputs(root: Path, expected: set[str]) -> list[Path]:

@@ -9,13 +9,17 @@
   matched-pairs rank-biserial correlation r = (R+ - R-) / (R+ + R-) as effect size
   (Kerby, "The simple difference formula", Comprehensive Psychology 2014): +1 when every
   image favours the first loss's larger value, -1 the other way, 0 no tendency.
+
+A study compares every pair of its losses (L (L - 1) / 2 tests per view and metric), so the tables
+run the tests of one view and metric as one batch (``wilcoxon_rows``, ``paired_differences``):
+the same numbers as the one-pair functions, at a cost linear in the pairs.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from itertools import combinations
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -48,8 +52,17 @@ def describe(values, confidence: float = 0.95) -> dict[str, float]:
     if n == 1:
         return {"n": 1, "mean": mean, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     std = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    half = float(t_half_width(std, n, confidence))
     return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def t_half_width(std, n, confidence: float = 0.95):
+    """Half-width of the Student-t confidence interval of a mean: t(0.5 + confidence/2, n-1) * std / sqrt(n)
+    (arrays element-wise; NaN where n < 2)."""
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = sps.t.ppf(0.5 + confidence / 2, np.where(n > 1, n - 1, np.nan)) * std / np.sqrt(n)
+    return half
 
 
 def rank_biserial(x, y) -> float:
@@ -116,21 +129,106 @@ def _metric_blocks(per_image: pd.DataFrame, group: list[str], metrics: dict[str,
             yield metric, direction, key if isinstance(key, tuple) else (key,), block
 
 
+def wilcoxon_rows(x, y) -> dict[str, np.ndarray]:
+    """``paired_wilcoxon`` of every row of ``x`` and ``y`` (pairs x images) at once: the same n,
+    n_nonzero, median_diff, effect_size, statistic and p_value per row, as arrays.
+
+    scipy.stats.wilcoxon chooses its method once per call from the whole batch: the exact
+    distribution (no ties, no zero differences, n <= 50), an exact sign-flip permutation test
+    (ties or zeros, n <= 13) or the normal approximation. So rows are tested together only where
+    they keep the same images (their NaN pattern) and one test would choose the same method for
+    each of them alone.
+    """
+    x, y = np.atleast_2d(np.asarray(x, dtype=np.float64)), np.atleast_2d(np.asarray(y, dtype=np.float64))
+    if x.shape != y.shape:
+        raise ValueError(f"wilcoxon_rows: samples must be paired (same shape), got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    d = np.where(keep, x - y, np.nan)
+    nonzero = keep & (d != 0)
+    n, n_nonzero = keep.sum(axis=1), nonzero.sum(axis=1)
+    magnitude = np.where(nonzero, np.abs(d), np.nan)
+    ranks = sps.rankdata(magnitude, axis=1, nan_policy="omit")  # NaN where dropped or zero
+    r_plus, r_minus = np.where(d > 0, ranks, 0).sum(axis=1), np.where(d < 0, ranks, 0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no pair: NaN, as paired_wilcoxon
+        median = np.nanmedian(d, axis=1)
+        effect = np.where(n_nonzero > 0, (r_plus - r_minus) / (r_plus + r_minus), np.nan)
+    statistic = np.full(len(d), math.nan)
+    p_value = np.where(n > 0, 1.0, math.nan)  # every difference zero: p = 1 (no pair: unknown)
+    ordered = np.sort(magnitude, axis=1)
+    ties = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    zeros = n > n_nonzero
+    # scipy's choice (scipy.stats._wilcoxon): 0 exact, 1 permutation, 2 normal approximation
+    method = np.where(n > 50, 2, np.where(~(ties | zeros), 0, np.where(n <= 13, 1, 2)))
+    flips = np.flatnonzero((n_nonzero > 0) & (method == 1))
+    statistic[flips] = np.minimum(r_plus, r_minus)[flips]
+    p_value[flips] = _sign_flip_p(np.where(d > 0, ranks, 0)[flips], np.nan_to_num(ranks[flips]))
+    tested = np.flatnonzero((n_nonzero > 0) & (method != 1))
+    if tested.size:
+        _, pattern = np.unique(keep[tested], axis=0, return_inverse=True)
+        batches = pattern.ravel() * 3 + method[tested]
+        for batch in np.unique(batches):
+            rows = tested[batches == batch]
+            cols = keep[rows[0]]
+            res = sps.wilcoxon(x[rows][:, cols], y[rows][:, cols], zero_method="wilcox", axis=1)
+            statistic[rows], p_value[rows] = res.statistic, res.pvalue
+    return {
+        "n": n,
+        "n_nonzero": n_nonzero,
+        "median_diff": median,
+        "effect_size": effect,
+        "statistic": statistic,
+        "p_value": p_value,
+    }
+
+
+def _sign_flip_p(positive: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Two-sided p of the exact sign-flip permutation test scipy.stats.wilcoxon runs for n <= 13
+    with ties or zeros (R+ over all 2^n sign patterns; ``ranks``: each nonzero difference's rank,
+    0 for a zero or dropped pair; ``positive``: the ranks of the positive differences, 0 elsewhere).
+
+    Counted here rather than by scipy.stats.permutation_test, which evaluates the statistic once
+    per pattern (seconds per row at n = 13): ranks are multiples of 1/2, so the null distribution
+    of 2 R+ is the exact count of subset sums of 2 x ranks, and p = 2 min(P(R+ <= r), P(R+ >= r))
+    equals scipy's to the last bit (zero differences scale both counts by the same power of 2).
+    """
+    halves = np.rint(2 * ranks).astype(np.int64)
+    observed = np.rint(2 * positive.sum(axis=1)).astype(np.int64)
+    rows, width = np.arange(len(halves)), int(halves.sum(axis=1).max(initial=0)) + 1
+    counts = np.zeros((len(halves), width), dtype=np.int64)
+    counts[:, 0] = 1
+    for h in halves.T:  # each difference positive (adds its rank) or negative (adds nothing)
+        source = np.arange(width) - h[:, None]
+        shifted = np.where(source >= 0, np.take_along_axis(counts, np.maximum(source, 0), axis=1), 0)
+        counts += np.where(h[:, None] > 0, shifted, 0)
+    below = counts.cumsum(axis=1)
+    total = below[:, -1].astype(np.float64)
+    less = below[rows, observed] / total
+    greater = (below[:, -1] - np.where(observed > 0, below[rows, observed - 1], 0)) / total
+    return np.clip(np.minimum(less, greater) * 2, 0.0, 1.0)
+
+
 def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str]) -> pd.DataFrame:
     """Wilcoxon test for every pair of losses within each group, per metric (paired by image).
 
     Values are direction-adjusted first (``score``), so a positive effect size or median
-    difference means ``loss_a`` is better.
+    difference means ``loss_a`` is better. The pairs of one group and metric are one batch
+    (``wilcoxon_rows``).
     """
-    rows = []
+    frames = []
     for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
-        losses = [c for c in block.columns if block[c].notna().any()]
-        for a, b in combinations(sorted(losses), 2):
-            sa, sb = score(block[a], direction), score(block[b], direction)
-            rows.append(
-                {**dict(zip(group, key)), "metric": metric, "loss_a": a, "loss_b": b, **paired_wilcoxon(sa, sb)}
-            )
-    return pd.DataFrame(rows, columns=[*group, *TEST_COLUMNS])
+        losses = sorted(c for c in block.columns if block[c].notna().any())
+        if len(losses) < 2:
+            continue
+        scores = score(block[losses].to_numpy(dtype=np.float64), direction)
+        a, b = np.triu_indices(len(losses), 1)  # the order of itertools.combinations
+        names = np.array(losses, dtype=object)
+        test = wilcoxon_rows(scores[:, a].T, scores[:, b].T)
+        frames.append(
+            pd.DataFrame({**dict(zip(group, key)), "metric": metric, "loss_a": names[a], "loss_b": names[b], **test})
+        )
+    columns = [*group, *TEST_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 # --- the best loss: seeds are the unit of replication --------------------------------------------
@@ -350,17 +448,17 @@ def images_needed(x, y, alpha: float = 0.05, power: float = 0.8) -> float:
     return required_n(float(np.mean(d)) / sd, alpha, power)
 
 
-def required_n(effect: float, alpha: float = 0.05, power: float = 0.8) -> float:
+def required_n(effect, alpha: float = 0.05, power: float = 0.8):
     """Images needed for a two-sided paired t-test to detect standardised effect ``effect`` (d_z).
 
-    Normal approximation plus Guenther's correction (see the section comment); inf when d_z = 0.
+    Normal approximation plus Guenther's correction (see the section comment); inf when d_z = 0,
+    NaN when it is not finite. An array of effects gives an array.
     """
-    if not math.isfinite(effect):
-        return math.nan
-    if effect == 0:
-        return math.inf
+    e = np.abs(np.asarray(effect, dtype=np.float64))
     z_a, z_b = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf(power)
-    return float(math.ceil(((z_a + z_b) / abs(effect)) ** 2 + z_a**2 / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.where(np.isfinite(e), np.ceil(((z_a + z_b) / e) ** 2 + z_a**2 / 2), math.nan)
+    return float(n) if n.ndim == 0 else n
 
 
 def paired_difference(x, y, confidence: float = 0.95, alpha: float = 0.05) -> dict[str, float]:
@@ -393,6 +491,35 @@ def paired_difference(x, y, confidence: float = 0.95, alpha: float = 0.05) -> di
     return {**out, "p_value": p, "effect_size": effect, "n_required": required_n(effect, alpha)}
 
 
+def paired_differences(x, y, confidence: float = 0.95, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """``paired_difference`` of every row of ``x`` and ``y`` (comparisons x images) at once: the
+    same n, mean_diff, ci_low, ci_high, p_value, effect_size and n_required per row, as arrays."""
+    x, y = np.atleast_2d(np.asarray(x, dtype=np.float64)), np.atleast_2d(np.asarray(y, dtype=np.float64))
+    if x.shape != y.shape:
+        raise ValueError(f"paired_differences: samples must be paired (same shape), got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    n = keep.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(keep, x - y, 0.0).sum(axis=1) / n
+        std = np.sqrt((np.where(keep, x - y - mean[:, None], 0.0) ** 2).sum(axis=1) / (n - 1))
+        half = t_half_width(std, n, confidence)
+        t = mean / (std / np.sqrt(n))
+        p = 2 * sps.t.sf(np.abs(t), np.maximum(n - 1, 1))
+        effect = mean / std
+    spread = n >= 2
+    constant = spread & (std <= 1e-12 * np.maximum(1.0, np.abs(mean)))  # t is undefined
+    tested = spread & ~constant
+    return {
+        "n": n,
+        "mean_diff": np.where(n >= 1, mean, math.nan),
+        "ci_low": np.where(tested, mean - half, np.where(constant, mean, math.nan)),
+        "ci_high": np.where(tested, mean + half, np.where(constant, mean, math.nan)),
+        "p_value": np.where(tested, p, np.where(constant, (np.abs(mean) <= 1e-12).astype(float), math.nan)),
+        "effect_size": np.where(tested, effect, math.nan),
+        "n_required": np.where(tested, required_n(np.where(tested, effect, math.nan), alpha), math.nan),
+    }
+
+
 def paired_vs_reference(
     per_image: pd.DataFrame, group: list[str], metrics: dict[str, str], reference: str, alpha: float = 0.05
 ) -> pd.DataFrame:
@@ -400,19 +527,26 @@ def paired_vs_reference(
 
     ``mean_diff`` is in the metric's own units (loss - reference); ``better`` says whether the
     loss is better than the reference by the metric's direction with Holm-adjusted p < ``alpha``
-    (Holm over every row of the returned table).
+    (Holm over every row of the returned table). The losses of one group and metric are one batch
+    (``paired_differences``).
     """
-    rows = []
+    frames = []
     for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
         if reference not in block.columns:
             continue
-        for loss in sorted(c for c in block.columns if c != reference and block[c].notna().any()):
-            test = paired_difference(block[loss], block[reference], alpha=alpha)
-            gain = float(np.nanmean(score(block[loss], direction) - score(block[reference], direction)))
-            rows.append(
-                {**dict(zip(group, key)), "metric": metric, "loss": loss, "reference": reference, **test, "gain": gain}
-            )
-    table = pd.DataFrame(rows, columns=[*group, *PAIRED_COLUMNS])
+        losses = sorted(c for c in block.columns if c != reference and block[c].notna().any())
+        if not losses:
+            continue
+        values = block[losses].to_numpy(dtype=np.float64).T  # losses x images
+        ref = np.broadcast_to(block[reference].to_numpy(dtype=np.float64), values.shape)
+        test = paired_differences(values, ref, alpha=alpha)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no common image: NaN
+            gain = np.nanmean(score(values, direction) - score(ref, direction), axis=1)
+        ids = {**dict(zip(group, key)), "metric": metric, "loss": losses, "reference": reference}
+        frames.append(pd.DataFrame({**ids, **test, "gain": gain}))
+    columns = [*group, *PAIRED_COLUMNS]
+    table = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     table["p_holm"] = holm(table["p_value"])
     table["better"] = (table["p_holm"] < alpha) & (table["gain"] > 0)
     return table
