@@ -15,11 +15,12 @@ min_version("9.0")
 # the schema generated from srloss's declarations (workflow/schemas/config.schema.yaml) with its
 # defaults filled in, then the checks a schema cannot make. A config error is one line naming the
 # file or key, before any job runs; the checked study replaces Snakemake's own reading of it.
+CACHE_DIR = ".snakemake/srloss"  # what a parse keeps for the next: checked configs, digests, code hashes
 with exit_on_config_error():
     study = load_study(
         workflow.overwrite_configfiles or ["config.yaml"],
         workflow.config_settings.config_args,
-        cache_dir=".snakemake/srloss",  # the cache spares each parse the torch import
+        cache_dir=CACHE_DIR,  # the cache spares each parse the torch import
         schema=f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
     )
 config.clear()

@@ -1,12 +1,15 @@
 """The benches' quick modes run the real code and print well-formed tables with sane values:
 bench/train_step.py --quick, bench/gpu_check.sh in its dry mode, bench/bench_resize.py against a
-BasicSR anchor, bench/bench_aggregate.py."""
+BasicSR anchor, bench/bench_aggregate.py, bench/bench_dryrun.py against a floor Snakefile that
+plans the same job graph."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_module(name: str):
+    """A bench script imported as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_train_step_quick_prints_table_with_finite_overhead() -> None:
@@ -207,3 +218,36 @@ def test_bench_aggregate_quick_runs_the_stage_and_prints_cost_per_loss() -> None
         assert 0 < net < cpu and per_loss == pytest.approx(net / losses, abs=0.01) and wall > 0 and peak > 100
     ratio = float(lines[-1].split(": ")[1].split()[0])
     assert ratio == pytest.approx(rows[1][4] / rows[0][4], rel=0.05)
+
+
+def test_bench_dryrun_quick_times_srloss_and_its_floor_on_the_same_graph() -> None:
+    """--quick: the 16-run grid (2 models x 2 losses x 2 scales x 2 seeds). The bench exits with an
+    error unless the floor plans srloss's jobs per rule, edges and files; the row's ratio is the
+    two CPU times' ratio."""
+    cmd = [sys.executable, str(ROOT / "bench/bench_dryrun.py"), "--quick"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=900).stdout
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert header == [
+        *("grid", "jobs", "edges", "srloss `-n` CPU", "floor `-n` CPU", "ratio", "srloss wall", "floor wall")
+    ]
+    [row] = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    # 6 shards (3 splits x 2 scales), 16 trainings, 16 + 2 baseline evaluations, aggregate, all
+    assert row[:2] == ["16 runs", "42"]
+    # train: 2 shards; trained evaluation: its shard and training; baseline: its shard; aggregate: every
+    # evaluation and training; all: aggregate
+    assert int(row[2]) == 16 * 2 + 16 * 2 + 2 + 18 + 16 + 1
+    srloss, floor = (float(re.fullmatch(r"([\d.]+) s", cell).group(1)) for cell in row[3:5])
+    assert srloss > 0 and floor > 0
+    assert math.isclose(float(row[5].rstrip("x")), srloss / floor, abs_tol=0.02)
+
+
+def test_the_floor_patterns_are_inferred_from_the_files_of_every_job() -> None:
+    """A value shared by two wildcards (scale 2, seed 2) is written as the wildcard that fits the
+    rule's other jobs too."""
+    infer_pattern = bench_module("bench_dryrun").infer_pattern
+    paths = ["runs/a/x2/seed2/m.pt", "runs/b/x3/seed2/m.pt", "runs/a/x2/seed5/m.pt"]
+    values = (("a", "2", "2"), ("b", "3", "2"), ("a", "2", "5"))
+    wildcards = [{"d": d, "scale": scale, "seed": seed} for d, scale, seed in values]
+    assert infer_pattern(paths, wildcards) == "runs/{d}/x{scale}/seed{seed}/m.pt"
+    assert infer_pattern(["tables/a.csv"], [{}]) == "tables/a.csv"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from srloss.codehash import STAGES, job_code, stage_hashes, stage_modules
+from srloss import codehash
+from srloss.codehash import STAGES, CodeCache, job_code, stage_hash, stage_hashes, stage_modules
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -277,6 +278,27 @@ def test_a_job_code_follows_the_members_it_uses(tmp_path):
         f.write("\n_EDITED = True\n")
     after = codes()
     assert [b == a for b, a in zip(before, after)] == [True, False, True]
+
+
+def test_the_code_cache_keeps_hashes_only_while_the_sources_are_unchanged(tmp_path, monkeypatch):
+    """A parse takes the hashes from .snakemake/srloss/codehash.json without parsing the sources
+    while no source file changed; after an edit it computes them again."""
+    root = tmp_path / "srloss"
+    shutil.copytree(REPO / "src/srloss", root, ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / "codehash.json"
+    entry = STAGES["train"]
+    fresh = stage_hash(entry, root)
+    first = CodeCache(path)
+    assert stage_hash(entry, root, first) == fresh
+    first.save()
+    with monkeypatch.context() as m:
+        m.setattr(codehash, "_hash", lambda sources: pytest.fail("parsed the sources again"))
+        assert stage_hash(entry, root, CodeCache(path)) == fresh
+    with open(root / "losses/pixel.py", "a") as f:
+        f.write("\n_EDITED = True\n")
+    edited = stage_hash(entry, root)
+    assert edited != fresh
+    assert stage_hash(entry, root, CodeCache(path)) == edited
 
 
 def test_every_row_of_the_rerun_table_names_tests_that_exist():

@@ -58,7 +58,7 @@ def test_second_parse_needs_no_torch_and_code_edits_recheck(tmp_path, demo):
     with open(src / "srloss/losses/pixel.py", "a") as f:  # a registry module (imported lazily)
         f.write("\n_EDITED = True\n")  # new code (a comment alone is not a change of code)
     assert probe(src, demo, cache)["torch"]  # checked again
-    assert len(list(cache.iterdir())) == 2
+    assert len(list(cache.glob("checked-*.json"))) == 2
 
 
 def test_bad_config_is_never_cached(tmp_path, demo):

@@ -1,19 +1,33 @@
 # Shared definitions: the validated study, its grid, output paths, execution settings and the
 # input functions of every rule (rule files hold rules only).
+import inspect
 import os
 import re
 import shlex
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 
-from srloss.codehash import job_code, stage_hashes
+from snakemake.common import overwrite_function_params
+
+from srloss.codehash import code_cache, job_code, stage_hashes
 from srloss.study import EXECUTION_ONLY, Run, to_json
 from srloss.data.content import DigestCache
 from srloss.data.manifest import ShardDamaged, restore_stamp, verify_shard
 from srloss.data.sources import all_archives, fetch_inputs, local_archive, location, mirror_of, split_fingerprint
 from srloss.training.settings import execution_settings
 from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
+
+
+def rule_function(func):
+    """Mark ``func`` as a function rules call per job (input, params, resources). Snakemake reads the
+    signature of such a function with inspect.signature two or three times per call, a fifth of a
+    large dry run; it is read once here instead (overwrite_function_params: Snakemake's own helpers
+    record a signature the same way)."""
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
+
 
 # Every rule runs srloss with the interpreter running this workflow (`.venv/bin/snakemake` runs
 # `.venv/bin/python`), so no `srloss` on PATH is needed; a cluster job's parse resolves the same
@@ -26,19 +40,33 @@ RUN_DIR = f"{RESULTS}/runs/{RUN_ID}"
 # Hash of the srloss code each job runs, its `code` param: editing a library module reruns exactly
 # the jobs that run it (policy in srloss.codehash, docs/cluster.md). A job's code is its stage's
 # modules plus the registry members it uses (its model, loss terms, metrics or source: job_code);
-# aggregation and budget curves take their whole stage's (CODE).
-CODE = stage_hashes()
+# aggregation and budget curves take their whole stage's (CODE). All are computed here, once per
+# parse, from what earlier parses found in the sources (CODE_SOURCES, by their content).
+CODE_SOURCES = code_cache(CACHE_DIR)
+CODE = stage_hashes(cache=CODE_SOURCES)
+JOB_CODES = {
+    "prepare": {
+        d: job_code("prepare", study.members("prepare", dataset=d), cache=CODE_SOURCES) for d in config["datasets"]
+    },
+    "train": {
+        (m, loss): job_code("train", study.members("train", model=m, loss=loss), cache=CODE_SOURCES)
+        for m in study.models
+        if study.is_trained(m)
+        for loss in config["losses"]
+    },
+    "evaluate": {m: job_code("evaluate", study.members("evaluate", model=m), cache=CODE_SOURCES) for m in study.models},
+}
+CODE_SOURCES.save()
 
 
 def code_of(stage):
-    """The `code` param of a job of ``stage`` (train, evaluate, prepare)."""
-
-    def code(wildcards):
-        if stage == "prepare":
-            return job_code(stage, study.members(stage, dataset=wildcards.dataset))
-        return job_code(stage, study.members(stage, run_of(wildcards)))
-
-    return code
+    """The `code` param of a job of ``stage`` (train, evaluate, prepare): which wildcards it depends on."""
+    codes = JOB_CODES[stage]
+    if stage == "prepare":
+        return rule_function(lambda wildcards: codes[wildcards.dataset])
+    if stage == "train":
+        return rule_function(lambda wildcards: codes[wildcards.model, wildcards.loss])
+    return rule_function(lambda wildcards: codes[wildcards.model])
 
 
 wildcard_constraints:
@@ -102,11 +130,13 @@ envvars:
 # and in the rules, from the study: CPUs = the rule's threads (training: training.threads), a GPU only
 # for a job that uses one, and each rule's runtime (minutes) and mem_mb, defaults that a cluster with
 # other limits overrides in its profile (set-resources). docs/cluster.md has the table.
+@rule_function
 def cpus(wildcards, threads):
     """cpus_per_task: the job's threads, so SLURM gives it exactly the CPUs it runs on."""
     return threads
 
 
+@rule_function
 def evaluation_gpus(wildcards):
     """1 where an evaluation job uses a GPU: evaluation.device is not cpu and the run is trained. An
     untrained baseline (bicubic) evaluates on the CPU, unless evaluation.device names a GPU (cuda, cuda:N)."""
@@ -141,14 +171,21 @@ def run_dir(run):
     return RUN_DIR.format(**vars(run))
 
 
+@rule_function
 def run_spec_json(wildcards):
-    return to_json(study.run_spec(run_of(wildcards)))
+    """The run's spec as JSON, its jobs' identity (train, evaluate, evaluate_on, evaluate_step)."""
+    return _run_spec_json(wildcards.dataset, wildcards.model, wildcards.loss, wildcards.scale, wildcards.seed)
+
+
+@lru_cache(maxsize=None)  # built once per run, not once per job of the run
+def _run_spec_json(dataset, model, loss, scale, seed):
+    return to_json(study.run_spec(Run(dataset, model, loss, int(scale), int(seed))))
 
 
 # --- files known by content ---------------------------------------------------------------
 # The user's images and the shards are known by their SHA-256, remembered per file state in
 # DIGESTS (srloss.data.content), so only a changed file is read again.
-DIGESTS = DigestCache(".snakemake/srloss/digests.json")
+DIGESTS = DigestCache(f"{CACHE_DIR}/digests.json")
 IMAGE_FILES = {  # (dataset, split) -> fingerprint of its image files' content (datasets with `root`)
     (d, split): split_fingerprint(study.dataset_spec(d), split, DIGESTS) for d, _, split in study.shards()
 }
@@ -240,11 +277,13 @@ def mirror_url(wildcards):
     return mirror_of(config["datasets"], wildcards.source)
 
 
+@rule_function
 def user_archive(wildcards):
     """The local `archive` of the first dataset of this source that sets one."""
     return local_archive(config["datasets"], wildcards.source)
 
 
+@rule_function
 def dataset_inputs(wildcards):
     """What prepare needs first: fetch markers of downloaded archives, or of the user's unpacked archive."""
     return [str(path) for path in fetch_inputs(study.dataset_spec(wildcards.dataset))]
@@ -274,6 +313,7 @@ def study_backbones():
 
 
 # --- train ---------------------------------------------------------------------------------
+@rule_function
 def train_inputs(wildcards):
     inputs = {
         "train": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/train.h5",
@@ -289,6 +329,7 @@ def train_inputs(wildcards):
 
 
 # --- evaluate ------------------------------------------------------------------------------
+@rule_function
 def evaluate_inputs(wildcards):
     inputs = {"test": f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/test.h5"}
     if study.is_trained(wildcards.model):  # evaluation.weights: last (model.pt) or best (model_best.pt)
@@ -298,8 +339,14 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
+@rule_function
 def evaluation_json(wildcards):
-    return to_json(study.evaluation_spec(wildcards.dataset))
+    return _evaluation_json(wildcards.dataset)
+
+
+@lru_cache(maxsize=None)  # one per test set
+def _evaluation_json(test_set):
+    return to_json(study.evaluation_spec(test_set))
 
 
 # datasets.<name>.test_on: a run is also evaluated on other datasets' test splits, into
@@ -311,15 +358,17 @@ def cross_dir(run, test_set):
     return CROSS_DIR.format(**vars(run), test_set=test_set)
 
 
+@rule_function
 def evaluate_on_inputs(wildcards):
     """evaluate_inputs with the test shard of dataset {test_set} (the trained weights are the same)."""
     return {**evaluate_inputs(wildcards), "test": f"{RESULTS}/data/{wildcards.test_set}/x{wildcards.scale}/test.h5"}
 
 
+@rule_function
 def evaluation_on_json(wildcards):
     if wildcards.test_set not in study.test_sets(wildcards.dataset)[1:]:
         raise ValueError(f"{wildcards.test_set!r} is not in datasets.{wildcards.dataset}.test_on")
-    return to_json(study.evaluation_spec(wildcards.test_set))
+    return _evaluation_json(wildcards.test_set)
 
 
 # --- aggregate -----------------------------------------------------------------------------
@@ -345,6 +394,7 @@ FIGURES_PDF = config["evaluation"]["figures"]["pdf"]
 BUDGET_STEPS = sorted(config["evaluation"]["steps"])
 
 
+@rule_function
 def step_weights(wildcards):
     """The generator weights one run saved at step {step}, and the test shard."""
     return {
@@ -354,6 +404,7 @@ def step_weights(wildcards):
     }
 
 
+@rule_function
 def budget_inputs(wildcards):
     """Every trained run's step metrics and run.json, (weights: last) its main metrics, and the
     untrained baselines' metrics (the figure's dashed reference lines)."""

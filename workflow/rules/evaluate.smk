@@ -28,7 +28,7 @@ rule evaluate:
         spec=run_spec_json,
         code=code_of("evaluate"),
         evaluation=evaluation_json,
-        checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
+        checkpoint=rule_function(lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else ""),
     shell:
         "$SRLOSS_EVAL_LAUNCH_{resources.gpu} $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} {params.checkpoint}"
         " --test-shard {input.test} --evaluation {params.evaluation:q} --threads {threads}"
@@ -50,4 +50,4 @@ use rule evaluate as evaluate_on with:
         spec=run_spec_json,
         code=code_of("evaluate"),
         evaluation=evaluation_on_json,
-        checkpoint=lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else "",
+        checkpoint=rule_function(lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else ""),

@@ -27,11 +27,11 @@ rule prepare:
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)
         runtime=60,  # minutes
     params:
-        spec=lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split, int(w.scale))),
+        spec=rule_function(lambda w: to_json(split_spec(study.dataset_spec(w.dataset), w.split, int(w.scale)))),
         # the content of the user's image files (datasets with `root`, common.smk IMAGE_FILES): editing
         # (even to the same size, mtime restored), adding or removing an image reruns this shard
         # and what depends on it; touching or copying one does not
-        files=lambda w: IMAGE_FILES[(w.dataset, w.split)],
+        files=rule_function(lambda w: IMAGE_FILES[(w.dataset, w.split)]),
         code=code_of("prepare"),
     shell:
         '$SRLOSS_PYTHON -m srloss prepare --spec {params.spec:q} --locations "$SRLOSS_DATASET_LOCATIONS" --dataset {wildcards.dataset}'

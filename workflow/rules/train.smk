@@ -41,12 +41,12 @@ rule train:
         cpus_per_task=cpus,  # training.threads
         mem_mb=16000,
         runtime=720,  # minutes; a longer study raises it in the profile (set-resources)
-        attempt=lambda w, attempt: attempt,  # for srloss train --attempt
+        attempt=rule_function(lambda w, attempt: attempt),  # for srloss train --attempt
     params:
         spec=run_spec_json,
         code=code_of("train"),
         checkpoint=run_file("checkpoint.pt"),
-        init=lambda w, input: f"--init-weights {input.init}" if "init" in input.keys() else "",
+        init=rule_function(lambda w, input: f"--init-weights {input.init}" if "init" in input.keys() else ""),
     # exec: srloss replaces the shell, so a preemption signal reaches the training process itself
     shell:
         "exec $SRLOSS_TRAIN_LAUNCH $SRLOSS_PYTHON -m srloss train --spec {params.spec:q} --train-shard {input.train}"

@@ -359,8 +359,11 @@ def memory_warnings(config: dict, available: int) -> list[str]:
     if not available:
         return []
     warnings = []
+    training = config.get("training", {})
+    study_batch = TrainingSection.from_dict(training).batch_size  # read once: every parse warns
     for loss_name, loss in config["losses"].items():
-        batch = TrainingSection.from_dict(loss_training(config.get("training", {}), loss)).batch_size
+        own = "training" in loss  # a loss's own overrides may change its batch
+        batch = TrainingSection.from_dict(loss_training(training, loss)).batch_size if own else study_batch
         for ds_name, ds in config["datasets"].items():
             if is_test_set(ds):
                 continue

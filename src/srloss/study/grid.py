@@ -68,11 +68,12 @@ def _checked(config: dict, cache_dir: str | Path | None) -> dict:
     same srloss sources (``srloss.codehash`` of this module, the registries and what they import);
     return the config's ``_facts``, from the cache when it has them (no torch import then)."""
     from srloss.atomic import write_text
-    from srloss.codehash import stage_hash
+    from srloss.codehash import code_cache, stage_hash
 
     cache = None
     if cache_dir is not None:
-        code = stage_hash(__name__)  # this module, the checks and the registries they load (srloss.codehash)
+        sources = code_cache(str(cache_dir))  # the code hashes of earlier parses (srloss.codehash.CodeCache)
+        code = stage_hash(__name__, cache=sources)  # this module, the checks and the registries they load
         key = hashlib.sha256((to_json(config) + code).encode()).hexdigest()[:24]
         cache = Path(cache_dir) / f"checked-{key}.json"
         try:
@@ -83,8 +84,9 @@ def _checked(config: dict, cache_dir: str | Path | None) -> dict:
             pass
     check_config(config)
     facts = _facts(config)
-    if cache is not None:
+    if cache is not None:  # a config that fails its checks leaves no file in cache_dir
         write_text(cache, json.dumps(facts))
+        sources.save()
     return facts
 
 
@@ -100,6 +102,7 @@ class Study:
         self._modules: dict = facts["modules"]
         check_dataset_files(config)
         self.config = config
+        self._loss_specs: dict[str, dict] = {}  # loss_spec
         self.name: str = config["study"]
         self.models = dict(config["models"])
         if not any(not self._trainable[m["arch"]] for m in self.models.values()):
@@ -112,16 +115,18 @@ class Study:
         """What the checks cannot refuse but a user should know before running (estimates)."""
         return memory_warnings(self.config, available_memory()) + deviations.mismatches(self.config)
 
-    def members(self, stage: str, run: Run | None = None, dataset: str | None = None) -> tuple[str, ...]:
+    def members(
+        self, stage: str, *, dataset: str | None = None, model: str | None = None, loss: str | None = None
+    ) -> tuple[str, ...]:
         """The registry members' modules a job uses (``srloss.codehash.job_code``): a train job its
         model's and its loss terms'; an evaluation its model's and the metrics'; a prepare job its
         dataset's source's."""
         modules = self._modules
         if stage == "prepare":
             return (modules["sources"][self.config["datasets"][dataset]["source"]],)
-        found = {modules["models"][self.models[run.model]["arch"]]}
+        found = {modules["models"][self.models[model]["arch"]]}
         if stage == "train":
-            found |= {modules["terms"][t["name"]] for t in self.config["losses"][run.loss]["terms"]}
+            found |= {modules["terms"][t["name"]] for t in self.config["losses"][loss]["terms"]}
         else:
             found |= set(modules["metrics"])
         return tuple(sorted(found))
@@ -177,7 +182,8 @@ class Study:
         return self.config["datasets"][dataset]
 
     def run_spec(self, run: Run) -> dict:
-        """Everything that determines one run's result: what the train and evaluate jobs receive."""
+        """Everything that determines one run's result: what the train and evaluate jobs receive.
+        Its loss's part (``loss_spec``) is shared by the specs of that loss's runs: read it only."""
         model = self.models[run.model]
         spec = {
             "study": self.name,
@@ -190,13 +196,20 @@ class Study:
             "seed": run.seed,
         }
         if run.trained:
-            loss = self.config["losses"][run.loss]
-            spec["terms"] = loss["terms"]
-            # True when a term uses a randomly initialised backbone: the result is NOT the published loss.
-            spec["random_backbone"] = uses_random_backbone(spec["terms"])
+            spec.update(self.loss_spec(run.loss))
+        return spec
+
+    def loss_spec(self, name: str) -> dict:
+        """The part of a trained run's spec that its loss decides, built once per loss (a workflow
+        parse builds thousands of run specs from a few losses)."""
+        if name not in self._loss_specs:
+            loss = self.config["losses"][name]
+            # random_backbone: True when a term uses a randomly initialised backbone: the result is
+            # NOT the published loss.
+            spec = {"terms": loss["terms"], "random_backbone": uses_random_backbone(loss["terms"])}
             # execution settings never rerun a job; the loss's own overrides rerun only its runs
             training = result_settings(loss_training(self.config["training"], loss))
-            if not self.is_adversarial(run.loss):
+            if not self.is_adversarial(name):
                 training.pop("discriminator", None)  # so editing it reruns only the GAN runs
             spec["training"] = training
             if "init_from" in loss:
@@ -204,7 +217,8 @@ class Study:
             steps = self.config.get("evaluation", {}).get("steps", [])
             if steps:  # budget curves: the generator is saved at these steps (absent: specs as before)
                 spec["save_steps"] = sorted(steps)
-        return spec
+            self._loss_specs[name] = spec
+        return self._loss_specs[name]
 
     def is_adversarial(self, loss: str) -> bool:
         return any(t["name"] == "adversarial" for t in self.config["losses"][loss]["terms"])

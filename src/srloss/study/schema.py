@@ -186,7 +186,8 @@ def schema_text() -> str:
 
 @functools.lru_cache(maxsize=None)
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(path.read_text())
+    # libyaml's parser where PyYAML has it: the same objects, 15x faster for this generated file
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 
 def _schema_key(path) -> str:
