@@ -2,7 +2,7 @@
 plan a 1,000-run and a 10,000-run grid with srloss's workflow, and with a bare Snakefile that has
 the same job graph (goal: srloss within 1.3x of the floor). Prints one line per grid and a table.
 
-Usage: python bench/bench_dryrun.py [--repeat 3] [--sizes 1000 10000] [--quick] [--profile]
+Usage: python bench/bench_dryrun.py [--repeat 3] [--sizes 1000 10000] [--quick] [--profile] [--repo DIR]
 
 The floor is generated from srloss's own dry-run listing (``floor_snakefile``): the same rule
 names, the same wildcards (names and values), the same jobs and dependency edges, and the same
@@ -19,7 +19,8 @@ The config check (the first parse of a new config imports torch; its result is c
 Runs from a temporary folder (nothing is executed; no results are written to the repository).
 --quick: a 16-run grid, one round (tests/test_bench.py). --profile also prints, for the first
 size, where srloss's dry run and the floor's spend their time (cProfile, by part of Snakemake's
-work) and srloss's own functions that take most.
+work) and srloss's own functions that take most. --repo times another checkout's workflow (its
+Snakefile and src/) against the floor of its own plan, e.g. the commit before a change.
 """
 
 from __future__ import annotations
@@ -197,9 +198,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], workdir: Path) -> tuple[float, float, str]:
-    """Wall and CPU seconds of one command (a child process), and its standard output."""
+def _env(repo: Path | None) -> dict[str, str]:
+    """This environment, with ``repo``'s srloss first on the Python path (None: as it is)."""
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    if repo is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(repo / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def timed(cmd: list[str], workdir: Path, repo: Path | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one command (a child process; ``repo``: its srloss), and its output."""
+    env = _env(repo)
     cpu, start = _children_cpu(), time.perf_counter()
     out = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -208,20 +217,20 @@ def timed(cmd: list[str], workdir: Path) -> tuple[float, float, str]:
     return seconds, _children_cpu() - cpu, out.stdout
 
 
-def srloss_dry_run(workdir: Path) -> list[str]:
-    return [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--configfile", "study.yaml", "-n"]
+def srloss_dry_run(repo: Path) -> list[str]:
+    return [str(BIN / "snakemake"), "-s", str(repo / "Snakefile"), "--configfile", "study.yaml", "-n"]
 
 
-def floor_dry_run(workdir: Path) -> list[str]:
+def floor_dry_run() -> list[str]:
     return [str(BIN / "snakemake"), "-s", "Snakefile", "-n"]
 
 
-def check_config(workdir: Path) -> tuple[float, float]:
+def check_config(workdir: Path, repo: Path) -> tuple[float, float]:
     """The config check the first parse of a new config runs (cached in .snakemake/srloss/, as the
     Snakefile does): wall and CPU seconds."""
-    schema = str(REPO / "workflow/schemas/config.schema.yaml")
+    schema = str(repo / "workflow/schemas/config.schema.yaml")
     code = f"import srloss.study as s; s.load_study('study.yaml', cache_dir='.snakemake/srloss', schema={schema!r})"
-    seconds, cpu, _ = timed([sys.executable, "-c", code], workdir)
+    seconds, cpu, _ = timed([sys.executable, "-c", code], workdir, repo)
     return seconds, cpu
 
 
@@ -237,22 +246,23 @@ def make_floor(work: Path, listing: str) -> tuple[Path, tuple]:
         (floor / path).parent.mkdir(parents=True, exist_ok=True)
         (floor / path).touch()
     shape = graph_shape(jobs)
-    _, _, floor_listing = timed(floor_dry_run(floor), floor)
+    _, _, floor_listing = timed(floor_dry_run(), floor)
     if graph_shape(listed_jobs(floor_listing)) != shape:
         sys.exit(f"bench_dryrun: the floor plans {graph_shape(listed_jobs(floor_listing))}, srloss {shape}")
     return floor, shape
 
 
-def bench_size(work: Path, size: int, repeat: int) -> dict:
-    """Time srloss's and the floor's dry runs of one grid, alternating, ``repeat`` rounds each."""
+def bench_size(work: Path, size: int, repeat: int, repo: Path = REPO) -> dict:
+    """Time srloss's (``repo``'s workflow) and the floor's dry runs of one grid, alternating,
+    ``repeat`` rounds each."""
     (work / "study.yaml").write_text(yaml.safe_dump(grid_config(*GRIDS[size])))
-    check_wall, check_cpu = check_config(work)
-    _, _, listing = timed(srloss_dry_run(work), work)  # also warms the file system cache
+    check_wall, check_cpu = check_config(work, repo)
+    _, _, listing = timed(srloss_dry_run(repo), work, repo)  # also warms the file system cache
     floor, (per_rule, edges, files) = make_floor(work, listing)
     times: dict[str, list[tuple[float, float]]] = {"srloss": [], "floor": []}
     for _ in range(repeat):
-        times["srloss"].append(timed(srloss_dry_run(work), work)[:2])
-        times["floor"].append(timed(floor_dry_run(floor), floor)[:2])
+        times["srloss"].append(timed(srloss_dry_run(repo), work, repo)[:2])
+        times["floor"].append(timed(floor_dry_run(), floor)[:2])
     row = {"size": size, "jobs": sum(per_rule.values()), "edges": edges, "files": sum(files.values())}
     row.update(check_cpu=check_cpu, check_wall=check_wall)
     for name, pairs in times.items():
@@ -275,14 +285,14 @@ PROFILED = [
 ]
 
 
-def _profiled(args: list[str], workdir: Path) -> pstats.Stats:
-    """cProfile of `snakemake *args` run in ``workdir``."""
+def _profiled(args: list[str], workdir: Path, repo: Path | None = None) -> pstats.Stats:
+    """cProfile of `snakemake *args` run in ``workdir`` (``repo``: its srloss)."""
     out = (workdir / "dryrun.prof").resolve()
     code = (
         "import cProfile, sys; from snakemake.cli import main; sys.argv = ['snakemake', *%r];"
         "cProfile.run('\\ntry:\\n    main()\\nexcept SystemExit:\\n    pass', %r)"
     ) % (args, str(out))
-    subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True)
+    subprocess.run([sys.executable, "-c", code], cwd=workdir, env=_env(repo), capture_output=True)
     return pstats.Stats(str(out), stream=io.StringIO())
 
 
@@ -295,10 +305,10 @@ def _part_times(stats: pstats.Stats) -> dict[str, float]:
     return times
 
 
-def profile(work: Path) -> str:
+def profile(work: Path, repo: Path = REPO) -> str:
     """Where srloss's dry run spends its time next to the floor's (cProfile, cumulative seconds
     under the profiler), and srloss's own functions that take most."""
-    srloss = _profiled(["-s", str(REPO / "Snakefile"), "--configfile", "study.yaml", "-n"], work)
+    srloss = _profiled(srloss_dry_run(repo)[1:], work, repo)
     floor = _profiled(["-n"], work / "floor")
     ours, bare = _part_times(srloss), _part_times(floor)
     lines = ["| part (cProfile, s) | srloss | floor | difference |", "|---|---|---|---|"]
@@ -307,7 +317,7 @@ def profile(work: Path) -> str:
         lines.append(f"| {label} | {a:.2f} | {b:.2f} | {a - b:+.2f} |")
     own = io.StringIO()
     srloss.stream = own
-    srloss.sort_stats("cumulative").print_stats(re.escape(str(REPO)), 25)
+    srloss.sort_stats("cumulative").print_stats(re.escape(str(repo)), 25)
     return "\n".join(lines) + "\n\nsrloss's own functions:\n" + own.getvalue()
 
 
@@ -340,18 +350,20 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], choices=sorted(GRIDS))
     ap.add_argument("--quick", action="store_true", help=f"the {QUICK}-run grid, one round")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--repo", type=Path, default=REPO, help="time this checkout's workflow (e.g. before a change)")
     args = ap.parse_args()
+    repo = args.repo.resolve()
     sizes, repeat = ([QUICK], 1) if args.quick else (args.sizes, args.repeat)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"workflow: {repo}; machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             work = Path(tmp) / str(size)
             work.mkdir()
-            rows.append(bench_size(work, size, repeat))
+            rows.append(bench_size(work, size, repeat, repo))
             print(describe(rows[-1]), flush=True)
             if args.profile and size == sizes[0]:
-                print(profile(work))
+                print(profile(work, repo))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(table(rows, repeat))
 

@@ -22,7 +22,7 @@ from srloss.weights import LPIPS_TRUNKS, WEIGHT_FILES, WORKFLOW_TORCH_HOME
 
 def rule_function(func):
     """Mark ``func`` as a function rules call per job (input, params, resources). Snakemake reads the
-    signature of such a function with inspect.signature two or three times per call, a fifth of a
+    signature of such a function with inspect.signature two or three times per call, an eighth of a
     large dry run; it is read once here instead (overwrite_function_params: Snakemake's own helpers
     record a signature the same way)."""
     overwrite_function_params(func, inspect.signature(func).parameters)
