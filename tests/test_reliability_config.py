@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_runner import BIN, REPO, run_snakemake, test_env
+from workflow_runner import BIN, REPO, message_lines, run_snakemake, test_env
 
 from srloss.errors import EXIT_USER_ERROR
 from srloss.study import ConfigError, load_yaml
@@ -35,7 +35,7 @@ training:
 def _one_line_error(result: subprocess.CompletedProcess) -> str:
     """The run failed with exactly one error line and no traceback; return that line."""
     assert result.returncode != 0, result.stdout[-2000:]
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = message_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and 'File "' not in result.stderr
     return lines[0]

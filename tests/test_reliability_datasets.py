@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from workflow_runner import run_snakemake
+from workflow_runner import message_lines, run_snakemake
 
 from srloss.data.prepare import prepare
 from srloss.data.shards import read_images
@@ -92,7 +92,7 @@ def test_datasets_folder_root_and_names_are_checked_at_config_time(tmp_path, roo
     }
     result = run_snakemake(tmp_path, "-n", "--cores", "1", config={**BASE, "datasets": {"mine": dataset}}, timeout=300)
     assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = message_lines(result.stderr)
     assert lines == ["srloss: config error: " + message.format(tmp=tmp_path)], result.stderr
 
 

@@ -105,7 +105,7 @@ def test_results_table_marks_the_best_loss(aggregated):
         "not cached at .../alexnet-owt-7be5be79.pth" in verdict
     )
     tex = (aggregated / f"{report.table_stem('d', 'espcn', 2)}.tex").read_text()
-    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 $\pm$" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{33.50 [31.54, 35.47]}" in tex
     csv = pd.read_csv(aggregated / f"{report.table_stem('d', 'espcn', 2)}.csv").set_index("loss")
     assert csv.loc["mse", "n_seeds"] == 2 and csv.loc["mse", "psnr_y"] == pytest.approx(33.5, abs=0.02)
 

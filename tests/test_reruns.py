@@ -224,6 +224,7 @@ def test_stage_modules_follow_imports():
         "srloss",
         "srloss.report",
         "srloss.report.figures",
+        "srloss.report.landing",
         "srloss.report.load",
         "srloss.report.tables",
         "srloss.weights",  # the random-backbone label
@@ -233,6 +234,8 @@ def test_stage_modules_follow_imports():
         "srloss.report.paths",
         "srloss.report.stats",
         "srloss.errors",
+        "srloss.evaluation",
+        "srloss.evaluation.settings",  # evaluation.figures' settings (FigureSettings)
         *metrics,
     }
     train = stage_modules(STAGES["train"])

@@ -57,3 +57,13 @@ def run_snakemake(
         timeout=timeout,
         env=env or test_env(),
     )
+
+
+# Snakemake's own notice that it applies the workflow profile (profiles/default: the report's
+# stylesheet), printed first on every run; not part of what srloss says.
+PROFILE_NOTICE = "Using workflow specific profile "
+
+
+def message_lines(stderr: str) -> list[str]:
+    """The non-blank lines of a run's standard error, without Snakemake's workflow-profile notice."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(PROFILE_NOTICE)]
