@@ -549,6 +549,25 @@ def _value_text(value: float, column: str) -> str:
     return f"{value:{info.format}} {info.unit}".rstrip()
 
 
+def _overview_stats(per_image: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per (dataset, test set, model, loss, scale) and metric: the mean over images (each averaged
+    over seeds) and its 95% t half-width; the baseline named "<model> (baseline)"; ``metric`` the
+    facet row's label, prefixed "<dataset>" or "<dataset> → <test set>" when there are several."""
+    frame = per_image.copy()
+    base = frame["loss"] == BASELINE_LOSS
+    frame.loc[base, "loss"] = frame.loc[base, "model"].astype(str) + " (baseline)"
+    keys = [*GROUP, "image"]
+    long = frame.groupby(keys, observed=True)[metrics].mean().reset_index()
+    long = long.melt(id_vars=keys, value_vars=metrics, var_name="column", value_name="value")
+    stats = mean_interval(long, [*GROUP, "column"], "value")
+    stats["metric"] = stats["column"].map(metric_header)
+    dataset, test_set = stats["dataset"].astype(str), stats["test_set"].astype(str)
+    where = dataset.where(test_set == dataset, dataset + " → " + test_set)
+    if where.nunique() > 1:
+        stats["metric"] = where + ": " + stats["metric"]
+    return stats
+
+
 def plot_summary(per_image: pd.DataFrame, path: str | Path, limit: int = DEFAULTS.losses) -> None:
     """The overview (psnr_ssim.png): the measured metrics that declare ``overview`` (every shown
     metric when none does), one row per metric (per "<dataset>" or "<dataset> → <test set>" when
@@ -562,23 +581,7 @@ def plot_summary(per_image: pd.DataFrame, path: str | Path, limit: int = DEFAULT
     if not metrics:
         save_figure(message_figure("No metric values: nothing to plot."), path)
         return
-    frame = per_image.copy()
-    base = frame["loss"] == BASELINE_LOSS
-    frame.loc[base, "loss"] = frame.loc[base, "model"].astype(str) + " (baseline)"
-    keys = [*GROUP, "image"]
-    long = frame.groupby(keys, observed=True)[metrics].mean().reset_index()
-    long = long.melt(id_vars=keys, value_vars=metrics, var_name="column", value_name="value")
-    stats = mean_interval(long, [*GROUP, "column"], "value")
-    stats["metric"] = stats["column"].map(metric_header)
-    where = (
-        stats["dataset"]
-        .astype(str)
-        .where(
-            stats["test_set"] == stats["dataset"], stats["dataset"].astype(str) + " → " + stats["test_set"].astype(str)
-        )
-    )
-    if where.nunique() > 1:
-        stats["metric"] = where + ": " + stats["metric"]
+    stats = _overview_stats(per_image, metrics)
     rows = list(dict.fromkeys(stats["metric"]))  # metric by metric, as measured
     stats["rank"] = _scored(stats, "mean")
     stats["rank"] = stats.groupby(["metric", "scale"])["rank"].rank(ascending=False)  # 1: best of its panel
