@@ -8,15 +8,18 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats as sps
 from test_reruns import STUDY
 from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
 from workflow_runner import run_snakemake
 
-from srloss.report.budget import COLUMNS, budget_ranking, budget_table, plot_budget, run_means
+from srloss.report.budget import COLUMNS, budget_ranking, budget_table, order_tests, plot_budget, run_means
 from srloss.report.figures import loss_palette
+from srloss.report.stats import holm
 from srloss.study import ConfigError, Run, Study, check_schema
 from srloss.training.loop import train
 from srloss.training.step_weights import check_steps, weights_steps
@@ -150,8 +153,9 @@ def tidy(rows: list[tuple[str, int, int, float]], metric: str = "psnr_y") -> pd.
     )
 
 
-def test_a_ranking_that_changes_with_the_budget_is_flagged():
-    # at step 10 l2 leads; at step 100 l1 overtakes (means over the two seeds)
+def test_a_ranking_that_changes_in_the_means_of_two_seeds_is_no_evidence():
+    # at step 10 l2 leads; at step 100 l1 overtakes (means over the two seeds), but two seeds cannot
+    # show either lead: the paired t over seeds has p = 0.20 and 0.34
     table = tidy(
         [("l1", 0, 10, 20.0), ("l1", 1, 10, 21.0), ("l2", 0, 10, 22.0), ("l2", 1, 10, 22.0)]
         + [("l1", 0, 100, 27.0), ("l1", 1, 100, 26.0), ("l2", 0, 100, 25.0), ("l2", 1, 100, 25.5)]
@@ -159,7 +163,55 @@ def test_a_ranking_that_changes_with_the_budget_is_flagged():
     row = budget_ranking(table).iloc[0]
     assert row["best"] == "10:l2;100:l1"
     assert row["ranking"] == "10:l2>l1;100:l1>l2"
-    assert bool(row["best_changes"]) and bool(row["ranking_changes"])
+    assert bool(row["best_changes_in_means"]) and bool(row["ranking_changes_in_means"])
+    assert not row["best_changes"] and not row["ranking_changes"]
+    assert row["significant_best"] == "10:-;100:-" and row["n_seeds"] == 2
+    p10 = sps.ttest_rel([22.0, 22.0], [20.0, 21.0]).pvalue
+    p100 = sps.ttest_rel([27.0, 26.0], [25.0, 25.5]).pvalue
+    h10, h100 = holm([p10, p100])  # the two steps' comparisons are one family
+    assert row["p_holm"] == f"10:{h10:.3g};100:{h100:.3g}" and h10 == h100 == pytest.approx(2 * min(p10, p100))
+
+
+def test_a_reversal_over_five_seeds_is_flagged_with_holm_adjusted_evidence():
+    jitter = [0.0, 0.1, -0.1, 0.05, -0.05]
+    rows = [("l1", s, 10, 20.0 + j) for s, j in enumerate(jitter)] + [
+        ("l2", s, 10, 22.0 - j) for s, j in enumerate(jitter)
+    ]
+    rows += [("l1", s, 100, 27.0 - j) for s, j in enumerate(jitter)] + [
+        ("l2", s, 100, 25.0 + j) for s, j in enumerate(jitter)
+    ]
+    row = budget_ranking(tidy(rows)).iloc[0]
+    assert row["significant_best"] == "10:l2;100:l1" and row["n_seeds"] == 5
+    assert row["best_changes"] and row["ranking_changes"] and row["best_changes_in_means"]
+    tests = order_tests(tidy(rows))
+    raw = [sps.ttest_rel(*pair).pvalue for pair in ((np.array(jitter) + 20, 22 - np.array(jitter)),)]
+    assert tests["p_value"].iloc[0] == pytest.approx(raw[0], rel=1e-9)
+    assert list(tests["p_holm"]) == pytest.approx(list(holm(tests["p_value"])))
+    assert list(tests["mean_diff"]) == pytest.approx([-2.0, 2.0])  # l1 - l2: behind at 10, ahead at 100
+
+
+def test_one_outlier_seed_moves_the_means_but_flags_nothing():
+    # three losses a little apart on four seeds; at step 2 one seed of b is far ahead (an outlier run):
+    # b leads the means at step 2, yet no order is confirmed
+    base = {"a": 30.0, "b": 29.9, "c": 29.8}
+    noise = [0.02, -0.03, 0.01, 0.0]
+    rows = [(loss, s, 1, v + n) for loss, v in base.items() for s, n in enumerate(noise)]
+    rows += [
+        (loss, s, 2, v + n + (1.0 if (loss, s) == ("b", 0) else 0.0))
+        for loss, v in base.items()
+        for s, n in enumerate(noise)
+    ]
+    row = budget_ranking(tidy(rows)).iloc[0]
+    assert row["best"] == "1:a;2:b" and row["best_changes_in_means"]
+    assert not row["best_changes"]
+    assert row["significant_best"].startswith("1:") and row["significant_best"].endswith(";2:-")
+
+
+def test_one_seed_confirms_no_order():
+    table = tidy([("a", 0, 1, 3.0), ("b", 0, 1, 2.0), ("a", 0, 2, 1.0), ("b", 0, 2, 2.0)])
+    row = budget_ranking(table).iloc[0]
+    assert row["n_seeds"] == 1 and row["p_holm"] == "1:n/a;2:n/a" and row["significant_best"] == "1:-;2:-"
+    assert row["best_changes_in_means"] and not row["best_changes"] and not row["ranking_changes"]
 
 
 def test_a_stable_ranking_is_not_flagged_and_direction_counts():
@@ -171,7 +223,7 @@ def test_a_stable_ranking_is_not_flagged_and_direction_counts():
     )
     row = budget_ranking(table).iloc[0]
     assert row["best"] == "1:l1;2:l1" and row["ranking"] == "1:l1>ssim>l2;2:l1>ssim>l2"
-    assert not row["best_changes"] and not row["ranking_changes"]
+    assert not row["best_changes_in_means"] and not row["ranking_changes_in_means"]
 
 
 def test_only_the_order_below_the_best_changing_is_a_ranking_change():
@@ -179,7 +231,7 @@ def test_only_the_order_below_the_best_changing_is_a_ranking_change():
         [("a", 0, 1, 3.0), ("b", 0, 1, 2.0), ("c", 0, 1, 1.0)] + [("a", 0, 2, 3.0), ("b", 0, 2, 1.0), ("c", 0, 2, 2.0)]
     )
     row = budget_ranking(table).iloc[0]
-    assert not row["best_changes"] and row["ranking_changes"]
+    assert not row["best_changes_in_means"] and row["ranking_changes_in_means"]
 
 
 def test_the_figure_draws_budgets_over_orders_of_magnitude_on_a_log_axis(tmp_path):
@@ -188,6 +240,20 @@ def test_the_figure_draws_budgets_over_orders_of_magnitude_on_a_log_axis(tmp_pat
     plot_budget(table, paths)
     assert all(p.stat().st_size > 1000 for p in paths)
     assert plt.gcf().axes[0].get_xscale() == "log"
+    plot_budget(tidy([(loss, 0, step, 1.0) for loss in ("l1", "l2") for step in (100, 500)]), paths)
+    assert plt.gcf().axes[0].get_xscale() == "linear"  # a factor of 5: a linear axis reads better
+
+
+def test_the_figure_bands_span_the_seeds(tmp_path):
+    table = tidy([("l1", seed, step, 20.0 + seed + step) for seed in (0, 1, 2) for step in (1, 2, 3)])
+    plot_budget(table, [tmp_path / "budget.png"])
+    (ax,) = plt.gcf().axes
+    (band,) = ax.collections
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    assert (low, high) == pytest.approx((21.0, 25.0))  # seeds 0..2 at steps 1..3: min 21, max 25
+    line = [line for line in ax.get_lines() if len(line.get_xdata()) == 3][0]
+    assert list(line.get_ydata()) == pytest.approx([22.0, 23.0, 24.0])  # the mean over seeds
+    assert "bands their range" in plt.gcf()._suptitle.get_text()
 
 
 def test_the_figure_has_the_baseline_line_and_marks_an_unhealthy_loss(tmp_path):

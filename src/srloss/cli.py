@@ -145,7 +145,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
     prepare_outputs(args.table, args.ranking, *args.figures)
     out = {"table": args.table, "ranking": args.ranking, "figures": args.figures}
-    write_budget(args.step_metrics, args.final_metrics, args.records, out, args.baselines)
+    alpha = {} if args.alpha is None else {"alpha": args.alpha}  # None: evaluation.alpha's default
+    write_budget(args.step_metrics, args.final_metrics, args.records, out, args.baselines, **alpha)
     return 0
 
 
@@ -556,6 +557,7 @@ def _add_budget(sub) -> None:
     )
     b.add_argument("--table", required=True, help="output: tidy budget table (.csv)")
     b.add_argument("--ranking", required=True, help="output: ranking of the losses per step (.csv)")
+    b.add_argument("--alpha", type=float, help="significance level (evaluation.alpha; default: its default)")
     b.add_argument("--figures", nargs="+", required=True, help="output: the figure (.png, .pdf)")
 
 

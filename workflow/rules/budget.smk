@@ -61,7 +61,8 @@ rule budget:
         runtime=15,  # minutes
     params:
         code=CODE["budget"],
+        alpha=config["evaluation"]["alpha"],
         final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",
     shell:
         "$SRLOSS_PYTHON -m srloss budget --step-metrics {input.steps} {params.final} --records {input.records} --baselines {input.baselines}"
-        " --table {output.table} --ranking {output.ranking} --figures {output.figure} {output.pdf} > {log} 2>&1"
+        " --table {output.table} --ranking {output.ranking} --alpha {params.alpha} --figures {output.figure} {output.pdf} > {log} 2>&1"

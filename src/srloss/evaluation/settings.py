@@ -71,7 +71,7 @@ class EvaluationConfig(Settings):
         "validation PSNR-Y).",
         choices=("last", "best"),
     )
-    alpha: float = setting(0.05, "Significance level of the paired Wilcoxon tests.", gt=0, lt=1)
+    alpha: float = setting(0.05, "Significance level of the statistical tests (tables, verdict, budget).", gt=0, lt=1)
     reference: str = setting(
         "baseline",
         "What every loss is compared with, image by image: 'baseline' (bicubic) or a loss of the study.",

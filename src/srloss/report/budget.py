@@ -2,12 +2,18 @@
 
 Does the verdict depend on how long the networks trained? ``budget_table`` gives each run's
 mean over test images of every metric at every saved step (plus the final step from the main
-evaluation); ``budget_ranking`` orders the losses at each step by their mean over seeds and
-flags, per metric and (dataset, model, scale), whether the best loss or the order changes with
-the budget; ``plot_budget`` draws each metric against the step, one line per loss (named with its
-runs' health, ``report.figures.health_labels``), with the untrained baselines' mean over the same
-test images as a dashed horizontal line. The baselines are in the figure only, not in
-budget.csv (they have no step; their values are in the aggregate's tables/summary.csv).
+evaluation); ``budget_ranking`` orders the losses at each step by their mean over seeds and says,
+per metric and (dataset, model, scale), whether the best loss or the order changes with the
+budget, in the means and where the evidence says so: every pair of losses at every step is
+compared by a paired t-test over seeds (each seed's run mean; the seed is the unit of
+replication), Holm-adjusted over every pair, step, metric and view of the table (``order_tests``);
+a change counts only when one loss is significantly ahead of another at one step and
+significantly behind it at another. One outlier image cannot flag a change, one seed never does.
+``plot_budget`` draws each metric against the step, one line per loss (the mean over seeds, a
+band for their range; named with its runs' health, ``report.figures.health_labels``), with the
+untrained baselines' mean over the same test images as a dashed horizontal line. The baselines
+are in the figure only, not in budget.csv (they have no step; their values are in the
+aggregate's tables/summary.csv).
 
 Only rows measured on the run's own dataset's test split count (``test_set`` == ``dataset``,
 where metrics.csv has a ``test_set`` column).
@@ -26,11 +32,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from srloss.atomic import atomic_path  # noqa: E402
+from srloss.evaluation.settings import EvaluationConfig  # noqa: E402
 from srloss.metrics import find_column, shown_columns  # noqa: E402
 from srloss.report.figures import (  # noqa: E402
     health_labels,
@@ -40,7 +48,7 @@ from srloss.report.figures import (  # noqa: E402
     use_study_losses,
 )
 from srloss.report.load import read_metrics_file  # noqa: E402
-from srloss.report.stats import score  # noqa: E402
+from srloss.report.stats import holm, paired_differences, score  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +122,19 @@ def budget_table(step_metrics: list[str | Path], final_metrics: list[str | Path]
     return table.sort_values(COLUMNS[:-1], kind="stable").reset_index(drop=True)
 
 
-RANKING_COLUMNS = ["steps", "best", "ranking", "best_changes", "ranking_changes"]
+RANKING_COLUMNS = [
+    "steps",
+    "best",
+    "ranking",
+    "n_seeds",
+    "p_holm",
+    "significant_best",
+    "best_changes",
+    "ranking_changes",
+    "best_changes_in_means",
+    "ranking_changes_in_means",
+]
+ALPHA = EvaluationConfig().alpha  # evaluation.alpha's default
 
 
 def curves(table: pd.DataFrame) -> pd.DataFrame:
@@ -129,18 +149,77 @@ def order_of_losses(at_step: pd.DataFrame, metric: str) -> list[str]:
     return list(scored.sort_values(["score", "loss"], ascending=[False, True], kind="stable")["loss"])
 
 
-def budget_ranking(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (view, metric): the best loss and the order of the losses at each step, and whether
-    either changes with the budget (only steps where every loss of the view has a value count)."""
+def order_tests(table: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of losses (a < b by name) at every step of each (view, metric) where every loss of
+    the view has a value: n seeds both ran, the mean over those seeds of a's run mean minus b's
+    (direction-adjusted: positive = a is better), the paired t-test p over the seeds and its Holm
+    adjustment over every row of the table (one family: every order claim of the budget tables)."""
+    frames = []
+    for key, block in table.groupby([*VIEW, "metric"], sort=True):
+        wide = block.pivot_table(index=["step", "seed"], columns="loss", values="value", aggfunc="mean")
+        losses = np.array(sorted(wide.columns), dtype=object)
+        a, b = np.triu_indices(len(losses), 1)
+        for step, at in wide[list(losses)].groupby(level="step", sort=True):
+            if at.isna().all().any() or not a.size:  # a loss without a value here: the step is not ranked
+                continue
+            scores = score(at.to_numpy(dtype=np.float64), find_column(key[-1]).direction)  # seeds x losses
+            test = paired_differences(scores[:, a].T, scores[:, b].T)
+            row = dict(zip([*VIEW, "metric"], key)) | {"step": int(step), "a": losses[a], "b": losses[b]}
+            frames.append(pd.DataFrame(row | {k: test[k] for k in ("n", "mean_diff", "p_value")}))
+    columns = [*VIEW, "metric", "step", "a", "b", "n", "mean_diff", "p_value", "p_holm"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    tests = pd.concat(frames, ignore_index=True)
+    tests["p_holm"] = holm(tests["p_value"])
+    return tests[columns]
+
+
+def _ahead(tests: pd.DataFrame, alpha: float) -> dict[int, set[tuple[str, str]]]:
+    """Per step, the (better, worse) pairs of one (view, metric) that the Holm-adjusted test confirms."""
+    ahead: dict[int, set[tuple[str, str]]] = {}
+    for r in tests[tests["p_holm"] < alpha].itertuples():
+        ahead.setdefault(int(r.step), set()).add((r.a, r.b) if r.mean_diff > 0 else (r.b, r.a))
+    return ahead
+
+
+def _reverses(ahead: dict[int, set[tuple[str, str]]]) -> bool:
+    """Whether some pair is significantly ordered one way at one step and the other way at another."""
+    confirmed = set().union(*ahead.values()) if ahead else set()
+    return any((b, a) in confirmed for a, b in confirmed)
+
+
+def budget_ranking(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Per (view, metric): the best loss and the order of the losses at each step (means over
+    seeds; only steps where every loss of the view has a value count) and whether they change with
+    the budget: ``best_changes_in_means`` / ``ranking_changes_in_means`` as the means say,
+    ``best_changes`` / ``ranking_changes`` only where the evidence does (``order_tests``: a loss
+    significantly ahead of another at one step and significantly behind it at another; for
+    ``best_changes`` the two are each the best at their step). ``significant_best`` names, per step,
+    the best loss where it is significantly ahead of the runner-up ("-" where not), ``p_holm`` that
+    comparison's Holm-adjusted p, ``n_seeds`` the fewest seeds behind a comparison."""
     rows = []
-    means = curves(table)
-    for key, block in means.groupby([*VIEW, "metric"], sort=True):
+    tests = order_tests(table)
+    by_key = dict(iter(tests.groupby([*VIEW, "metric"], sort=False))) if len(tests) else {}
+    for key, block in curves(table).groupby([*VIEW, "metric"], sort=True):
         losses = set(block["loss"])
         orders = {
             int(step): order_of_losses(at, key[-1])
             for step, at in block.groupby("step", sort=True)
             if set(at["loss"]) == losses
         }
+        own = by_key.get(key, tests.iloc[:0])
+        p_of = {(r.step, *sorted((r.a, r.b))): r.p_holm for r in own.itertuples()}
+        ahead = _ahead(own, alpha)
+        firsts = {s: o[0] for s, o in orders.items()}
+        p_best = {s: p_of.get((s, *sorted(o[:2])), np.nan) if len(o) > 1 else np.nan for s, o in orders.items()}
+        significant = {
+            s: firsts[s] if (firsts[s], o[1]) in ahead.get(s, set()) else "-" for s, o in orders.items() if len(o) > 1
+        }
+        best_flips = any(
+            (firsts[s1], firsts[s2]) in ahead.get(s1, set()) and (firsts[s2], firsts[s1]) in ahead.get(s2, set())
+            for s1 in orders
+            for s2 in orders
+        )
         rankings = list(orders.values())
         rows.append(
             {
@@ -148,8 +227,13 @@ def budget_ranking(table: pd.DataFrame) -> pd.DataFrame:
                 "steps": ";".join(map(str, orders)),
                 "best": ";".join(f"{s}:{o[0]}" for s, o in orders.items()),
                 "ranking": ";".join(f"{s}:{'>'.join(o)}" for s, o in orders.items()),
-                "best_changes": len({o[0] for o in rankings}) > 1,
-                "ranking_changes": len({tuple(o) for o in rankings}) > 1,
+                "n_seeds": int(own["n"].min()) if len(own) else int(block["n_seeds"].min()),
+                "p_holm": ";".join(f"{s}:{p:.3g}" if np.isfinite(p) else f"{s}:n/a" for s, p in p_best.items()),
+                "significant_best": ";".join(f"{s}:{w}" for s, w in significant.items()),
+                "best_changes": best_flips,
+                "ranking_changes": _reverses(ahead),
+                "best_changes_in_means": len({o[0] for o in rankings}) > 1,
+                "ranking_changes_in_means": len({tuple(o) for o in rankings}) > 1,
             }
         )
     return pd.DataFrame(rows, columns=[*VIEW, "metric", *RANKING_COLUMNS])
@@ -192,12 +276,14 @@ def plot_budget(
     labels: dict[str, str] | None = None,
     baselines: pd.DataFrame | None = None,
 ) -> None:
-    """Each metric (rows) against the step, one line per loss (in its ``loss_palette`` colour, named as
-    ``labels`` says: ``health_labels``), one column per (dataset, model, scale); ``baselines``
-    (``baseline_means``) a dashed line per untrained baseline of the panel's dataset and scale."""
+    """Each metric (rows) against the step, one line per loss (the mean over seeds of the runs' means
+    over images, a band for the seeds' range; in its ``loss_palette`` colour, named as ``labels``
+    says: ``health_labels``), one column per (dataset, model, scale); ``baselines``
+    (``baseline_means``) a dashed line per untrained baseline of the panel's dataset and scale. A log
+    step axis where the budgets span a factor of 10 or more (1e3, 1e4, 1e5: evenly spaced)."""
     labels = labels or {}
     baselines = baselines if baselines is not None else baseline_means([])
-    data = curves(table)
+    data = table.copy()
     data["view"] = data["dataset"] + " / " + data["model"] + " / x" + data["scale"].astype(str)
     names = [*data["loss"], *(baselines["model"] + " (baseline)")]
     palette = {labels.get(n, n): colour for n, colour in loss_palette(names).items()}
@@ -212,6 +298,7 @@ def plot_budget(
         col="view",
         kind="line",
         marker="o",
+        errorbar=("pi", 100),  # the band spans the seeds (min to max); the line is their mean
         hue_order=hue_order,
         palette={n: palette[n] for n in hue_order},
         facet_kws={"sharey": "row", "sharex": False},
@@ -219,10 +306,16 @@ def plot_budget(
         aspect=1.4,
         legend=False,
     )
-    if data["step"].max() >= 100 * data["step"].min():  # budgets over orders of magnitude: 1e3, 1e4, 1e5
+    if data["step"].min() > 0 and data["step"].max() >= 10 * data["step"].min():
         grid.set(xscale="log")
     grid.set_titles("{row_name} | {col_name}")
     grid.set_axis_labels("training step", "mean over images and seeds")
+    grid.figure.suptitle(
+        "Budget: lines are means over seeds, bands their range; tables/budget_ranking.csv says where the "
+        "order of the losses changes significantly",
+        y=1.02,
+        size=9,
+    )
     handles = [Line2D([], [], color=palette[n], marker="o", label=n) for n in hue_order]
     handles += list(_baseline_lines(grid, data, baselines, palette).values())
     grid.figure.legend(handles=handles, title="loss", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
@@ -232,14 +325,20 @@ def plot_budget(
 
 
 def write_budget(
-    step_metrics: list, final_metrics: list, record_paths: list, out: dict[str, str | Path], baselines: list = ()
+    step_metrics: list,
+    final_metrics: list,
+    record_paths: list,
+    out: dict[str, str | Path],
+    baselines: list = (),
+    alpha: float = ALPHA,
 ) -> None:
-    """``srloss budget``: budget.csv (``out["table"]``), budget_ranking.csv and the figures, with the
-    untrained baselines' metrics.csv (``baselines``) as reference lines in the figure."""
+    """``srloss budget``: budget.csv (``out["table"]``), budget_ranking.csv (significance at
+    ``alpha``, evaluation.alpha) and the figures, with the untrained baselines' metrics.csv
+    (``baselines``) as reference lines in the figure."""
     records = load_records(record_paths)
     table = budget_table(step_metrics, final_metrics, records)
     use_study_losses(run[2] for run in records)  # each loss in its colour of the aggregate figures
-    for key, frame in (("table", table), ("ranking", budget_ranking(table))):
+    for key, frame in (("table", table), ("ranking", budget_ranking(table, alpha))):
         with atomic_path(Path(out[key])) as tmp:
             frame.to_csv(tmp, index=False)
     if table.empty:  # the tables keep their header; the figures say why they have no curve
