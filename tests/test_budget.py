@@ -375,6 +375,29 @@ def test_a_study_with_steps_evaluates_and_plots_the_budget(tmp_path):
     ranking = pd.read_csv(results / "tables/budget_ranking.csv")
     assert len(ranking) == 3 and set(ranking["steps"]) == {"2;4"}
     assert (results / "figures/budget.png").stat().st_size > 0 and (results / "figures/budget.pdf").is_file()
+    # the verdict says whether the winners hold across budgets (one seed: nothing is confirmed)
+    across = "Across training budgets (steps 2, 4; paired t over seeds, Holm-adjusted): no loss is significantly best"
+    assert across in (results / "tables/verdict.md").read_text()
+    assert across in (results / "report/front.rst").read_text()
+
+
+def test_the_verdict_says_whether_the_winner_holds_across_budgets():
+    from srloss.report.landing import budget_sentence
+
+    rows = pd.DataFrame(
+        {
+            "metric": ["psnr_y", "ssim_y", "mse"],
+            "steps": ["10;100"] * 3,
+            "significant_best": ["10:mse;100:mse", "10:l2;100:l1", "10:mse;100:-"],
+            "best_changes": [False, True, False],
+        }
+    )
+    assert budget_sentence(rows) == (
+        "Across training budgets (steps 10, 100; paired t over seeds, Holm-adjusted): mse is significantly best at "
+        "every step on PSNR Y; the best changes significantly with the budget on SSIM Y (l2 at step 10, l1 at step "
+        "100); no loss is significantly best at every step on MSE."
+    )
+    assert budget_sentence(rows.iloc[:0]) == ""
 
 
 def test_weights_best_makes_the_main_evaluation_use_model_best(tmp_path):

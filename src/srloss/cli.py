@@ -135,6 +135,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         out["root"] = args.root
     if args.description:
         out["description"] = args.description
+    if args.budget_ranking:
+        out["budget_ranking"] = args.budget_ranking
     aggregate(args.metrics, args.config, out)
     return 0
 
@@ -544,6 +546,11 @@ def _add_stage_parsers(sub) -> None:
         "--root", default=None, help="results/<study>: where the per-model tables, statistics and figures go"
     )
     a.add_argument("--description", default=None, help="workflow/report/workflow.rst: ends the report front page")
+    a.add_argument(
+        "--budget-ranking",
+        default=None,
+        help="tables/budget_ranking.csv (evaluation.steps): the verdict across budgets",
+    )
 
 
 def _add_budget(sub) -> None:

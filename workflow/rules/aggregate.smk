@@ -16,6 +16,7 @@ rule aggregate:
         + [f"{cross_dir(run, test_set)}/crops.npz" for run, test_set in CROSS],
         histories=[f"{run_dir(run)}/history.csv" for run in RUNS if run.trained],
         description=f"{workflow.basedir}/workflow/report/workflow.rst",  # ends the report's front page
+        budget_ranking=result("tables/budget_ranking.csv") if config["evaluation"]["steps"] else [],
     output:
         per_image=result("tables/per_image.csv"),
         summary_csv=result("tables/summary.csv"),
@@ -77,9 +78,10 @@ rule aggregate:
         runtime=30,  # minutes
     params:
         config=to_json(result_config(config)),  # execution-only settings (threads, devices) rerun nothing
+        budget=lambda w, input: f"--budget-ranking {input.budget_ranking}" if input.budget_ranking else "",
         code=CODE["aggregate"],
         root=lambda w, output: Path(output.per_image).parents[1],  # results/<study>
     shell:
         "$SRLOSS_PYTHON -m srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"
-        " --figure {output.figure} --provenance {output.provenance} --description {input.description:q} > {log} 2>&1"
+        " --figure {output.figure} --provenance {output.provenance} --description {input.description:q} {params.budget} > {log} 2>&1"

@@ -194,7 +194,8 @@ def _write_verdict(best: pd.DataFrame, paired: pd.DataFrame, config: dict, ctx: 
     lines = verdict_lines(best, paired, alpha) or ["No trained run is healthy: no loss can be ranked."]
     for metric, reason in ctx["reasons"].items():  # a metric asked for but not measured says so here too
         lines.append(f"{note_name(metric)}: not measured: {reason}")
-    paragraphs = cell_paragraphs(best, paired, alpha)
+    budget = pd.read_csv(ctx["budget_ranking"]) if ctx.get("budget_ranking") else None
+    paragraphs = cell_paragraphs(best, paired, alpha, budget)
     title = f"Study {config['study']}: which loss is best (healthy runs only; reference {ctx['reference']})"
     stem = ctx["root"] / VERDICT_STEM
     text = "".join(f"## {cell}\n\n{paragraph}\n\n" for cell, paragraph in paragraphs)
@@ -280,6 +281,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         "alpha": config.get("evaluation", {}).get("alpha", 0.05),
         "reference": config.get("evaluation", {}).get("reference", "baseline"),
         "description": out.get("description"),
+        "budget_ranking": out.get("budget_ranking"),  # with evaluation.steps: budget_ranking.csv
         "figures": figures,
     }
     ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])

@@ -194,17 +194,61 @@ def _versus_reference(wins: list, rows: pd.DataFrame, paired: pd.DataFrame, alph
     return out
 
 
-def cell_paragraphs(best: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[tuple[str, str]]:
-    """(title, paragraph) per (dataset, model, scale, test set) of ``best.csv``: own test split first."""
+def _steps(text: str) -> dict[int, str]:
+    """``"1000:mse;5000:-"`` (a budget_ranking.csv cell) -> {1000: "mse", 5000: "-"}."""
+    pairs = (item.split(":", 1) for item in str(text).split(";") if ":" in item)
+    return {int(step): value for step, value in pairs}
+
+
+def budget_sentence(rows: pd.DataFrame) -> str:
+    """Whether the winners hold across training budgets, from one cell's ``budget_ranking.csv`` rows
+    (one per metric; ``report.budget.budget_ranking``): per metric, the loss significantly best at
+    every step, a best that changes significantly with the budget, or neither."""
+    if rows.empty:
+        return ""
+    holds, changes, unclear = [], [], []
+    for _, row in rows.iterrows():
+        winners = _steps(row["significant_best"])
+        if bool(row["best_changes"]):
+            at = ", ".join(f"{loss} at step {step}" for step, loss in winners.items() if loss != "-")
+            changes.append(f"{_name(row['metric'])} ({at})")
+        elif winners and len(set(winners.values())) == 1 and "-" not in winners.values():
+            holds.append((next(iter(winners.values())), _name(row["metric"])))
+        else:
+            unclear.append(_name(row["metric"]))
+    steps = sorted({int(step) for text in rows["steps"].astype(str) for step in text.split(";") if step.isdigit()})
+    parts = [
+        f"{loss} is significantly best at every step on {_listing([m for w, m in holds if w == loss])}"
+        for loss in dict.fromkeys(w for w, _ in holds)
+    ]
+    if changes:
+        parts.append(f"the best changes significantly with the budget on {_listing(changes)}")
+    if unclear:
+        parts.append(f"no loss is significantly best at every step on {_listing(unclear)}")
+    listed = ", ".join(map(str, steps))
+    return f"Across training budgets (steps {listed}; paired t over seeds, Holm-adjusted): {'; '.join(parts)}."
+
+
+def cell_paragraphs(
+    best: pd.DataFrame, paired: pd.DataFrame, alpha: float, budget: pd.DataFrame | None = None
+) -> list[tuple[str, str]]:
+    """(title, paragraph) per (dataset, model, scale, test set) of ``best.csv``: own test split
+    first; with ``budget`` (budget_ranking.csv, evaluation.steps) the own test split's paragraph
+    ends with whether its winners hold across budgets (``budget_sentence``)."""
     if best.empty:
         return []
     flagged = best.assign(_cross=best["test_set"] != best["dataset"])
     out = []
-    for (dataset, model, scale, _, test_set), rows in flagged.groupby(
+    for (dataset, model, scale, cross, test_set), rows in flagged.groupby(
         ["dataset", "model", "scale", "_cross", "test_set"], sort=True
     ):
         where = dataset if test_set == dataset else f"{dataset} → {test_set}"
-        out.append((f"{where} / {model} / x{int(scale)}", cell_paragraph(rows.drop(columns="_cross"), paired, alpha)))
+        paragraph = cell_paragraph(rows.drop(columns="_cross"), paired, alpha)
+        if budget is not None and len(budget) and not cross:
+            here = budget[(budget["dataset"] == dataset) & (budget["model"] == model) & (budget["scale"] == scale)]
+            if sentence := budget_sentence(here):
+                paragraph = f"{paragraph} {sentence}"
+        out.append((f"{where} / {model} / x{int(scale)}", paragraph))
     return out
 
 
