@@ -6,8 +6,8 @@ For each figure of ``srloss.report.landing.FIGURES`` it takes the first file its
 under ``results/<study>/figures/`` and writes a copy at most 360 px on its longer side into docs/figures/ under
 the figure's ``thumbnail`` name; figures the study did not draw (budget curves without
 ``evaluation.steps``) are listed as skipped. The committed thumbnails come from the tiny
-two-seed study of tests/test_report.py (ESPCN x2, MSE and L1, 20 steps): they show the layout,
-not a result.
+one-seed study of tests/test_report.py (ESPCN x2, MSE and L1, 20 steps, two test images): they
+show the layout, not a result (one seed: no band in the training curves).
 """
 
 from __future__ import annotations
