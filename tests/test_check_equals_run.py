@@ -131,8 +131,9 @@ def _planned_by_snakemake(result: subprocess.CompletedProcess) -> dict[str, int]
         DEMO,
         _edit("evaluation.steps", [100, 200]),
         _edit("datasets.faces", {"source": "packaged", "splits": {"test": ["astronaut", "moon"]}}),
+        _edit("losses.l1", {"terms": [{"name": "l1"}], "tune": {"lr": [1.0e-4, 1.0e-3]}}),
     ],
-    ids=["demo", "budget-steps", "test-set"],
+    ids=["demo", "budget-steps", "test-set", "tuned-loss"],
 )
 def test_check_lists_exactly_the_jobs_snakemake_plans(tmp_path, config):
     from srloss.cli import planned_jobs

@@ -233,6 +233,8 @@ def test_stage_modules_follow_imports():
         "srloss.report.aggregate",
         "srloss.report.paths",
         "srloss.report.stats",
+        "srloss.report.selection",  # the tuned losses' selection
+        "srloss.tuning",  # what a grid point is (pure: no registry)
         "srloss.errors",
         "srloss.evaluation",
         "srloss.evaluation.settings",  # evaluation.figures' settings (FigureSettings)

@@ -137,7 +137,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         out["description"] = args.description
     if args.budget_ranking:
         out["budget_ranking"] = args.budget_ranking
-    aggregate(args.metrics, args.config, out)
+    aggregate(args.metrics, args.config, out, val_paths=args.val_metrics)
     return 0
 
 
@@ -264,6 +264,7 @@ def planned_jobs(study, torch_home: str | Path | None = None) -> Counter:
             "evaluate": len(runs),
             "evaluate_on": len(study.cross_evaluations()),
             "evaluate_step": len(trained) * len(steps),
+            "evaluate_val": sum(study.is_tuned(r.loss) for r in trained),  # losses.<name>.tune
             "aggregate": 1,
             "budget": 1 if steps else 0,
             "all": 1,
@@ -325,6 +326,7 @@ def grid_summary(study) -> list[str]:
         f"{sum(study.is_trained(m) for m in study.models)} trained models x {len(config['losses'])} losses x "
         f"{len(config['scales'])} scales x {len(config['seeds'])} seeds; "
         f"{len(runs) - len(trained)} untrained baselines)",
+        *_tuning_lines(config["losses"]),
         "jobs: " + ", ".join(f"{rule} {n}" for rule, n in jobs.items()) + f" (total {sum(jobs.values())})",
         "tested on: " + "; ".join(f"{d} -> {', '.join(study.test_sets(d))}" for d in study.training_datasets()),
         "dataset archives to fetch: " + (", ".join(archives) or "none"),
@@ -332,6 +334,18 @@ def grid_summary(study) -> list[str]:
         + (", ".join(missing) or "none")
         + (f" (cached already: {', '.join(cached)})" if cached else ""),
         training_estimate(study),
+    ]
+
+
+def _tuning_lines(losses: dict) -> list[str]:
+    """One line per tuned loss (losses.<name>.tune): its grid points count as losses above."""
+    from srloss.tuning import tuned_points
+
+    points = tuned_points(losses).values()
+    counts = Counter(entry["loss"] for entry in points)
+    by = {entry["loss"]: entry["select_by"] for entry in points}
+    return [
+        f"tuned: {loss}: {n} grid points, selected on the validation split by {by[loss]}" for loss, n in counts.items()
     ]
 
 
@@ -534,6 +548,10 @@ def _add_stage_parsers(sub) -> None:
     e.add_argument(
         "--max-batch-pixels", dest="max_pixels", type=int, default=None, help="overrides evaluation.max_batch_pixels"
     )
+    _add_aggregate(sub)
+
+
+def _add_aggregate(sub) -> None:
     a = sub.add_parser("aggregate", help="summary tables, statistics and figures from every run's per-image metrics")
     a.set_defaults(func=cmd_aggregate)
     a.add_argument(
@@ -550,6 +568,12 @@ def _add_stage_parsers(sub) -> None:
         "--budget-ranking",
         default=None,
         help="tables/budget_ranking.csv (evaluation.steps): the verdict across budgets",
+    )
+    a.add_argument(
+        "--val-metrics",
+        nargs="+",
+        default=[],
+        help="<run>/val/metrics.csv of every grid point of a tuned loss (losses.<name>.tune): the selection",
     )
 
 

@@ -6,6 +6,7 @@ from srloss.study import result_config
 RUNS = study.runs()
 VIEWS = study.trained_views()
 CROSS = study.cross_evaluations()  # (run, test set) pairs of datasets.<name>.test_on
+TUNED = [run for run in RUNS if study.is_tuned(run.loss)]  # grid points of tuned losses (evaluate_val)
 
 
 rule aggregate:
@@ -17,6 +18,7 @@ rule aggregate:
         histories=[f"{run_dir(run)}/history.csv" for run in RUNS if run.trained],
         description=f"{workflow.basedir}/workflow/report/workflow.rst",  # ends the report's front page
         budget_ranking=result("tables/budget_ranking.csv") if config["evaluation"]["steps"] else [],
+        val_metrics=[f"{run_dir(run)}/val/metrics.csv" for run in TUNED],  # the tuned losses' selection
     output:
         per_image=result("tables/per_image.csv"),
         summary_csv=result("tables/summary.csv"),
@@ -57,12 +59,15 @@ rule aggregate:
             in_report(outputs.grid_stem(d, m, s), "png", "grid.rst", "2. Figures", "Visual comparison")
             for d, m, s in VIEWS
         ],
+        tuning=[result(outputs.TUNING_TABLE)] if TUNED else [],
+        tuning_figure=([in_report(outputs.TUNING_STEM, "png", "tuning.rst", "2. Figures", "Tuning")] if TUNED else []),
         pdfs=[
             f"{RESULTS}/{stem}.pdf"
             for stem in [outputs.metrics_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
             + [outputs.paired_figure_stem(d, m) for d, m in sorted({(d, m) for d, m, _ in VIEWS})]
             + [outputs.grid_stem(d, m, s) for d, m, s in VIEWS]
             + [outputs.PD_STEM, outputs.CURVES_STEM]
+            + ([outputs.TUNING_STEM] if TUNED else [])
             if FIGURES_PDF
         ],
     log:
@@ -79,9 +84,10 @@ rule aggregate:
     params:
         config=to_json(result_config(config)),  # execution-only settings (threads, devices) rerun nothing
         budget=lambda w, input: f"--budget-ranking {input.budget_ranking}" if input.budget_ranking else "",
+        val=lambda w, input: f"--val-metrics {' '.join(input.val_metrics)}" if input.val_metrics else "",
         code=CODE["aggregate"],
         root=lambda w, output: Path(output.per_image).parents[1],  # results/<study>
     shell:
         "$SRLOSS_PYTHON -m srloss aggregate --config {params.config:q} --metrics {input.metrics} --root {params.root}"
         " --per-image {output.per_image} --summary-csv {output.summary_csv} --summary-md {output.summary_md}"
-        " --figure {output.figure} --provenance {output.provenance} --description {input.description:q} {params.budget} > {log} 2>&1"
+        " --figure {output.figure} --provenance {output.provenance} --description {input.description:q} {params.budget} {params.val} > {log} 2>&1"

@@ -340,6 +340,18 @@ def evaluate_inputs(wildcards):
 
 
 @rule_function
+def val_inputs(wildcards):
+    """evaluate_val: the run's weights (as evaluate_inputs) and the validation shard, for a grid point
+    of a tuned loss only (losses.<name>.tune)."""
+    if not study.is_tuned(wildcards.loss):
+        raise ValueError(f"loss {wildcards.loss!r} is not tuned: its runs are not evaluated on the validation split")
+    inputs = evaluate_inputs(wildcards)
+    inputs["val"] = f"{RESULTS}/data/{wildcards.dataset}/x{wildcards.scale}/val.h5"
+    del inputs["test"]
+    return inputs
+
+
+@rule_function
 def evaluation_json(wildcards):
     return _evaluation_json(wildcards.dataset)
 

@@ -51,3 +51,33 @@ use rule evaluate as evaluate_on with:
         code=code_of("evaluate"),
         evaluation=evaluation_on_json,
         checkpoint=rule_function(lambda w, input: f"--checkpoint {input.model}" if "model" in input.keys() else ""),
+
+
+# losses.<name>.tune: each grid point's runs are also measured on the validation split, where the
+# aggregate job selects among the points (srloss.report.selection); the test split never selects.
+rule evaluate_val:
+    input:
+        unpack(val_inputs),
+    output:
+        metrics=run_file("val/metrics.csv"),
+        record=run_file("val/eval.json"),
+    log:
+        result(f"logs/evaluate_val/{RUN_ID}.log"),
+    benchmark:
+        result(f"benchmarks/evaluate_val/{RUN_ID}.tsv")
+    conda:
+        "../../envs/srloss.yaml"
+    threads: 1
+    resources:
+        gpu=evaluation_gpus,
+        cpus_per_task=cpus,
+        mem_mb=8000,  # as evaluate
+        runtime=60,  # minutes
+    params:
+        spec=run_spec_json,
+        code=code_of("evaluate"),
+        evaluation=evaluation_json,
+    shell:
+        "$SRLOSS_EVAL_LAUNCH_{resources.gpu} $SRLOSS_PYTHON -m srloss evaluate --spec {params.spec:q} --checkpoint {input.model}"
+        " --test-shard {input.val} --evaluation {params.evaluation:q} --threads {threads}"
+        " $SRLOSS_EVAL_EXECUTION_{resources.gpu} --metrics {output.metrics} --record {output.record} > {log} 2>&1"

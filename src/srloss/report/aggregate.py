@@ -21,8 +21,10 @@ import pandas as pd
 
 from srloss import provenance
 from srloss.atomic import atomic_path, write_text
+from srloss.errors import UserError
 from srloss.evaluation.settings import FigureSettings
 from srloss.metrics import column_metric, columns_of, find_column, hidden_columns, note_name, with_role
+from srloss.report import selection
 from srloss.report.figures import (
     _save,
     _style,
@@ -62,6 +64,8 @@ from srloss.report.paths import (
     PD_STEM,
     STALE_DIR,
     STUDY_TABLES,
+    TUNING_STEM,
+    TUNING_TABLE,
     VERDICT_STEM,
     grid_stem,
     metrics_figure_stem,
@@ -87,6 +91,7 @@ from srloss.report.tables import (
     to_markdown_table,
     verdict_lines,
 )
+from srloss.tuning import tuned_points
 
 __all__ = [
     "aggregate",
@@ -167,7 +172,9 @@ def _write_view(per_image: pd.DataFrame, best: pd.DataFrame, view_key: tuple, ct
     shown_best = view_best[view_best["metric"].isin(shown)]
     notes = merge_notes(
         {
-            t: _view_notes(table, reasons, shown) + evidence_notes(shown_best[shown_best["test_set"] == t], alpha)
+            t: _view_notes(table, reasons, shown)
+            + evidence_notes(shown_best[shown_best["test_set"] == t], alpha)
+            + selection.selection_notes(ctx["tuning"], dataset, model, scale)
             for t, table, _ in groups
         }
     )
@@ -257,14 +264,37 @@ def _write_long(per_image: pd.DataFrame, path: Path) -> None:
             long_rows(per_image, per_image).to_csv(f, index=False)
 
 
-def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str | Path]) -> pd.DataFrame:
+def _select_tuned(per_image: pd.DataFrame, config: dict, val_paths: list, root: Path | None):
+    """With tuned losses (``losses.<name>.tune``): each cell's grid point selected on the validation
+    split (``srloss.report.selection``), tables/tuning.csv, and ``per_image`` reduced to the selected
+    points under their losses' names; else ``per_image`` as it is and no selection."""
+    points = tuned_points(config.get("losses", {}))
+    if not points:
+        return per_image, None
+    if not val_paths:
+        raise UserError(
+            f"aggregate: losses {', '.join(sorted({p['loss'] for p in points.values()}))} are tuned "
+            "(losses.<name>.tune) but no validation metrics were given (--val-metrics)"
+        )
+    table = selection.select(selection.load_validation(val_paths), points)
+    if root is not None:
+        selection.write_table(table, root / TUNING_TABLE)
+    return selection.apply_selection(per_image, table, points), table
+
+
+def aggregate(
+    metric_paths: list[str | Path], config: dict, out: dict[str, str | Path], val_paths: list | None = None
+) -> pd.DataFrame:
     """Write every table and figure of the study.
 
     ``out`` names the spine's files (per_image, summary_csv, summary_md, figure, provenance) and
     ``root`` (results/<study>), under which the files named by the ``*_stem`` functions and
     ``STUDY_TABLES`` are written. Only healthy runs (``healthy``) are ranked or named best.
+    ``val_paths``: the validation metrics of the tuned losses' grid points (``_select_tuned``).
     """
-    per_image = load_metrics(metric_paths)
+    every_point = load_metrics(metric_paths)
+    root = Path(out["root"]) if "root" in out else None
+    per_image, tuned = _select_tuned(every_point, config, val_paths or [], root)
     summary = summarise(per_image)
     reasons = missing_reasons(per_image)
     figures = FigureSettings.from_dict(config.get("evaluation", {}).get("figures"))
@@ -283,6 +313,7 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
         "description": out.get("description"),
         "budget_ranking": out.get("budget_ranking"),  # with evaluation.steps: budget_ranking.csv
         "figures": figures,
+        "tuning": tuned,  # the tuned losses' selection (tables/tuning.csv), or None
     }
     ranked = healthy(per_image[per_image["loss"] != BASELINE_LOSS])
     dirs = directions(metrics)
@@ -299,8 +330,11 @@ def aggregate(metric_paths: list[str | Path], config: dict, out: dict[str, str |
     tables = [_write_view(per_image, best, view_key, ctx) for view_key in trained_views(per_image)]
     _write_verdict(best, paired, config, ctx, tables)
     _write_study_figures(per_image, summary, ctx)
+    if tuned is not None:
+        _save(selection.plot_tuning(tuned, every_point), ctx["root"], TUNING_STEM, figures.pdf)
     budget = bool(config.get("evaluation", {}).get("steps"))
-    set_aside_stale(ctx["root"], study_outputs(trained_views(per_image), budget, figures.pdf))
+    expected = study_outputs(trained_views(per_image), budget, figures.pdf, tuned=tuned is not None)
+    set_aside_stale(ctx["root"], expected)
     return summary
 
 

@@ -81,6 +81,14 @@ FIGURES = [
         "every budget.",
         "budget.png",
     ),
+    Figure(
+        "Tuning",
+        "tuning",
+        "with losses.<name>.tune: per cell, every grid point's validation score (mean over seeds, bar: "
+        "their SD; the selected point circled), and, where a term's weight was swept, the test split's "
+        "distortion against perception over that weight: the trade-off the weight buys.",
+        "tuning.png",
+    ),
 ]
 
 

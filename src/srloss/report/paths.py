@@ -34,6 +34,7 @@ STUDY_TABLES = ["tables/summary_stats.csv", "tables/comparisons.csv", "tables/be
 SPINE = ["tables/per_image.csv", "tables/summary.csv", "tables/summary.md", "figures/psnr_ssim.png"]
 PROVENANCE = "tables/provenance.json"
 BUDGET_FILES = ["tables/budget.csv", "tables/budget_ranking.csv", "figures/budget.png", "figures/budget.pdf"]
+TUNING_TABLE, TUNING_STEM = "tables/tuning.csv", "figures/tuning"  # losses.<name>.tune (srloss.report.selection)
 STALE_DIR = "stale"  # where outputs that no longer belong to the study are moved (set_aside_stale)
 
 
@@ -42,14 +43,15 @@ def figure_formats(pdf: bool) -> tuple[str, ...]:
     return ("png", "pdf") if pdf else ("png",)
 
 
-def study_outputs(views: list[tuple[str, str, int]], budget: bool, pdf: bool = True) -> set[str]:
+def study_outputs(views: list[tuple[str, str, int]], budget: bool, pdf: bool = True, tuned: bool = False) -> set[str]:
     """Every file the aggregate (and, with ``budget``, the budget) rule writes for a study whose
     trained (dataset, model, scale) views are ``views``, relative to ``results/<study>/``; the
-    figures' PDFs with ``pdf`` (``evaluation.figures.pdf``)."""
+    figures' PDFs with ``pdf`` (``evaluation.figures.pdf``); the tuning table and figure with ``tuned``."""
     pairs = sorted({(d, m) for d, m, _ in views})
     files = {*SPINE, PROVENANCE, *STUDY_TABLES, f"{VERDICT_STEM}.md", f"{VERDICT_STEM}.html", LANDING}
     files |= {f"{table_stem(d, m, s)}.{ext}" for d, m, s in views for ext in ("csv", "md", "tex", "html")}
-    stems = [PD_STEM, CURVES_STEM, *(grid_stem(d, m, s) for d, m, s in views)]
+    stems = [PD_STEM, CURVES_STEM, *(grid_stem(d, m, s) for d, m, s in views), *([TUNING_STEM] if tuned else [])]
+    files |= {TUNING_TABLE} if tuned else set()
     stems += [f(d, m) for d, m in pairs for f in (metrics_figure_stem, paired_figure_stem)]
     files |= {f"{stem}.{ext}" for stem in stems for ext in figure_formats(pdf)}
     budget_files = {f for f in BUDGET_FILES if pdf or not f.endswith(".pdf")}

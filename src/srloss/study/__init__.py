@@ -4,6 +4,7 @@ One entry point, ``load_study``, used by the Snakefile, ``srloss check`` and the
 
     read (``loading``: YAML files merged, ``--config`` overrides on top)
     -> schema (``schema``: structure and types, one line per error; every default filled)
+    -> tuning (``tuning``: each tuned loss becomes one loss per point of its grid)
     -> checks (``checks``: names, options, scales, cross-key rules, files on disk)
     -> ``Study`` (``grid``: the runs, their specs, what each job's identity is made of).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from srloss import tuning
 from srloss.errors import ConfigError
 from srloss.study.checks import BASELINE_LOSS, check_config, check_dataset_files, is_test_set, run_length
 from srloss.study.grid import EXECUTION_ONLY, Run, Study, result_config, to_json
@@ -58,4 +60,4 @@ def load_study(
         configfiles = [configfiles]
     config = read_config(list(configfiles), overrides)
     check_schema(config, schema)
-    return Study(config, cache_dir=cache_dir)
+    return Study(tuning.expand(config), cache_dir=cache_dir)  # a tuned loss becomes its grid points

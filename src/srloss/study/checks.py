@@ -12,6 +12,7 @@ import difflib
 import math
 from collections.abc import Mapping
 
+from srloss import tuning
 from srloss.data.settings import DegradationSettings
 from srloss.data.sources import SOURCES, SPLITS, DatasetError, check_files, dataset_frames, patch_at
 from srloss.errors import ConfigError, UserError
@@ -267,11 +268,26 @@ def _check_evaluation(config: dict) -> None:
                 f"{', '.join(config['datasets'])}"
             )
     reference = evaluation.get("reference", "baseline")
-    if reference != "baseline" and reference not in config["losses"]:
+    losses = tuning.loss_names(config["losses"])  # a tuned loss by its own name, not its grid points
+    if reference != "baseline" and reference not in losses:
         raise ConfigError(
             f"config key evaluation.reference: {reference!r} is neither 'baseline' nor a loss of the study; "
-            f"valid choices: baseline, {', '.join(config['losses'])}"
+            f"valid choices: baseline, {', '.join(losses)}"
         )
+    _check_tuning(config)
+
+
+def _check_tuning(config: dict) -> None:
+    """A tuned loss selects by a column that the study's metrics write (``srloss.tuning``)."""
+    from srloss.metrics import selected_metrics
+
+    written = [c.name for m in selected_metrics(config["evaluation"]) for c in m.known_columns() if not c.hidden]
+    for point in tuning.tuned_points(config["losses"]).values():
+        if point["select_by"] not in written:
+            raise ConfigError(
+                f"config key losses.{point['loss']}.{tuning.KEY}.select_by: {point['select_by']!r} is no column "
+                f"that the study's metrics (evaluation.metrics) write; valid choices: {', '.join(written)}"
+            )
 
 
 def _check_init_from(losses: dict) -> None:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from srloss import tuning
 from srloss.data.sources import SPLITS
 from srloss.evaluation.settings import EXECUTION_KEYS as EVALUATION_EXECUTION_KEYS
 from srloss.losses import LOSS_TERMS
@@ -219,6 +220,11 @@ class Study:
                 spec["save_steps"] = sorted(steps)
             self._loss_specs[name] = spec
         return self._loss_specs[name]
+
+    def is_tuned(self, loss: str) -> bool:
+        """Whether ``loss`` is a grid point of a tuned loss (``srloss.tuning``): its runs are
+        also evaluated on the validation split, where the aggregate job selects among the points."""
+        return tuning.TUNED in self.config["losses"].get(loss, {})
 
     def is_adversarial(self, loss: str) -> bool:
         return any(t["name"] == "adversarial" for t in self.config["losses"][loss]["terms"])

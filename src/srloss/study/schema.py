@@ -69,6 +69,7 @@ def _models() -> dict:
 
 
 def _losses() -> dict:
+    from srloss import tuning
     from srloss.losses import LOSS_TERMS
 
     term = {
@@ -114,6 +115,7 @@ def _losses() -> dict:
                     "e.g. PSNR-oriented pre-training before a GAN run."
                 ),
             },
+            tuning.KEY: tuning.SCHEMA,
         },
     }
     return _named("loss", entry, "Losses to compare, each a weighted sum of terms.")
