@@ -396,3 +396,36 @@ def test_pairwise_tests_holds_one_row_per_pair_with_the_one_pair_numbers():
         assert row.effect_size == pytest.approx(one["effect_size"], nan_ok=True)
     empty = pairwise_tests(_frame({"a": [1.0, 2.0]}), ["dataset"], {"psnr_y": "max"})
     assert empty.empty and "p_value" in empty
+
+
+# --- every comparison at the seed level too ------------------------------------------------------
+
+
+def test_every_pairwise_comparison_carries_its_seed_level_and_adjusted_p():
+    # a is better than b by 1, 2 and -0.5 dB in seeds 0, 1, 2 (same on every image); c is one seed only
+    per_image = _seed_frame({"a": [1.0, 2.0, -0.5], "b": [0.0, 0.0, 0.0]}, n_images=5)
+    table = pairwise_tests(per_image, ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
+    assert (table["loss_a"], table["loss_b"], table["n_seeds"], table["better_in_seeds"]) == ("a", "b", 3, "2/3")
+    assert table["p_seed"] == pytest.approx(sps.ttest_1samp([1.0, 2.0, -0.5], 0).pvalue)
+    assert table["p_hier"] == pytest.approx(max(table["p_seed"], table["p_value"]))
+    assert table["p_hier_holm"] == pytest.approx(table["p_hier"])  # one comparison: Holm changes nothing
+    assert table["method"].startswith("Wilcoxon signed-rank over images")
+
+
+def test_one_seed_gives_no_seed_level_p_and_no_hierarchical_claim():
+    per_image = _seed_frame({"a": [1.0], "b": [0.0]}, n_images=6)
+    row = pairwise_tests(per_image, ["dataset", "model", "scale"], {"psnr_y": "max"}).iloc[0]
+    assert row["n_seeds"] == 1 and row["better_in_seeds"] == "1/1"
+    assert math.isnan(row["p_seed"]) and math.isnan(row["p_hier"]) and math.isnan(row["p_hier_holm"])
+
+
+def test_the_comparison_with_the_baseline_pairs_every_seed_with_its_one_run():
+    from srloss.report.stats import paired_vs_reference
+
+    per_image = _seed_frame({"l1": [1.0, 1.5, 0.2], "baseline": [0.0]}, n_images=4)
+    row = paired_vs_reference(per_image, ["dataset", "model", "scale"], {"psnr_y": "max"}, "baseline").iloc[0]
+    assert (row["loss"], row["n_seeds"], row["better_in_seeds"]) == ("l1", 3, "3/3")
+    assert row["p_seed"] == pytest.approx(sps.ttest_1samp([1.0, 1.5, 0.2], 0).pvalue)
+    assert row["p_hier"] == pytest.approx(max(row["p_value"], row["p_seed"]))
+    assert bool(row["better_across_seeds"]) == (row["p_hier_holm"] < 0.05)
+    assert row["method"] == "paired t over images (seed-averaged) + paired t over seeds"

@@ -177,7 +177,8 @@ def cell_paragraph(rows: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> st
 
 
 def _versus_reference(wins: list, rows: pd.DataFrame, paired: pd.DataFrame, alpha: float) -> list[str]:
-    """One sentence per winning loss: the metrics on which it beats / trails the reference."""
+    """One sentence per winning loss: the metrics on which it beats / trails the reference over
+    images (with the seeds in which it is better), then which of its gains hold at the seed level."""
     if paired.empty or not wins:
         return []
     keys = [k for k in ("dataset", "test_set", "model", "scale") if k in paired and k in rows]
@@ -188,7 +189,8 @@ def _versus_reference(wins: list, rows: pd.DataFrame, paired: pd.DataFrame, alph
         mine = here[here["loss"] == loss]
         if mine.empty:
             continue
-        better = [_name(m) for m in mine.loc[mine["better"].astype(bool), "metric"]]
+        won = mine[mine["better"].astype(bool)]
+        better = [_with_seeds(r) for _, r in won.iterrows()]
         worse = [_name(r["metric"]) for _, r in mine.iterrows() if r["p_holm"] < alpha and r["gain"] < 0]
         reference = str(mine["reference"].iloc[0])
         parts = []
@@ -198,8 +200,29 @@ def _versus_reference(wins: list, rows: pd.DataFrame, paired: pd.DataFrame, alph
             parts.append(f"is worse than {reference} on {_listing(worse)}")
         if not parts:
             parts.append(f"does not significantly differ from {reference} on any metric")
-        out.append(f"Against the reference, {loss} {' and '.join(parts)} (Holm-adjusted paired tests).")
+        sentence = f"Against the reference, {loss} {' and '.join(parts)} (Holm-adjusted paired tests over images)"
+        out.append(sentence + _seed_level_clause(won, reference) + ".")
     return out
+
+
+def _with_seeds(row: pd.Series) -> str:
+    """ "PSNR Y (better in 2/2 seeds)": a metric and the seeds in which the loss beats the reference."""
+    seeds = row.get("better_in_seeds")
+    return (
+        f"{_name(row['metric'])} (better in {seeds} seeds)"
+        if isinstance(seeds, str) and seeds
+        else _name(row["metric"])
+    )
+
+
+def _seed_level_clause(won: pd.DataFrame, reference: str) -> str:
+    """Which of the gains over the reference also hold across seeds (``better_across_seeds``: the
+    larger of the image- and seed-level p, Holm-adjusted); nothing where fewer than 2 seeds ran."""
+    if won.empty or "better_across_seeds" not in won or not (won["n_seeds"].fillna(0) >= 2).any():
+        return ""
+    held = [_name(m) for m in won.loc[won["better_across_seeds"].astype(bool), "metric"]]
+    where = f"on {_listing(held)}" if held else "on none of them"
+    return f"; across seeds too (paired t over seeds, Holm-adjusted) {where}"
 
 
 def _steps(text: str) -> dict[int, str]:

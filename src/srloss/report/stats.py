@@ -30,6 +30,10 @@ MAX, MIN, ZERO = "max", "min", "zero"
 
 # The columns of each table below after the group's: a table with nothing in it keeps its header.
 TEST_COLUMNS = "metric loss_a loss_b n n_nonzero median_diff effect_size statistic p_value".split()
+# the seed level of every pairwise and reference comparison (``seed_level``), after the image-level test
+SEED_LEVEL_COLUMNS = "method n_seeds better_in_seeds p_seed p_hier".split()
+IMAGE_METHOD = "Wilcoxon signed-rank over images (seed-averaged) + paired t over seeds"
+PAIRED_METHOD = "paired t over images (seed-averaged) + paired t over seeds"
 BEST_COLUMNS = (
     "metric direction best best_mean runner_up runner_up_mean "
     "n p_value p_holm effect_size significant can_reach_alpha n_required"
@@ -208,14 +212,31 @@ def _sign_flip_p(positive: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return np.clip(np.minimum(less, greater) * 2, 0.0, 1.0)
 
 
+def seed_level(runs: pd.DataFrame, a: list[str], b: list | np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """The seed level of comparisons a[i] vs b[i] on ``runs``, a (seed, image) x loss table of
+    scores (``seed_scores``): per seed D_s = the mean over images of a's score minus b's (b a loss
+    name, or per row of ``runs`` a reference score array), then a paired t over the seeds
+    (``p_seed``), the seeds in which a is better ("2/3"), and ``p_hier``, filled by the caller."""
+    x = runs[list(a)].to_numpy(dtype=np.float64)
+    y = np.stack([runs[n].to_numpy(dtype=np.float64) if isinstance(n, str) else n for n in b], axis=1)
+    seeds = pd.DataFrame(x - y).groupby(runs.index.get_level_values("seed").to_numpy()).mean().to_numpy().T
+    test = paired_differences(seeds, np.zeros_like(seeds))
+    ran = np.isfinite(seeds).sum(axis=1)
+    better = [f"{w}/{n}" if n else "" for w, n in zip((seeds > 0).sum(axis=1), ran)]
+    return {"method": method, "n_seeds": ran, "better_in_seeds": better, "p_seed": test["p_value"]}
+
+
 def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str, str]) -> pd.DataFrame:
-    """Wilcoxon test for every pair of losses within each group, per metric (paired by image).
+    """Every pair of losses within each group, per metric: the Wilcoxon test over images (values
+    averaged over seeds) and the seed level (``seed_level``: paired t over the seeds' mean
+    differences, the seeds in which ``loss_a`` is better); ``p_hier`` = the larger p, Holm-adjusted
+    over the whole table (``p_hier_holm``; ``p_holm``: the image-level p's own adjustment).
 
     Values are direction-adjusted first (``score``), so a positive effect size or median
     difference means ``loss_a`` is better. The pairs of one group and metric are one batch
     (``wilcoxon_rows``).
     """
-    frames = []
+    frames, seeded = [], {}
     for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
         losses = sorted(c for c in block.columns if block[c].notna().any())
         if len(losses) < 2:
@@ -224,11 +245,24 @@ def pairwise_tests(per_image: pd.DataFrame, group: list[str], metrics: dict[str,
         a, b = np.triu_indices(len(losses), 1)  # the order of itertools.combinations
         names = np.array(losses, dtype=object)
         test = wilcoxon_rows(scores[:, a].T, scores[:, b].T)
-        frames.append(
-            pd.DataFrame({**dict(zip(group, key)), "metric": metric, "loss_a": names[a], "loss_b": names[b], **test})
-        )
-    columns = [*group, *TEST_COLUMNS]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+        if metric not in seeded:
+            seeded[metric] = seed_scores(per_image, group, metric, direction)
+        runs = seeded[metric].xs(key, level=list(range(len(group))), drop_level=True)
+        seeds = seed_level(runs, list(names[a]), list(names[b]), IMAGE_METHOD)
+        ids = {**dict(zip(group, key)), "metric": metric, "loss_a": names[a], "loss_b": names[b]}
+        frames.append(pd.DataFrame({**ids, **test, **seeds}))
+    columns = [*group, *TEST_COLUMNS, *SEED_LEVEL_COLUMNS]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return _adjusted(table.reindex(columns=columns))
+
+
+def _adjusted(table: pd.DataFrame) -> pd.DataFrame:
+    """``p_hier`` (the larger of the image- and seed-level p; NaN with fewer than 2 seeds: no seed
+    level, no claim) and the Holm adjustments over the whole table."""
+    table["p_hier"] = np.where(table["n_seeds"].fillna(0) >= 2, table[["p_value", "p_seed"]].max(axis=1), np.nan)
+    table["p_holm"] = holm(table["p_value"])
+    table["p_hier_holm"] = holm(table["p_hier"])
+    return table
 
 
 # --- the best loss: seeds are the unit of replication --------------------------------------------
@@ -530,7 +564,7 @@ def paired_vs_reference(
     (Holm over every row of the returned table). The losses of one group and metric are one batch
     (``paired_differences``).
     """
-    frames = []
+    frames, seeded = [], {}
     for metric, direction, key, block in _metric_blocks(per_image, group, metrics):
         if reference not in block.columns:
             continue
@@ -543,10 +577,24 @@ def paired_vs_reference(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no common image: NaN
             gain = np.nanmean(score(values, direction) - score(ref, direction), axis=1)
+        if metric not in seeded:
+            seeded[metric] = seed_scores(per_image, group, metric, direction)
+        runs = seeded[metric].xs(key, level=list(range(len(group))), drop_level=True)
+        seeds = seed_level(runs, losses, [_reference_scores(runs, reference)] * len(losses), PAIRED_METHOD)
         ids = {**dict(zip(group, key)), "metric": metric, "loss": losses, "reference": reference}
-        frames.append(pd.DataFrame({**ids, **test, "gain": gain}))
-    columns = [*group, *PAIRED_COLUMNS]
-    table = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    table["p_holm"] = holm(table["p_value"])
+        frames.append(pd.DataFrame({**ids, **test, "gain": gain, **seeds}))
+    columns = [*group, *PAIRED_COLUMNS, *SEED_LEVEL_COLUMNS]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    table = _adjusted(table.reindex(columns=columns))
     table["better"] = (table["p_holm"] < alpha) & (table["gain"] > 0)
+    table["better_across_seeds"] = (table["p_hier_holm"] < alpha) & (table["gain"] > 0)
     return table
+
+
+def _reference_scores(runs: pd.DataFrame, reference: str) -> np.ndarray:
+    """The reference's score on each (seed, image) row of ``runs``: its own seed's for a loss, the
+    image's for the untrained baseline (deterministic: it ran once, as seed 0)."""
+    if reference != "baseline":
+        return runs[reference].to_numpy(dtype=np.float64)
+    per_image = runs[reference].groupby(level="image").mean()
+    return per_image.reindex(runs.index.get_level_values("image")).to_numpy(dtype=np.float64)
