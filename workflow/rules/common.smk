@@ -129,13 +129,10 @@ envvars:
 # What each job asks of the scheduler (sbatch under profiles/slurm; --resources locally), decided here
 # and in the rules, from the study: CPUs = the rule's threads (training: training.threads), a GPU only
 # for a job that uses one, and each rule's runtime (minutes) and mem_mb, defaults that a cluster with
-# other limits overrides in its profile (set-resources). docs/cluster.md has the table.
-@rule_function
-def cpus(wildcards, threads):
-    """cpus_per_task: the job's threads, so SLURM gives it exactly the CPUs it runs on."""
-    return threads
-
-
+# other limits overrides in its profile (set-resources). docs/cluster.md has the table. The CPUs need
+# no resource: without cpus_per_task the slurm executor asks sbatch for --cpus-per-task=<threads>
+# (snakemake-executor-plugin-slurm-jobstep's get_cpu_setting), and a resource function is one
+# more call per job of every dry run.
 @rule_function
 def evaluation_gpus(wildcards):
     """1 where an evaluation job uses a GPU: evaluation.device is not cpu and the run is trained. An
