@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from snakemake.common import overwrite_function_params
+from snakemake.resources import Resource
 
 from srloss.codehash import code_cache, job_code, stage_hashes
 from srloss.study import EXECUTION_ONLY, Run, to_json
@@ -27,6 +28,13 @@ def rule_function(func):
     record a signature the same way)."""
     overwrite_function_params(func, inspect.signature(func).parameters)
     return func
+
+
+# Snakemake evaluates each job's threads and every resource function (tmpdir, gpu, attempt) through
+# Resource.evaluate, a bound method whose signature (*args, **kwargs) it reads with inspect.signature
+# twice per call: a twentieth of a large dry run. It is read once here, from the method itself, as
+# rule_function does for srloss's own functions; what Snakemake passes and gets back is the same.
+overwrite_function_params(Resource.evaluate, inspect.signature(Resource("signature", 0).evaluate).parameters)
 
 
 # Every rule runs srloss with the interpreter running this workflow (`.venv/bin/snakemake` runs
