@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -183,6 +184,8 @@ def test_a_status_command_that_fails_stops_the_run_before_any_submission(cluster
 def test_profiles_request_what_each_rule_needs(tmp_path, profile, devices):
     """Without a cluster (dry runs): the profiles parse; a GPU only for jobs that use one (training, the
     trained runs' evaluation; none under device: cpu), CPUs = threads, every rule a runtime and memory."""
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting  # what submit_string puts on sbatch
+
     study = _on_cpu(threads=3) if devices == "cpu" else STUDY
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
     env = {
@@ -212,14 +215,15 @@ def test_profiles_request_what_each_rule_needs(tmp_path, profile, devices):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = []  # (rule, wildcards, resources) of each job of the dry run
+    jobs = []  # (rule, wildcards, threads, resources) of each job of the dry run
     for block in re.split(r"^(?=(?:local)?rule \w+:$)", result.stdout, flags=re.M):
         rule = re.match(r"(?:local)?rule (\w+):\n", block)
         if rule and rule.group(1) != "all":
             fields = dict(re.findall(r"^    (\w+): (.*)$", block, re.M))
             resources = dict(r.split("=", 1) for r in fields["resources"].split(", "))
-            jobs.append((rule.group(1), fields.get("wildcards", ""), resources))
-    assert sorted(rule for rule, _, _ in jobs) == [
+            threads = int(fields.get("threads", "1"))  # the listing names threads other than 1
+            jobs.append((rule.group(1), fields.get("wildcards", ""), threads, resources))
+    assert sorted(rule for rule, _, _, _ in jobs) == [
         "aggregate",
         "evaluate",
         "evaluate",
@@ -230,11 +234,14 @@ def test_profiles_request_what_each_rule_needs(tmp_path, profile, devices):
         "train",
         "train",
     ]
-    for rule, wildcards, resources in jobs:
+    for rule, wildcards, threads, resources in jobs:
         uses_gpu = devices == "default" and (rule == "train" or (rule == "evaluate" and "model=espcn" in wildcards))
         assert resources.get("gpu", "0") == ("1" if uses_gpu else "0"), (rule, wildcards, resources)
-        threads = study["training"]["threads"] if rule == "train" else 1
-        assert resources["cpus_per_task"] == str(threads), (rule, resources)
+        assert threads == (study["training"]["threads"] if rule == "train" else 1), (rule, threads)
+        # the CPUs sbatch is asked for: the slurm executor's own choice for this job (its threads,
+        # where no cpus_per_task or cpus_per_gpu resource says otherwise)
+        job = SimpleNamespace(threads=threads, resources=resources)
+        assert get_cpu_setting(job, uses_gpu) == f"--cpus-per-task={threads}", (rule, threads, resources)
         assert int(resources["runtime"]) > 0 and int(resources["mem_mb"]) > 0, (rule, resources)
 
 
@@ -252,8 +259,6 @@ def _fake_slurm(bin_dir: Path, sacct_exit: int, min_job_age: int) -> None:
 
 
 def _settings(status_command: str, init: int = 40):
-    from types import SimpleNamespace
-
     return SimpleNamespace(status_command=status_command, init_seconds_before_status_checks=init)
 
 

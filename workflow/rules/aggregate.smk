@@ -78,7 +78,6 @@ rule aggregate:
         "../../envs/srloss.yaml"
     resources:
         gpu=0,
-        cpus_per_task=cpus,
         mem_mb=4000,  # every run's per-image metrics and crops, the figures
         runtime=30,  # minutes
     params:

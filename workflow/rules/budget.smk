@@ -24,7 +24,6 @@ rule evaluate_step:
     threads: 1
     resources:
         gpu=evaluation_gpus,  # unless evaluation.device: cpu (common.smk)
-        cpus_per_task=cpus,
         mem_mb=8000,  # as evaluate
         runtime=60,  # minutes
     params:
@@ -56,7 +55,6 @@ rule budget:
         "../../envs/srloss.yaml"
     resources:
         gpu=0,
-        cpus_per_task=cpus,
         mem_mb=2000,
         runtime=15,  # minutes
     params:

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from snakemake.common import overwrite_function_params
+from snakemake.resources import Resource
 
 from srloss.codehash import code_cache, job_code, stage_hashes
 from srloss.study import EXECUTION_ONLY, Run, to_json
@@ -27,6 +28,13 @@ def rule_function(func):
     record a signature the same way)."""
     overwrite_function_params(func, inspect.signature(func).parameters)
     return func
+
+
+# Snakemake evaluates each job's threads and every resource function (tmpdir, gpu, attempt) through
+# Resource.evaluate, a bound method whose signature (*args, **kwargs) it reads with inspect.signature
+# twice per call: a twentieth of a large dry run. It is read once here, from the method itself, as
+# rule_function does for srloss's own functions; what Snakemake passes and gets back is the same.
+overwrite_function_params(Resource.evaluate, inspect.signature(Resource("signature", 0).evaluate).parameters)
 
 
 # Every rule runs srloss with the interpreter running this workflow (`.venv/bin/snakemake` runs
@@ -129,13 +137,10 @@ envvars:
 # What each job asks of the scheduler (sbatch under profiles/slurm; --resources locally), decided here
 # and in the rules, from the study: CPUs = the rule's threads (training: training.threads), a GPU only
 # for a job that uses one, and each rule's runtime (minutes) and mem_mb, defaults that a cluster with
-# other limits overrides in its profile (set-resources). docs/cluster.md has the table.
-@rule_function
-def cpus(wildcards, threads):
-    """cpus_per_task: the job's threads, so SLURM gives it exactly the CPUs it runs on."""
-    return threads
-
-
+# other limits overrides in its profile (set-resources). docs/cluster.md has the table. The CPUs need
+# no resource: without cpus_per_task the slurm executor asks sbatch for --cpus-per-task=<threads>
+# (snakemake-executor-plugin-slurm-jobstep's get_cpu_setting), and a resource function is one
+# more call per job of every dry run.
 @rule_function
 def evaluation_gpus(wildcards):
     """1 where an evaluation job uses a GPU: evaluation.device is not cpu and the run is trained. An

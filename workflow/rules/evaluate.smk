@@ -21,7 +21,6 @@ rule evaluate:
     threads: 1
     resources:
         gpu=evaluation_gpus,  # a trained run unless evaluation.device: cpu (common.smk)
-        cpus_per_task=cpus,
         mem_mb=8000,  # whole test images, the metrics' networks (LPIPS)
         runtime=60,  # minutes
     params:

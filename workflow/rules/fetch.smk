@@ -25,7 +25,6 @@ rule fetch_archive:
         "../../envs/srloss.yaml"
     resources:
         downloads=1,
-        cpus_per_task=cpus,
         mem_mb=1000,
         runtime=240,  # minutes: a few GB over a slow link
     params:
@@ -54,7 +53,6 @@ rule unpack_archive:
         "../../envs/srloss.yaml"
     resources:
         downloads=0,
-        cpus_per_task=cpus,
         mem_mb=1000,
         runtime=60,  # minutes
     params:

@@ -23,7 +23,6 @@ rule prepare:
         "../../envs/srloss.yaml"
     threads: 1
     resources:
-        cpus_per_task=cpus,
         mem_mb=4000,  # one HR image and its patches at a time (shards are written incrementally)
         runtime=60,  # minutes
     params:

@@ -35,10 +35,9 @@ rule train:
     retries: 1
     conda:
         "../../envs/srloss.yaml"
-    threads: config["training"]["threads"]
+    threads: config["training"]["threads"]  # also the CPUs SLURM gives the job (common.smk, resources)
     resources:
         gpu=1 if TRAIN_ON_GPU else 0,  # training.device: cpu asks for none
-        cpus_per_task=cpus,  # training.threads
         mem_mb=16000,
         runtime=720,  # minutes; a longer study raises it in the profile (set-resources)
         attempt=rule_function(lambda w, attempt: attempt),  # for srloss train --attempt

@@ -33,7 +33,6 @@ rule fetch_weight:
     conda:
         "../../envs/srloss.yaml"
     resources:
-        cpus_per_task=cpus,
         mem_mb=2000,  # torch and one network
         runtime=30,  # minutes
     params:
