@@ -69,7 +69,6 @@ rule evaluate_val:
     threads: 1
     resources:
         gpu=evaluation_gpus,
-        cpus_per_task=cpus,
         mem_mb=8000,  # as evaluate
         runtime=60,  # minutes
     params:
