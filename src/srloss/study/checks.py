@@ -281,8 +281,12 @@ def _check_tuning(config: dict) -> None:
     """A tuned loss selects by a column that the study's metrics write (``srloss.tuning``)."""
     from srloss.metrics import selected_metrics
 
-    written = [c.name for m in selected_metrics(config["evaluation"]) for c in m.known_columns() if not c.hidden]
-    for point in tuning.tuned_points(config["losses"]).values():
+    points = tuning.tuned_points(config["losses"]).values()
+    if not points:
+        return
+    evaluation = config.get("evaluation", {})
+    written = [c.name for m in selected_metrics(evaluation) for c in m.known_columns() if not c.hidden]
+    for point in points:
         if point["select_by"] not in written:
             raise ConfigError(
                 f"config key losses.{point['loss']}.{tuning.KEY}.select_by: {point['select_by']!r} is no column "
