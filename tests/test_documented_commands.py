@@ -57,6 +57,8 @@ NOT_RUN_HERE = {
     "tests/test_slurm.py runs the profile on a real single-node cluster",
     "snakemake --cores all --resources gpu=1 --configfile config/experiments/<preset>.yaml": "a preset runs "
     "for hours on a GPU; tests/test_presets.py dry-runs every preset",
+    "snakemake --cores all --configfile config/experiments/zhao2017-cpu.yaml": "about an hour on a CPU; "
+    "tests/test_presets.py dry-runs every preset, and docs/evaluation.md holds one run's result",
 }
 
 
