@@ -329,7 +329,12 @@ def slot_job(barrier: Path, device: str, train_args: list[str]) -> None:
             sys.exit(f"slot job: the other job did not start within 120 s (CUDA_VISIBLE_DEVICES={visible})")
         time.sleep(0.05)
     start = time.time()
+    (barrier / f"started-{os.getpid()}").touch()
     real, _ = train_step.bench_pair(model, terms, args, torch.device(device))
+    # a job holds its slot until the other has started training too (tiny dry-mode jobs can finish
+    # before a descheduled partner starts): both jobs then held their devices at the same time
+    while len(list(barrier.glob("started-*"))) < 2 and time.monotonic() < deadline + 60:
+        time.sleep(0.05)
     print(json.dumps({"visible": visible, "start": start, "end": time.time(), "ms_step": real * 1e3}))
 
 
