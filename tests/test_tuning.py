@@ -72,7 +72,7 @@ def test_every_grid_point_trains_its_own_runs_with_its_own_settings():
     assert "tuned" not in specs["l1+ssim.lr=0.003.ssim=0.5"]  # a run's identity is its settings
 
 
-def load_study_of(config: dict, tmp=None):
+def load_study_of(config: dict):
     import tempfile
 
     import yaml

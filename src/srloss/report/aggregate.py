@@ -278,7 +278,8 @@ def _select_tuned(per_image: pd.DataFrame, config: dict, val_paths: list, root: 
         )
     table = selection.select(selection.load_validation(val_paths), points)
     if root is not None:
-        selection.write_table(table, root / TUNING_TABLE)
+        with atomic_path(root / TUNING_TABLE) as tmp:
+            table.to_csv(tmp, index=False)
     return selection.apply_selection(per_image, table, points), table
 
 

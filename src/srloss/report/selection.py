@@ -13,6 +13,7 @@ swept, the perception-distortion curve over that weight on the test split (Blau 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,6 +23,7 @@ import pandas as pd
 from srloss.metrics import find_column
 from srloss.report.figures import first_measured, loss_palette, message_figure
 from srloss.report.load import ARROW, HEALTHY, read_metrics_file
+from srloss.report.stats import score
 from srloss.tuning import LR, value_text
 
 CELL = ["dataset", "model", "scale"]
@@ -43,9 +45,11 @@ def values_text(values: dict) -> str:
     return ", ".join(f"{k}={value_text(v)}" for k, v in values.items())
 
 
-def _score(value: pd.Series, direction: str) -> pd.Series:
-    """Larger is better: the value, its negative, or minus its distance from 0."""
-    return {"max": value, "min": -value, "zero": -value.abs()}[direction]
+def grid_values(row: Mapping) -> dict:
+    """A tuning-table row's grid values by axis (``lr``, a term's label), its empty axes left out."""
+    return {
+        k.removeprefix("weight_"): v for k, v in row.items() if (k == LR or k.startswith("weight_")) and pd.notna(v)
+    }
 
 
 def select(val: pd.DataFrame, points: dict[str, dict]) -> pd.DataFrame:
@@ -92,7 +96,8 @@ def best_point(block: pd.DataFrame):
     eligible = block[block["healthy"] & block["val_mean"].notna()]
     if eligible.empty:
         return block.index[0]
-    return _score(eligible["val_mean"], eligible["direction"].iloc[0]).idxmax()  # idxmax: the first of ties
+    scores = pd.Series(score(eligible["val_mean"], eligible["direction"].iloc[0]), index=eligible.index)
+    return scores.idxmax()  # the first of equal scores
 
 
 def load_validation(paths: list[str | Path]) -> pd.DataFrame:
@@ -125,20 +130,12 @@ def selection_notes(table: pd.DataFrame, dataset: str, model: str, scale: int) -
     notes = []
     for loss, block in cell.groupby("loss", sort=False):
         chosen = block[block["selected"]].iloc[0]
-        values = {c: chosen[c] for c in block.columns if c == LR or c.startswith("weight_")}
-        words = values_text({k.removeprefix("weight_"): v for k, v in values.items() if pd.notna(v)})
+        words = values_text(grid_values(chosen))
         notes.append(
             f"{loss}: tuned on the validation split ({words} selected of {len(block)} grid points by "
             f"{chosen['select_by']}, mean over {chosen['n_seeds']} seed(s)); tables/tuning.csv lists every point"
         )
     return notes
-
-
-def write_table(table: pd.DataFrame, path: Path) -> None:
-    from srloss.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
 
 
 # ----- the figure -------------------------------------------------------------------------
@@ -153,7 +150,7 @@ def _test_means(per_image: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def _validation_panel(ax: plt.Axes, cell: pd.DataFrame, palette: dict) -> None:
     """Every grid point's validation score (seed SD as error bar); the selected ones circled."""
-    labels = [f"{r.loss}: {values_text(_values(r))}" for r in cell.itertuples()]
+    labels = [f"{r['loss']}: {values_text(grid_values(r))}" for _, r in cell.iterrows()]
     y = np.arange(len(cell))
     colours = [palette[loss] for loss in cell["loss"]]
     ax.errorbar(cell["val_mean"], y, xerr=cell["val_seed_sd"].fillna(0), fmt="none", ecolor="grey", lw=0.8)
@@ -165,14 +162,6 @@ def _validation_panel(ax: plt.Axes, cell: pd.DataFrame, palette: dict) -> None:
     column = cell["select_by"].iloc[0]
     info = find_column(column)
     ax.set_xlabel(f"validation {info.label} {ARROW[info.direction]}: mean over seeds (bar: their SD)")
-
-
-def _values(row) -> dict:
-    return {
-        k.removeprefix("weight_"): v
-        for k, v in row._asdict().items()
-        if (k == LR or k.startswith("weight_")) and pd.notna(v)
-    }
 
 
 def _curve_panel(ax: plt.Axes, cell: pd.DataFrame, means: pd.DataFrame, axes: tuple[str, str], palette: dict) -> None:
