@@ -4,6 +4,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,51 @@ def test_figures_are_written_as_png_and_pdf(aggregated):
     ]:
         assert (aggregated / f"{stem}.png").read_bytes()[:8] == PNG
         assert (aggregated / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+# The stage as the rule runs it, in a process where importing torch fails: its memory is the
+# tables' and figures', not torch's (bench/bench_aggregate.py; srloss.metrics.base's docstring).
+NO_TORCH = """
+import runpy, sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "lpips"):
+            raise ImportError(f"the report stage imported {name}")
+
+sys.meta_path.insert(0, NoTorch())
+"""
+RUN_CLI = 'sys.argv = ["srloss", *sys.argv[1:]]; runpy.run_module("srloss", run_name="__main__")'
+
+
+def test_the_aggregate_stage_runs_without_torch(tmp_path):
+    paths = [_write_run(tmp_path, "bicubic", "none", 0, 0.0, "")]
+    paths += [
+        _write_run(tmp_path, "espcn", loss, seed, off, "")
+        for loss, off in (("mse", 1.0), ("l1", 0.5))
+        for seed in (0, 1)
+    ]
+    config = {"study": "s", "evaluation": {"alpha": 0.05, "figures": {}}}
+    tables = tmp_path / "tables"
+    outputs = ["--per-image", tables / "per_image.csv", "--summary-csv", tables / "summary.csv"]
+    outputs += ["--summary-md", tables / "summary.md", "--figure", tmp_path / "figures/psnr_ssim.png"]
+    outputs += ["--provenance", tables / "provenance.json", "--root", tmp_path]
+    cmd = [
+        sys.executable,
+        "-c",
+        NO_TORCH + RUN_CLI,
+        "aggregate",
+        "--config",
+        json.dumps(config),
+        "--metrics",
+        *paths,
+        *outputs,
+    ]
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tables / "best.csv").is_file() and (tmp_path / f"{report.metrics_figure_stem('d', 'espcn')}.png").is_file()
+    budget = subprocess.run([sys.executable, "-c", NO_TORCH + "import srloss.report.budget"], capture_output=True)
+    assert budget.returncode == 0, budget.stderr  # the budget stage's modules load no torch either
 
 
 # --- end to end: snakemake, then snakemake --report, then (if available) headless Chromium -------

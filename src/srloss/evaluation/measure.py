@@ -31,10 +31,10 @@ from srloss.metrics import (
     default_sections,
     detail_crop,
     selected_metrics,
-    to_uint8,
 )
 from srloss.models import MODELS
 from srloss.models.base import build_model
+from srloss.ops import to_uint8
 from srloss.ops.tiling import tiled_forward
 
 log = logging.getLogger(__name__)

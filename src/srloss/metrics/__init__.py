@@ -7,7 +7,8 @@ evaluation, the report and the config schema need no list of metrics. ``psnr`` (
 figures), ``perceptual`` (LPIPS), ``faces`` (failed face recognitions with dlib).
 
 Conventions: uint8-valued CHW RGB inputs (the SR output is rounded first, as when saved), Y =
-BT.601 luma (``srloss.ops.rgb_to_y``), ``scale`` pixels cropped from each border.
+BT.601 luma (``srloss.ops.rgb_to_y``), ``scale`` pixels cropped from each border. Importing the
+package loads no torch: the metric modules import it where they compute (``base``'s docstring).
 """
 
 from srloss.metrics.base import (
@@ -43,7 +44,6 @@ from srloss.metrics.sharpness import (
     sharpness_split,
 )
 from srloss.metrics.ssim import ssim
-from srloss.ops import crop_border, rgb_to_y, to_uint8
 
 __all__ = [
     "LPIPS",
@@ -56,7 +56,6 @@ __all__ = [
     "column_catalog",
     "column_metric",
     "columns_of",
-    "crop_border",
     "default_metrics",
     "default_sections",
     "detail_crop",
@@ -71,13 +70,11 @@ __all__ = [
     "mse",
     "note_name",
     "psnr",
-    "rgb_to_y",
     "role_titles",
     "selected_metrics",
     "sharpness_difference",
     "sharpness_split",
     "shown_columns",
     "ssim",
-    "to_uint8",
     "with_role",
 ]

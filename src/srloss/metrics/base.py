@@ -20,6 +20,11 @@ in display order (``order``).
 
 What a metric declares is listed in ``Metric``'s docstring; a ``Column`` describes one column of
 metrics.csv for the tables and figures.
+
+A metric module imports torch (and ``srloss.ops``, which does) inside the functions that compute,
+never at the top: the report's stages (aggregate, budget) read every metric's declarations and so
+import every metric module, and without torch they need a fraction of the memory (``import torch``
+alone is 0.5-0.9 GiB of RSS; tests/test_report.py checks that they load no torch).
 """
 
 from __future__ import annotations
@@ -27,14 +32,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from srloss.errors import UserError
-from srloss.ops import crop_border
 from srloss.options import Configurable, Option
 from srloss.registry import Registry, RegistryError
+
+if TYPE_CHECKING:  # the report reads the declarations without torch (see the module docstring)
+    import torch
 
 # What "better" means: the arrow the tables print and the stats' score (srloss.report.stats.score).
 DIRECTIONS = ("max", "min", "zero")
@@ -206,6 +211,8 @@ def each_image(
 ) -> list[float]:
     """``measure(sr_i, hr_i)`` for each pair of a batch, ``scale`` pixels cropped from each border
     first (as in EDSR/BasicSR)."""
+    from srloss.ops import crop_border
+
     return [measure(crop_border(s, scale), crop_border(h, scale)) for s, h in zip(sr, hr)]
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from srloss.metrics.base import METRICS, Column, Metric, MetricUnavailable, check_pair
 from srloss.options import Option
+
+if TYPE_CHECKING:  # imported where it computes: the report reads the declarations without torch
+    import torch
 
 
 def face_model_dir() -> Path:
@@ -54,7 +56,7 @@ class FaceVerifier:
 
     def embed(self, img: torch.Tensor) -> np.ndarray | None:
         """128-d embedding of the best face in a uint8-valued CHW RGB image, or None."""
-        hwc = np.ascontiguousarray(img.to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+        hwc = np.ascontiguousarray(img.byte().permute(1, 2, 0).cpu().numpy())
         dets, scores, _ = self.detector.run(hwc, self.upsample, 0.0)
         best = max(((s, d) for s, d in zip(scores, dets) if s >= self.min_score), default=None, key=lambda x: x[0])
         if best is None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from srloss import weights
 from srloss.metrics.base import METRICS, Column, Metric, MetricUnavailable, check_pair
-from srloss.ops import crop_border
 from srloss.options import Option
+
+if TYPE_CHECKING:  # imported where it computes: the report reads the declarations without torch
+    import torch
 
 NET_NAMES = {"alex": "AlexNet", "vgg": "VGG"}  # LPIPS ``net`` -> its name in headers
 RANDOM_SUFFIX = "_random_backbone"  # column name ending of the test-only random trunk
@@ -49,6 +49,7 @@ class LPIPS:
                 f"attempted; fetch it with {hint}, or set TORCH_HOME)"
             )
         import lpips  # imported here: it pulls in torchvision
+        import torch
 
         self.net = net
         self.random_backbone = random_backbone
@@ -58,14 +59,16 @@ class LPIPS:
             self.model = lpips.LPIPS(net=net, pnet_rand=random_backbone, verbose=False).to(device).eval()
         self.device = torch.device(device)
 
-    @torch.no_grad()
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         """LPIPS per image for uint8-valued (N, 3, H, W) or (3, H, W) tensors; returns (N,)."""
+        import torch
+
         check_pair(sr, hr)
         if sr.ndim == 3:
             sr, hr = sr[None], hr[None]
         to_pm1 = lambda t: t.to(self.device, torch.float32) / 127.5 - 1.0  # noqa: E731  [0,255] -> [-1,1]
-        return self.model(to_pm1(sr), to_pm1(hr)).flatten().double().cpu()
+        with torch.no_grad():
+            return self.model(to_pm1(sr), to_pm1(hr)).flatten().double().cpu()
 
 
 def column_name(net: str, random_backbone: bool) -> str:
@@ -134,5 +137,7 @@ class LPIPSMetric(Metric):
 
     def batch(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, list[float]]:
         """All images of the batch through each trunk at once."""
+        from srloss.ops import crop_border
+
         sr_c, hr_c = crop_border(sr, scale), crop_border(hr, scale)
         return {name: model(sr_c, hr_c).tolist() for name, model in self.models.items()}

@@ -7,12 +7,13 @@ PSNR; ``scale`` pixels are cropped from each border first, as in EDSR/BasicSR.
 from __future__ import annotations
 
 import math
-
-import torch
+from typing import TYPE_CHECKING
 
 from srloss.metrics.base import METRICS, Column, Metric, each_image
 from srloss.metrics.mse import mse
-from srloss.ops import rgb_to_y
+
+if TYPE_CHECKING:  # imported where it computes: the report reads the declarations without torch
+    import torch
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, peak: float = 255.0) -> float:
@@ -53,4 +54,6 @@ class PSNRY(Metric):
     )
 
     def batch(self, sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, list[float]]:
+        from srloss.ops import rgb_to_y
+
         return {"psnr_y": each_image(sr, hr, scale, lambda s, h: psnr(rgb_to_y(s), rgb_to_y(h)))}

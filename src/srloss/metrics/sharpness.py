@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from srloss.metrics.base import METRICS, Column, Metric, check_pair, each_image
-from srloss.ops import rgb_to_y
-from srloss.ops.kernels import sobel_kernels
+
+if TYPE_CHECKING:  # imported where it computes: the report reads the declarations without torch
+    import torch
 
 
 def gradient_magnitude_map(y: torch.Tensor) -> torch.Tensor:
@@ -33,6 +32,11 @@ def gradient_magnitude_map(y: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"gradient_magnitude: expected a single-channel (H, W) image of at least 3x3, got shape {tuple(y.shape)}"
         )
+    import torch
+    import torch.nn.functional as F
+
+    from srloss.ops.kernels import sobel_kernels
+
     g = F.conv2d(y.double()[None, None], sobel_kernels(torch.float64, y.device))[0]  # d/dx, d/dy
     return torch.sqrt(g[0] ** 2 + g[1] ** 2)
 
@@ -75,6 +79,8 @@ def sharpness_split(sr_y: torch.Tensor, hr_y: torch.Tensor) -> tuple[float, floa
     (gradient where the ground truth has none), so a noisy, blurry output scores high in both
     where the signed difference may be 0. NaN, NaN when the ground truth is flat.
     """
+    import torch
+
     check_pair(sr_y, hr_y)
     m_hr = gradient_magnitude_map(hr_y)
     d = gradient_magnitude_map(sr_y) - m_hr
@@ -91,6 +97,12 @@ def detail_crop(hr: torch.Tensor, size: int) -> tuple[int, int, int]:
     grid with step side // 4 (ties: the first in raster order), so the choice depends only on
     the ground truth and is the same for every run. ``side`` = min(size, H, W).
     """
+    import torch
+    import torch.nn.functional as F
+
+    from srloss.ops import rgb_to_y
+    from srloss.ops.kernels import sobel_kernels
+
     y = rgb_to_y(hr)
     side = min(size, y.shape[-2], y.shape[-1])
     g = F.conv2d(F.pad(y[None, None], (1, 1, 1, 1), mode="replicate"), sobel_kernels(torch.float64, y.device))[0]
@@ -103,6 +115,8 @@ def detail_crop(hr: torch.Tensor, size: int) -> tuple[int, int, int]:
 
 def _on_y(measure: Callable[[torch.Tensor, torch.Tensor], float]) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """``measure`` of the Y channels of an RGB pair."""
+    from srloss.ops import rgb_to_y
+
     return lambda sr, hr: measure(rgb_to_y(sr), rgb_to_y(hr))
 
 

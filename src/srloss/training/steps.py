@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from srloss.metrics import crop_border, psnr, rgb_to_y, to_uint8
+from srloss.metrics import psnr
+from srloss.ops import crop_border, rgb_to_y, to_uint8
 from srloss.training.schedules import lr_factor
 from srloss.training.settings import TrainingConfig
 from srloss.training.setup import Networks
