@@ -17,7 +17,15 @@ from test_reruns import STUDY
 from test_training import outputs, run_spec, shards  # noqa: F401 (shards: a fixture)
 from workflow_runner import run_snakemake
 
-from srloss.report.budget import COLUMNS, budget_ranking, budget_table, order_tests, plot_budget, run_means
+from srloss.report.budget import (
+    COLUMNS,
+    budget_ranking,
+    budget_table,
+    order_tests,
+    plot_budget,
+    run_means,
+    selected_only,
+)
 from srloss.report.figures import loss_palette
 from srloss.report.stats import holm
 from srloss.study import ConfigError, Run, Study, check_schema
@@ -318,6 +326,37 @@ def test_srloss_budget_draws_the_baselines_and_uses_only_the_own_test_split(tmp_
     assert len(dashed) == 1 and list(dashed[0].get_ydata()) == [18.5, 18.5]
     assert {"a", "b [stalled]", "bicubic (baseline)"} == {t.get_text() for t in plt.gcf().legends[0].get_texts()}
     assert (out / "budget.png").stat().st_size > 1000 and (out / "budget.pdf").stat().st_size > 1000
+
+
+def test_a_tuned_loss_is_followed_through_the_point_selected_on_validation(tmp_path):
+    """The test split would favour a.lr=1; the validation split selects a.lr=2, as the tables do."""
+    from srloss.cli import main
+
+    points = {f"a.lr={lr}": {"loss": "a", "values": {"lr": lr}, "select_by": "psnr_y"} for lr in (1, 2)}
+    test = {"a.lr=1": [30.0, 31.0], "a.lr=2": [25.0, 26.0], "b": [20.0, 21.0]}
+    val = {"a.lr=1": [20.0], "a.lr=2": [22.0]}
+    args, finals, records, vals = ["--step-metrics"], [], [], []
+    for loss, values in test.items():
+        run = tmp_path / f"runs/d/m/{loss}/x2/seed0"  # the workflow's layout: the point is the loss folder
+        args.append(str(_metrics_csv(run / "steps/2/metrics.csv", loss, values)))
+        finals.append(str(_metrics_csv(run / "metrics.csv", loss, values)))
+        spec = {"dataset": "d", "model": "m", "loss": loss, "scale": 2, "seed": 0}
+        record = {"spec": spec, "status": "completed", "steps_done": 4, "saved_steps": {"2": 2}}
+        (run / "run.json").write_text(json.dumps(record))
+        records.append(str(run / "run.json"))
+        if loss in val:
+            vals.append(str(_metrics_csv(run / "val/metrics.csv", loss, val[loss], status="completed")))
+    out = tmp_path / "out"
+    args += ["--final-metrics", *finals, "--records", *records, "--table", str(out / "budget.csv")]
+    args += ["--ranking", str(out / "ranking.csv"), "--figures", str(out / "budget.png")]
+    assert main(["budget", *args, "--tuned", json.dumps(points), "--val-metrics", *vals]) == 0
+    table = pd.read_csv(out / "budget.csv")
+    assert sorted(set(table["loss"])) == ["a", "b"]  # one line per loss: no grid point of its own
+    assert table.loc[table["loss"] == "a", "value"].tolist() == [25.5, 25.5]  # a.lr=2's test values, steps 2 and 4
+    assert pd.read_csv(out / "ranking.csv")["best"].str.contains("lr=").sum() == 0
+    assert {"a", "b"} == {t.get_text() for t in plt.gcf().legends[0].get_texts()}
+    with pytest.raises(ValueError, match="losses a are tuned, but no validation metrics"):
+        selected_only(pd.read_csv(out / "budget.csv"), {}, [], points)
 
 
 def test_a_step_a_diverged_run_never_reached_is_left_out(tmp_path):

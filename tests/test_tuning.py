@@ -206,7 +206,7 @@ def test_a_tuned_study_selects_on_validation_and_draws_the_curve(tmp_path):
         "l1+ssim": {**TUNED, "tune": {"lr": [1e-3, 3e-3], "weights": {"ssim": [0, 2]}}},
     }
     config = study_with(
-        losses, metrics=["psnr_y", "ssim_y", "lpips"], lpips={"nets": ["alex"], "random_backbone": True}
+        losses, metrics=["psnr_y", "ssim_y", "lpips"], lpips={"nets": ["alex"], "random_backbone": True}, steps=[1]
     )
     config["seeds"] = [0, 1]
     done = run_snakemake(tmp_path, "--cores", "2", config=config, timeout=1500)
@@ -233,6 +233,12 @@ def test_a_tuned_study_selects_on_validation_and_draws_the_curve(tmp_path):
     # the figure: every point's validation score, the perception-distortion curve over the ssim weight
     assert (results / "figures/tuning.png").stat().st_size > 10_000
     assert (results / "figures/tuning.pdf").is_file()
+    # the budget curves follow the same selected point, under the loss's own name
+    budget = pd.read_csv(results / "tables/budget.csv").query("metric == 'psnr_y' and step == 1")
+    assert set(budget["loss"]) == {"mse", "l1+ssim"}
+    step = pd.read_csv(results / f"runs/photos/espcn/{chosen['point']}/x2/seed0/steps/1/metrics.csv")
+    own = budget[(budget["loss"] == "l1+ssim") & (budget["seed"] == 0)]
+    assert own["value"].item() == pytest.approx(step["psnr_y"].mean())
 
 
 def test_the_curve_joins_one_point_per_swept_weight_in_weight_order():

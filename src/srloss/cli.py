@@ -148,7 +148,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
     prepare_outputs(args.table, args.ranking, *args.figures)
     out = {"table": args.table, "ranking": args.ranking, "figures": args.figures}
     alpha = {} if args.alpha is None else {"alpha": args.alpha}  # None: evaluation.alpha's default
-    write_budget(args.step_metrics, args.final_metrics, args.records, out, args.baselines, **alpha)
+    tuned = {"val_metrics": args.val_metrics, "tuned": args.tuned}
+    write_budget(args.step_metrics, args.final_metrics, args.records, out, args.baselines, **alpha, **tuned)
     return 0
 
 
@@ -590,6 +591,12 @@ def _add_budget(sub) -> None:
     b.add_argument("--ranking", required=True, help="output: ranking of the losses per step (.csv)")
     b.add_argument("--alpha", type=float, help="significance level (evaluation.alpha; default: its default)")
     b.add_argument("--figures", nargs="+", required=True, help="output: the figure (.png, .pdf)")
+    b.add_argument(
+        "--tuned", type=_json, default={}, help="the tuned losses' grid points (JSON: point -> loss, values, select_by)"
+    )
+    b.add_argument(
+        "--val-metrics", nargs="*", default=[], help="<run>/val/metrics.csv of every grid point (with --tuned)"
+    )
 
 
 def _crop(text: str) -> tuple[int, int, int, int]:

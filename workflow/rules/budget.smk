@@ -3,6 +3,11 @@
 # Execution settings reach the command as $SRLOSS_EVAL_EXECUTION_<gpus> and $SRLOSS_EVAL_LAUNCH_<gpus> (common.smk).
 
 
+from srloss.tuning import tuned_points
+
+TUNED_POINTS = to_json(tuned_points(config["losses"]))  # point -> its loss, values and select_by
+
+
 localrules:
     budget,
 
@@ -61,6 +66,14 @@ rule budget:
         code=CODE["budget"],
         alpha=config["evaluation"]["alpha"],
         final=lambda w, input: f"--final-metrics {' '.join(input.final)}" if "final" in input.keys() else "",
+        tuned=(  # the tuned losses: each followed through the grid point selected on the validation split
+            lambda w, input: (
+                f"--tuned {shlex.quote(TUNED_POINTS)} --val-metrics {' '.join(input.val)}"
+                if "val" in input.keys()
+                else ""
+            )
+        ),
     shell:
         "$SRLOSS_PYTHON -m srloss budget --step-metrics {input.steps} {params.final} --records {input.records} --baselines {input.baselines}"
-        " --table {output.table} --ranking {output.ranking} --alpha {params.alpha} --figures {output.figure} {output.pdf} > {log} 2>&1"
+        " --table {output.table} --ranking {output.ranking} --alpha {params.alpha} --figures {output.figure} {output.pdf}"
+        " {params.tuned} > {log} 2>&1"

@@ -423,8 +423,9 @@ def step_weights(wildcards):
 
 @rule_function
 def budget_inputs(wildcards):
-    """Every trained run's step metrics and run.json, (weights: last) its main metrics, and the
-    untrained baselines' metrics (the figure's dashed reference lines)."""
+    """Every trained run's step metrics and run.json, (weights: last) its main metrics, the
+    untrained baselines' metrics (the figure's dashed reference lines) and, with tuned losses, the
+    grid points' validation metrics (the budget follows the selected point of each)."""
     trained = [run_dir(run) for run in study.runs() if run.trained]
     inputs = {
         "steps": [f"{d}/steps/{n}/metrics.csv" for d in trained for n in BUDGET_STEPS],
@@ -433,4 +434,7 @@ def budget_inputs(wildcards):
     }
     if config["evaluation"]["weights"] == "last":  # model_best.pt is not a step of the budget
         inputs["final"] = [f"{d}/metrics.csv" for d in trained]
+    tuned = [f"{run_dir(run)}/val/metrics.csv" for run in study.runs() if study.is_tuned(run.loss)]
+    if tuned:
+        inputs["val"] = tuned
     return inputs

@@ -20,6 +20,10 @@ where metrics.csv has a ``test_set`` column).
 
 A step the run never reached (it diverged earlier; run.json's ``saved_steps`` says so) has no
 row: its weights file holds the run's final weights, which are not the weights of that step.
+
+A tuned loss (``losses.<name>.tune``) is followed through its selected grid point only, under the
+loss's own name: the point the aggregate's tables show, selected on the validation split
+(``report.selection``); the test split compares losses, it never picks a point.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from srloss.atomic import atomic_path  # noqa: E402
 from srloss.evaluation.settings import EvaluationConfig  # noqa: E402
 from srloss.metrics import find_column, shown_columns  # noqa: E402
+from srloss.report import selection  # noqa: E402
 from srloss.report.figures import (  # noqa: E402
     health_labels,
     loss_palette,
@@ -324,6 +329,24 @@ def plot_budget(
             grid.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
 
 
+def selected_only(table: pd.DataFrame, records: dict, val_metrics: list, points: dict) -> tuple[pd.DataFrame, dict]:
+    """The budget table and run records of the untuned losses and of each cell's selected grid
+    point of a tuned loss, under the loss's name (``points``: ``srloss.tuning.tuned_points``;
+    ``val_metrics``: every point's validation metrics, as the aggregate selects from them)."""
+    if not val_metrics:
+        tuned = ", ".join(sorted({p["loss"] for p in points.values()}))
+        raise ValueError(f"budget: losses {tuned} are tuned, but no validation metrics were given (--val-metrics)")
+    chosen = selection.chosen_points(selection.select(selection.load_validation(val_metrics), points))
+    cells = zip(table["dataset"], table["model"], table["scale"], table["loss"])
+    table = table.assign(loss=[selection.shown_loss(*cell, chosen, points) for cell in cells])
+    table = table.dropna(subset=["loss"]).reset_index(drop=True)
+    kept = {}
+    for (dataset, model, loss, scale, seed), record in records.items():
+        if (name := selection.shown_loss(dataset, model, scale, loss, chosen, points)) is not None:
+            kept[(dataset, model, name, scale, seed)] = record
+    return table, kept
+
+
 def write_budget(
     step_metrics: list,
     final_metrics: list,
@@ -331,12 +354,17 @@ def write_budget(
     out: dict[str, str | Path],
     baselines: list = (),
     alpha: float = ALPHA,
+    val_metrics: list = (),
+    tuned: dict | None = None,
 ) -> None:
     """``srloss budget``: budget.csv (``out["table"]``), budget_ranking.csv (significance at
     ``alpha``, evaluation.alpha) and the figures, with the untrained baselines' metrics.csv
-    (``baselines``) as reference lines in the figure."""
+    (``baselines``) as reference lines in the figure. With ``tuned`` grid points
+    (``srloss.tuning.tuned_points``), only each cell's point selected on ``val_metrics`` counts."""
     records = load_records(record_paths)
     table = budget_table(step_metrics, final_metrics, records)
+    if tuned:
+        table, records = selected_only(table, records, list(val_metrics), tuned)
     use_study_losses(run[2] for run in records)  # each loss in its colour of the aggregate figures
     for key, frame in (("table", table), ("ranking", budget_ranking(table, alpha))):
         with atomic_path(Path(out[key])) as tmp:

@@ -106,11 +106,24 @@ def load_validation(paths: list[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def chosen_points(table: pd.DataFrame) -> set[tuple]:
+    """(dataset, model, scale, point) of each cell's selected grid point."""
+    return {tuple(r) for r in table.loc[table["selected"], [*CELL, "point"]].itertuples(index=False)}
+
+
+def shown_loss(dataset: str, model: str, scale: int, loss: str, chosen: set[tuple], points: dict) -> str | None:
+    """The name a run of ``loss`` is shown under: its own for an untuned loss, the tuned loss's for
+    its cell's selected grid point (``chosen_points``), None for the other grid points."""
+    if loss not in points:
+        return loss
+    return points[loss]["loss"] if (dataset, model, int(scale), loss) in chosen else None
+
+
 def apply_selection(per_image: pd.DataFrame, table: pd.DataFrame, points: dict[str, dict]) -> pd.DataFrame:
     """``per_image`` with the unselected grid points' rows dropped and the selected point of each cell
     named as its loss (a "[random backbone]" mark kept)."""
     raw = per_image["run_dir"].map(point_of)
-    chosen = {tuple(r) for r in table.loc[table["selected"], [*CELL, "point"]].itertuples(index=False)}
+    chosen = chosen_points(table)
     keys = zip(per_image["dataset"], per_image["model"], per_image["scale"].astype(int), raw)
     keep = [point not in points or key in chosen for key, point in zip(keys, raw)]
     kept = per_image[keep].copy()
