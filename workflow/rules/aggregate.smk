@@ -18,7 +18,7 @@ rule aggregate:
         histories=[f"{run_dir(run)}/history.csv" for run in RUNS if run.trained],
         description=f"{workflow.basedir}/workflow/report/workflow.rst",  # ends the report's front page
         budget_ranking=result("tables/budget_ranking.csv") if config["evaluation"]["steps"] else [],
-        val_metrics=[f"{run_dir(run)}/val/metrics.csv" for run in TUNED],  # the tuned losses' selection
+        val_metrics=tuned_val_metrics(),  # the tuned losses' selection
     output:
         per_image=result("tables/per_image.csv"),
         summary_csv=result("tables/summary.csv"),

@@ -344,6 +344,11 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
+def tuned_val_metrics() -> list[str]:
+    """evaluate_val's outputs: every grid point's validation metrics, what the selection reads."""
+    return [f"{run_dir(run)}/val/metrics.csv" for run in study.runs() if study.is_tuned(run.loss)]
+
+
 @rule_function
 def val_inputs(wildcards):
     """evaluate_val: the run's weights (as evaluate_inputs) and the validation shard, for a grid point
@@ -434,7 +439,7 @@ def budget_inputs(wildcards):
     }
     if config["evaluation"]["weights"] == "last":  # model_best.pt is not a step of the budget
         inputs["final"] = [f"{d}/metrics.csv" for d in trained]
-    tuned = [f"{run_dir(run)}/val/metrics.csv" for run in study.runs() if study.is_tuned(run.loss)]
+    tuned = tuned_val_metrics()
     if tuned:
         inputs["val"] = tuned
     return inputs

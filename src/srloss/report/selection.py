@@ -124,14 +124,11 @@ def apply_selection(per_image: pd.DataFrame, table: pd.DataFrame, points: dict[s
     named as its loss (a "[random backbone]" mark kept)."""
     raw = per_image["run_dir"].map(point_of)
     chosen = chosen_points(table)
-    keys = zip(per_image["dataset"], per_image["model"], per_image["scale"].astype(int), raw)
-    keep = [point not in points or key in chosen for key, point in zip(keys, raw)]
+    cells = zip(per_image["dataset"], per_image["model"], per_image["scale"], raw)
+    names = pd.Series([shown_loss(*cell, chosen, points) for cell in cells], index=per_image.index)
+    keep = names.notna()
     kept = per_image[keep].copy()
-    kept_raw = raw[keep]
-    tuned = kept_raw.isin(list(points))
-    kept.loc[tuned, "loss"] = [
-        label.replace(point, points[point]["loss"], 1) for label, point in zip(kept.loc[tuned, "loss"], kept_raw[tuned])
-    ]
+    kept["loss"] = [label.replace(point, name, 1) for label, point, name in zip(kept["loss"], raw[keep], names[keep])]
     return kept
 
 
